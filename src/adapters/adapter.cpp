@@ -1,0 +1,34 @@
+#include "adapters/adapter.h"
+
+#include <map>
+
+#include "core/error.h"
+
+namespace ckconv {
+
+Adapter build_adapter(const ModelConfig& config) {
+  static const std::map<std::string, Adapter (*)(const ModelConfig&)> builders = {
+      {"llama3", build_llama3_adapter},
+      {"qwen3", build_qwen3_adapter},
+  };
+  auto found = builders.find(config.family());
+  if (found == builders.end())
+    fail(ErrorKind::kUsage, "model family '" + config.family() + "' has no adapter in this build");
+  return found->second(config);
+}
+
+std::string rule_op_name(RuleOp op) {
+  switch (op) {
+    case RuleOp::kRename: return "rename";
+    case RuleOp::kRopePermute: return "rope-permute";
+    case RuleOp::kFusedQkv: return "fused-qkv";
+    case RuleOp::kExperts: return "experts";
+    case RuleOp::kTransposeLast2: return "transpose";
+    case RuleOp::kConcatTransposed: return "concat-transposed";
+    case RuleOp::kDroppedZeros: return "dropped-zeros";
+    case RuleOp::kTied: return "tied";
+  }
+  return "?";
+}
+
+}  // namespace ckconv

@@ -1,0 +1,83 @@
+// llama3 rule table (spec/adapters.md §2.3-2.5): renames, RoPE q/k row permutation (q with
+// n_heads, k with n_kv_heads), fused wqkv split+permute, tied lm_head on 1B/3B.
+#include "adapters/adapter.h"
+#include "model/native_layout.h"
+
+namespace ckconv {
+
+Adapter build_llama3_adapter(const ModelConfig& config) {
+  const int64_t n_heads = config.get_int("n_heads");
+  const int64_t n_kv_heads = config.get_int("n_kv_heads");
+  const int64_t head_dim = config.get_int("head_dim");
+  const bool tied = config.get_bool("enable_weight_tying");
+  Adapter adapter;
+  auto& rules = adapter.rules;
+  auto rename = [&](std::string native, std::string hf) {
+    rules.push_back({RuleOp::kRename, {std::move(native)}, {std::move(hf)}});
+  };
+  rename("tok_embeddings.weight", "model.embed_tokens.weight");
+  for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
+    const std::string hf = "model.layers." + std::to_string(layer) + ".";
+    if (config.get_bool("fused_qkv")) {
+      rules.push_back({RuleOp::kFusedQkv,
+                       {layer_key(layer, "attention.qkv_linear.wqkv.weight")},
+                       {hf + "self_attn.q_proj.weight", hf + "self_attn.k_proj.weight",
+                        hf + "self_attn.v_proj.weight"},
+                       n_heads, n_kv_heads, head_dim, true});
+    } else {
+      rules.push_back({RuleOp::kRopePermute, {layer_key(layer, "attention.qkv_linear.wq.weight")},
+                       {hf + "self_attn.q_proj.weight"}, n_heads, 0, head_dim});
+      rules.push_back({RuleOp::kRopePermute, {layer_key(layer, "attention.qkv_linear.wk.weight")},
+                       {hf + "self_attn.k_proj.weight"}, n_kv_heads, 0, head_dim});
+      rename(layer_key(layer, "attention.qkv_linear.wv.weight"), hf + "self_attn.v_proj.weight");
+    }
+    rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
+    rename(layer_key(layer, "feed_forward.w1.weight"), hf + "mlp.gate_proj.weight");
+    rename(layer_key(layer, "feed_forward.w2.weight"), hf + "mlp.down_proj.weight");
+    rename(layer_key(layer, "feed_forward.w3.weight"), hf + "mlp.up_proj.weight");
+    rename(layer_key(layer, "attention_norm.weight"), hf + "input_layernorm.weight");
+    rename(layer_key(layer, "ffn_norm.weight"), hf + "post_attention_layernorm.weight");
+  }
+  rename("norm.weight", "model.norm.weight");
+  if (tied)
+    rules.push_back({RuleOp::kTied, {"lm_head.weight"}, {"model.embed_tokens.weight"}});
+  else
+    rename("lm_head.weight", "lm_head.weight");
+  adapter.hf_ignored_patterns = {R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)"};
+
+  const int64_t dim = config.get_int("dim");
+  nlohmann::json rope_scaling = nullptr;
+  if (config.fields().value("rope_scaling", "") == "llama")
+    rope_scaling = {{"rope_type", "llama3"},
+                    {"factor", config.get_double("rope_scaling_factor")},
+                    {"low_freq_factor", config.get_double("rope_low_freq_factor")},
+                    {"high_freq_factor", config.get_double("rope_high_freq_factor")},
+                    {"original_max_position_embeddings",
+                     config.get_int("rope_original_max_position_embeddings")}};
+  adapter.hf_config = {
+      {"architectures", {"LlamaForCausalLM"}},
+      {"model_type", "llama"},
+      {"vocab_size", config.get_int("vocab_size")},
+      {"hidden_size", dim},
+      {"intermediate_size", config.get_int("hidden_dim")},
+      {"num_hidden_layers", config.get_int("n_layers")},
+      {"num_attention_heads", n_heads},
+      {"num_key_value_heads", n_kv_heads},
+      {"head_dim", head_dim},
+      {"hidden_act", "silu"},
+      {"rms_norm_eps", config.get_double("norm_eps")},
+      {"rope_theta", config.get_double("rope_theta")},
+      {"rope_scaling", rope_scaling},
+      {"max_position_embeddings", config.get_int("max_seq_len")},
+      {"tie_word_embeddings", tied},
+      {"attention_bias", false},
+      {"mlp_bias", false},
+      {"attention_dropout", 0.0},
+      {"initializer_range", 0.02},
+      {"pretraining_tp", 1},
+      {"use_cache", true},
+  };
+  return adapter;
+}
+
+}  // namespace ckconv

@@ -1,0 +1,125 @@
+#include "cli/common.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/file.h"
+
+namespace ckconv::cli {
+
+void add_model_options(CLI::App& app, ModelOptions& options) {
+  app.add_option("-m,--model", options.model, "model family: llama3, qwen3, ... (configs/<model>.json)")->required();
+  app.add_option("-f,--flavor", options.flavor, "flavor of the family, e.g. 8B or debugmodel")->required();
+  app.add_option("--config", options.config_file, "use this family JSON instead of the built-in configs/<model>.json");
+  app.add_option("--set", options.sets, "override a config field, e.g. --set n_layers=2 (repeatable)");
+  app.add_option("--set-from", options.set_from,
+                 "read overrides from a JSON object (or a torchtitan fixture flavor.json's \"overrides\")");
+}
+
+void add_run_options(CLI::App& app, RunOptions& options) {
+  app.add_option("--threads", options.threads, "worker threads (output bytes do not depend on it)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--buffer-mib", options.buffer_mib, "size of each worker's tile buffer in MiB")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--json", options.json_report, "write a machine-readable report to this file ('-' = stdout)");
+  app.add_flag("-q,--quiet", options.quiet, "print only errors");
+  app.add_flag("-v,--verbose", options.verbose, "print the plan's dropped/created/skipped keys");
+  app.add_flag("--no-sync", options.no_sync, "skip fsync of the output (faster; not crash-safe)");
+}
+
+ModelConfig load_config(const ModelOptions& options) {
+  std::vector<Override> overrides;
+  if (!options.set_from.empty()) overrides = read_overrides_file(options.set_from);
+  for (const auto& text : options.sets) overrides.push_back(parse_override(text));
+  std::optional<std::filesystem::path> file;
+  if (!options.config_file.empty()) file = options.config_file;
+  return load_model_config(options.model, options.flavor, overrides, file);
+}
+
+WriteOptions write_options(const RunOptions& options) {
+  WriteOptions write;
+  write.threads = options.threads;
+  write.tile_bytes = options.buffer_mib << 20;
+  write.sync = !options.no_sync;
+  if (!options.quiet && ::isatty(STDERR_FILENO)) {
+    auto start = std::chrono::steady_clock::now();
+    write.progress = [start](uint64_t done, uint64_t total) {
+      const double seconds = std::max(1e-9, seconds_since(start));
+      std::fprintf(stderr, "\r%6.1f%%  %8.1f MiB of %.1f MiB  %7.1f MiB/s", total ? 100.0 * done / total : 100.0,
+                   done / 1048576.0, total / 1048576.0, done / 1048576.0 / seconds);
+      if (done == total) std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
+    };
+  }
+  return write;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+nlohmann::json summary_json(const ConversionSummary& summary) {
+  nlohmann::json files = nlohmann::json::array();
+  uint64_t total = 0;
+  for (const auto& [name, size] : summary.files) {
+    files.push_back({{"path", name}, {"bytes", size}});
+    total += size;
+  }
+  return {{"direction", summary.direction == Direction::kToHf ? "to_hf" : "from_hf"},
+          {"input_format", summary.input_format},
+          {"output_format", summary.output_format},
+          {"input_tensors", summary.input_tensors},
+          {"output_tensors", summary.output_tensors},
+          {"tensor_bytes", summary.output_tensor_bytes},
+          {"output_bytes", total},
+          {"files", files},
+          {"dropped", summary.report.dropped},
+          {"created", summary.report.created},
+          {"skipped", summary.report.skipped}};
+}
+
+nlohmann::json verify_json(const VerifyReport& report) {
+  return {{"passed", report.passed}, {"differences", report.differences}, {"notes", report.notes}};
+}
+
+void write_report(const RunOptions& options, const nlohmann::json& report) {
+  if (options.json_report.empty()) return;
+  const std::string text = report.dump(2) + "\n";
+  if (options.json_report == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  write_small_file(options.json_report, text);
+}
+
+void print_summary(const RunOptions& options, const ConversionSummary& summary, double seconds) {
+  if (options.quiet) return;
+  uint64_t total = 0;
+  for (const auto& [name, size] : summary.files) total += size;
+  spdlog::info("{} -> {}: {} tensors in, {} tensors out, {} files, {:.1f} MiB in {:.2f} s ({:.1f} MiB/s)",
+               summary.input_format.empty() ? "init" : summary.input_format, summary.output_format,
+               summary.input_tensors, summary.output_tensors, summary.files.size(), total / 1048576.0, seconds,
+               seconds > 0 ? total / 1048576.0 / seconds : 0.0);
+  auto list = [&](const char* label, const std::vector<std::string>& items) {
+    if (items.empty()) return;
+    spdlog::info("{} {} key(s){}", label, items.size(), options.verbose ? ":" : " (--verbose lists them)");
+    if (options.verbose)
+      for (const auto& item : items) spdlog::info("  {}", item);
+  };
+  list("dropped", summary.report.dropped);
+  list("created", summary.report.created);
+  list("skipped", summary.report.skipped);
+}
+
+void print_verify(const RunOptions& options, const VerifyReport& report) {
+  for (const auto& difference : report.differences) spdlog::error("verify: {}", difference);
+  if (options.quiet) return;
+  for (const auto& note : report.notes) spdlog::info("verify: {}", note);
+  if (report.passed) spdlog::info("verify: round trip passed (tensors bit-equal, files byte-equal)");
+}
+
+}  // namespace ckconv::cli

@@ -1,0 +1,55 @@
+// Options and helpers shared by the subcommands: model selection (--model, --flavor,
+// --config, --set, --set-from), execution knobs, logging, the JSON report and progress line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/model_config.h"
+#include "pipeline/convert.h"
+#include "verify/roundtrip.h"
+
+namespace ckconv::cli {
+
+struct ModelOptions {
+  std::string model;
+  std::string flavor;
+  std::string config_file;
+  std::vector<std::string> sets;
+  std::string set_from;
+};
+
+struct RunOptions {
+  int threads = 1;
+  uint64_t buffer_mib = 16;
+  std::string json_report;
+  bool quiet = false;
+  bool verbose = false;
+  bool no_sync = false;
+};
+
+void add_model_options(CLI::App& app, ModelOptions& options);
+void add_run_options(CLI::App& app, RunOptions& options);
+ModelConfig load_config(const ModelOptions& options);
+WriteOptions write_options(const RunOptions& options);
+
+nlohmann::json summary_json(const ConversionSummary& summary);
+nlohmann::json verify_json(const VerifyReport& report);
+void write_report(const RunOptions& options, const nlohmann::json& report);
+void print_summary(const RunOptions& options, const ConversionSummary& summary, double seconds);
+void print_verify(const RunOptions& options, const VerifyReport& report);
+
+// Registration of each subcommand (one file each); the callback runs the command and
+// returns its exit code through `exit_code`.
+void add_convert_commands(CLI::App& app, int& exit_code);
+void add_verify_command(CLI::App& app, int& exit_code);
+void add_init_command(CLI::App& app, int& exit_code);
+void add_inspect_command(CLI::App& app, int& exit_code);
+
+double seconds_since(std::chrono::steady_clock::time_point start);
+
+}  // namespace ckconv::cli

@@ -1,0 +1,51 @@
+// ckconv: convert torchtitan native checkpoints to HuggingFace safetensors and back.
+// Wires the subcommands; each lives in its own file under cli/.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <new>
+
+#include "cli/common.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("ckconv");
+  logger->set_pattern("%v");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app{"ckconv: torchtitan native <-> HuggingFace safetensors checkpoint converter"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ckconv 0.1.0");
+  int exit_code = 0;
+  ckconv::cli::add_convert_commands(app, exit_code);
+  ckconv::cli::add_verify_command(app, exit_code);
+  ckconv::cli::add_init_command(app, exit_code);
+  ckconv::cli::add_inspect_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return static_cast<int>(ckconv::ErrorKind::kUsage);
+  } catch (const ckconv::Error& e) {
+    std::fprintf(stderr, "ckconv: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "ckconv: error: out of memory\n");
+    return static_cast<int>(ckconv::ErrorKind::kIo);
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::fprintf(stderr, "ckconv: error: %s\n", e.what());
+    return static_cast<int>(ckconv::ErrorKind::kIo);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ckconv: internal error: %s\n", e.what());
+    return static_cast<int>(ckconv::ErrorKind::kInternal);
+  }
+  return exit_code;
+}

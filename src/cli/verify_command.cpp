@@ -1,0 +1,60 @@
+// `ckconv verify`: the round trip from a native or an HF checkpoint, without keeping outputs.
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "formats/checkpoint_reader.h"
+
+namespace ckconv::cli {
+namespace {
+
+struct VerifyArgs {
+  ModelOptions model;
+  RunOptions run;
+  std::string native;
+  std::string hf;
+};
+
+int run_verify(const VerifyArgs& args) {
+  if (args.native.empty() == args.hf.empty())
+    fail(ErrorKind::kUsage, "verify needs exactly one of --native CKPT or --hf HF_DIR");
+  const auto start = std::chrono::steady_clock::now();
+  const ModelConfig config = load_config(args.model);
+  const Adapter adapter = build_adapter(config);
+  WriteOptions write = write_options(args.run);
+  write.sync = false;  // scratch output is deleted afterwards
+  const bool from_native = !args.native.empty();
+  const std::string path = from_native ? args.native : args.hf;
+  MappedCheckpoint input(read_checkpoint(path));
+  if (from_native) write.native_format = input.catalog().format == "torch_save" ? "torch" : input.catalog().format;
+  VerifyReport report = verify_roundtrip(from_native ? Direction::kToHf : Direction::kFromHf, config, adapter,
+                                         input, std::filesystem::absolute(path), write);
+  print_verify(args.run, report);
+  nlohmann::json json = {{"command", "verify"},
+                         {"model", config.family()},
+                         {"flavor", config.flavor()},
+                         {"input", path},
+                         {"start", from_native ? "native" : "hf"},
+                         {"verify", verify_json(report)},
+                         {"seconds", seconds_since(start)}};
+  write_report(args.run, json);
+  return report.passed ? 0 : static_cast<int>(ErrorKind::kMismatch);
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<VerifyArgs>();
+  CLI::App* command = app.add_subcommand(
+      "verify", "round-trip a checkpoint (to_hf -> from_hf -> to_hf, or from_hf -> to_hf -> from_hf) and compare");
+  add_model_options(*command, args->model);
+  add_run_options(*command, args->run);
+  auto* native = command->add_option("--native", args->native, "start from this native checkpoint");
+  auto* hf = command->add_option("--hf", args->hf, "start from this HF checkpoint");
+  native->excludes(hf);
+  command->callback([args, &exit_code]() { exit_code = run_verify(*args); });
+}
+
+}  // namespace ckconv::cli

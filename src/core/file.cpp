@@ -1,0 +1,180 @@
+#include "core/file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace ckconv {
+
+std::string errno_message(int error_number) { return std::strerror(error_number); }
+
+namespace {
+
+[[noreturn]] void fail_errno(const std::string& what, const std::filesystem::path& path) {
+  int saved = errno;
+  fail(ErrorKind::kIo, what + " " + path.string() + ": " + errno_message(saved));
+}
+
+constexpr uint64_t kPage = 4096;
+
+}  // namespace
+
+File File::open_read(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) fail_input("missing file " + path.string());
+    fail_errno("cannot open", path);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail_input("not a regular file: " + path.string());
+  }
+  return File(fd, path);
+}
+
+File File::create(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail_errno("cannot create", path);
+  return File(fd, path);
+}
+
+File::File(File&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) { other.fd_ = -1; }
+
+File& File::operator=(File&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    path_ = std::move(other.path_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+File::~File() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+uint64_t File::size() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) fail_errno("cannot stat", path_);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+void File::read_at(void* buffer, size_t size, uint64_t offset) const {
+  auto* out = static_cast<uint8_t*>(buffer);
+  while (size > 0) {
+    ssize_t got = ::pread(fd_, out, size, static_cast<off_t>(offset));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("cannot read", path_);
+    }
+    if (got == 0) fail_input(path_.string() + ": truncated (unexpected end of file)");
+    out += got;
+    size -= static_cast<size_t>(got);
+    offset += static_cast<uint64_t>(got);
+  }
+}
+
+void File::write_at(const void* buffer, size_t size, uint64_t offset) {
+  const auto* in = static_cast<const uint8_t*>(buffer);
+  while (size > 0) {
+    ssize_t put = ::pwrite(fd_, in, size, static_cast<off_t>(offset));
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("cannot write", path_);
+    }
+    in += put;
+    size -= static_cast<size_t>(put);
+    offset += static_cast<uint64_t>(put);
+  }
+}
+
+void File::truncate(uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail_errno("cannot resize", path_);
+}
+
+void File::allocate(uint64_t size) {
+  if (size == 0) return;
+  int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+  // Filesystems without fallocate support (EOPNOTSUPP/EINVAL) still work; ENOSPC is the point.
+  if (rc == ENOSPC || rc == EFBIG || rc == EDQUOT) {
+    errno = rc;
+    fail_errno("not enough disk space for", path_);
+  }
+}
+
+void File::sync() {
+  if (::fsync(fd_) != 0) fail_errno("cannot sync", path_);
+}
+
+void File::close() {
+  if (fd_ < 0) return;
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail_errno("cannot close", path_);
+}
+
+MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
+  File file = File::open_read(path);
+  size_ = file.size();
+  if (size_ == 0) return;
+  void* addr = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, file.fd(), 0);
+  if (addr == MAP_FAILED) fail_errno("cannot map", path);
+  data_ = static_cast<const uint8_t*>(addr);
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+namespace {
+void advise(const uint8_t* base, uint64_t size, uint64_t offset, uint64_t length, int advice) {
+  if (base == nullptr || offset >= size) return;
+  if (length > size - offset) length = size - offset;
+  uint64_t begin = offset / kPage * kPage;
+  uint64_t end = offset + length;
+  ::madvise(const_cast<uint8_t*>(base) + begin, end - begin, advice);
+}
+}  // namespace
+
+void MappedFile::advise_sequential(uint64_t offset, uint64_t length) const {
+  advise(data_, size_, offset, length, MADV_SEQUENTIAL);
+}
+void MappedFile::will_need(uint64_t offset, uint64_t length) const {
+  advise(data_, size_, offset, length, MADV_WILLNEED);
+}
+void MappedFile::release(uint64_t offset, uint64_t length) const {
+  advise(data_, size_, offset, length, MADV_DONTNEED);
+}
+
+std::string read_small_file(const std::filesystem::path& path, uint64_t max_bytes) {
+  File file = File::open_read(path);
+  uint64_t size = file.size();
+  if (size > max_bytes)
+    fail_input(path.string() + ": " + std::to_string(size) + " bytes, more than the limit of " +
+               std::to_string(max_bytes));
+  std::string content(size, '\0');
+  file.read_at(content.data(), content.size(), 0);
+  return content;
+}
+
+void write_small_file(const std::filesystem::path& path, const std::string& content) {
+  File file = File::create(path);
+  file.write_at(content.data(), content.size(), 0);
+  file.close();
+}
+
+}  // namespace ckconv

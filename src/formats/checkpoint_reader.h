@@ -1,0 +1,15 @@
+// Opens any supported checkpoint by looking at what is on disk: a DCP directory (.metadata),
+// a torch.save zip file, a safetensors file, or a directory of safetensors shards.
+#pragma once
+
+#include <filesystem>
+
+#include "formats/catalog.h"
+
+namespace ckconv {
+
+// "dcp", "torch_save" or "safetensors"; kBadInput when nothing recognisable is there.
+std::string detect_checkpoint_format(const std::filesystem::path& path);
+Catalog read_checkpoint(const std::filesystem::path& path);
+
+}  // namespace ckconv

@@ -1,0 +1,162 @@
+#include "model/model_config.h"
+
+#include "core/error.h"
+#include "core/file.h"
+#include "model/embedded_configs.h"
+#include "model/native_layout.h"
+
+namespace ckconv {
+namespace {
+
+constexpr uint64_t kMaxConfigFileBytes = 16 << 20;
+
+nlohmann::json parse_json(const std::string& text, const std::string& where, ErrorKind kind) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& error) {
+    fail(kind, where + ": invalid JSON: " + error.what());
+  }
+}
+
+std::string join_keys(const nlohmann::json& object) {
+  std::string out;
+  for (const auto& item : object.items()) out += (out.empty() ? "" : ", ") + item.key();
+  return out;
+}
+
+nlohmann::json family_document(const std::string& family,
+                               const std::optional<std::filesystem::path>& config_file) {
+  if (config_file) {
+    nlohmann::json document = parse_json(read_small_file(*config_file, kMaxConfigFileBytes),
+                                         config_file->string(), ErrorKind::kUsage);
+    if (!document.is_object() || !document.contains("flavors") || !document["flavors"].is_object())
+      fail(ErrorKind::kUsage, config_file->string() + ": a config file needs a \"flavors\" object");
+    return document;
+  }
+  const auto& configs = embedded_configs();
+  auto found = configs.find(family);
+  if (found == configs.end()) {
+    std::string names;
+    for (const auto& [name, text] : configs) names += (names.empty() ? "" : ", ") + name;
+    fail(ErrorKind::kUsage, "unknown model '" + family + "' (known: " + names + ")");
+  }
+  return parse_json(found->second, "configs/" + family + ".json", ErrorKind::kInternal);
+}
+
+// Values keep the type of the field they replace: an integer field takes only integers, so
+// a typo such as n_layers=2.5 is refused instead of silently truncated.
+bool same_kind(const nlohmann::json& old_value, const nlohmann::json& new_value) {
+  if (old_value.is_null() || new_value.is_null()) return true;
+  if (old_value.is_number_integer()) return new_value.is_number_integer();
+  if (old_value.is_number()) return new_value.is_number();
+  return old_value.type() == new_value.type();
+}
+
+[[noreturn]] void field_error(const std::string& field, const std::string& expected) {
+  fail(ErrorKind::kUsage, "config field '" + field + "': expected " + expected);
+}
+
+}  // namespace
+
+Override parse_override(const std::string& text) {
+  const size_t equals = text.find('=');
+  if (equals == std::string::npos || equals == 0)
+    fail(ErrorKind::kUsage, "override '" + text + "' is not of the form field=value");
+  return Override{text.substr(0, equals), text.substr(equals + 1)};
+}
+
+std::vector<Override> read_overrides_file(const std::filesystem::path& path) {
+  nlohmann::json document =
+      parse_json(read_small_file(path, kMaxConfigFileBytes), path.string(), ErrorKind::kUsage);
+  if (document.is_object() && document.contains("overrides")) document = document["overrides"];
+  if (!document.is_object())
+    fail(ErrorKind::kUsage, path.string() + ": expected a JSON object of overrides");
+  std::vector<Override> overrides;
+  for (const auto& item : document.items()) overrides.push_back({item.key(), item.value().dump()});
+  return overrides;
+}
+
+int64_t ModelConfig::get_int(const std::string& field) const {
+  auto value = get_optional_int(field);
+  if (!value) field_error(field, "an integer, found null");
+  return *value;
+}
+
+std::optional<int64_t> ModelConfig::get_optional_int(const std::string& field) const {
+  if (!fields_.contains(field)) field_error(field, "a value, but the field is missing");
+  const auto& value = fields_[field];
+  if (value.is_null()) return std::nullopt;
+  if (!value.is_number_integer()) field_error(field, "an integer, found " + value.dump());
+  return value.get<int64_t>();
+}
+
+double ModelConfig::get_double(const std::string& field) const {
+  auto value = get_optional_double(field);
+  if (!value) field_error(field, "a number, found null");
+  return *value;
+}
+
+std::optional<double> ModelConfig::get_optional_double(const std::string& field) const {
+  if (!fields_.contains(field)) field_error(field, "a value, but the field is missing");
+  const auto& value = fields_[field];
+  if (value.is_null()) return std::nullopt;
+  if (!value.is_number()) field_error(field, "a number, found " + value.dump());
+  return value.get<double>();
+}
+
+bool ModelConfig::get_bool(const std::string& field) const {
+  if (!fields_.contains(field)) field_error(field, "a value, but the field is missing");
+  const auto& value = fields_[field];
+  if (!value.is_boolean()) field_error(field, "true or false, found " + value.dump());
+  return value.get<bool>();
+}
+
+bool ModelConfig::has(const std::string& field) const { return fields_.contains(field); }
+
+ModelConfig load_model_config(const std::string& family, const std::string& flavor,
+                              const std::vector<Override>& overrides,
+                              const std::optional<std::filesystem::path>& config_file) {
+  nlohmann::json document = family_document(family, config_file);
+  const nlohmann::json& flavors = document["flavors"];
+  if (!flavors.contains(flavor))
+    fail(ErrorKind::kUsage,
+         "unknown flavor '" + flavor + "' of model '" + family + "' (known: " + join_keys(flavors) + ")");
+  ModelConfig config;
+  config.family_ = document.value("family", family);
+  config.flavor_ = flavor;
+  config.fields_ = document.value("defaults", nlohmann::json::object());
+  for (const auto& item : flavors[flavor].items()) config.fields_[item.key()] = item.value();
+  for (const Override& override_ : overrides) {
+    if (!config.fields_.contains(override_.field))
+      fail(ErrorKind::kUsage, "unknown config field '" + override_.field + "' for model '" + family +
+                                  "' (known: " + join_keys(config.fields_) + ")");
+    nlohmann::json value;
+    try {
+      value = nlohmann::json::parse(override_.value);
+    } catch (const nlohmann::json::exception&) {
+      value = override_.value;  // a bare word is a string
+    }
+    if (!same_kind(config.fields_[override_.field], value))
+      fail(ErrorKind::kUsage, "override " + override_.field + "=" + override_.value +
+                                  ": expected a value like " +
+                                  config.fields_[override_.field].dump());
+    config.fields_[override_.field] = value;
+  }
+  derive_config_fields(config);
+  return config;
+}
+
+std::vector<std::string> list_families() {
+  std::vector<std::string> names;
+  for (const auto& [name, text] : embedded_configs()) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> list_flavors(const std::string& family) {
+  nlohmann::json document = family_document(family, std::nullopt);
+  std::vector<std::string> names;
+  for (const auto& item : document["flavors"].items()) names.push_back(item.key());
+  return names;
+}
+
+}  // namespace ckconv

@@ -1,0 +1,50 @@
+#include "model/native_layout.h"
+
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+
+namespace ckconv {
+namespace {
+
+struct FamilyModel {
+  void (*derive)(ModelConfig&);
+  std::vector<ExpectedTensor> (*native_tensors)(const ModelConfig&);
+};
+
+const std::map<std::string, FamilyModel>& families() {
+  static const std::map<std::string, FamilyModel> table = {
+      {"llama3", {derive_llama3_fields, llama3_native_tensors}},
+      {"qwen3", {derive_qwen3_fields, qwen3_native_tensors}},
+  };
+  return table;
+}
+
+const FamilyModel& family_model(const std::string& family) {
+  auto found = families().find(family);
+  if (found == families().end())
+    fail(ErrorKind::kUsage, "model family '" + family + "' has no native layout in this build");
+  return found->second;
+}
+
+}  // namespace
+
+void derive_config_fields(ModelConfig& config) { family_model(config.family()).derive(config); }
+
+std::vector<ExpectedTensor> expected_native_tensors(const ModelConfig& config) {
+  return family_model(config.family()).native_tensors(config);
+}
+
+std::string layer_key(int64_t layer, const std::string& suffix) {
+  return "layers." + std::to_string(layer) + "." + suffix;
+}
+
+int64_t compute_ffn_hidden_dim(int64_t dim, int64_t multiple_of, std::optional<double> multiplier) {
+  // Python: int(2 * 4 * dim / 3); int(multiplier * h); multiple_of * ceil(h / multiple_of).
+  int64_t hidden = static_cast<int64_t>(2.0 * 4.0 * static_cast<double>(dim) / 3.0);
+  if (multiplier) hidden = static_cast<int64_t>(*multiplier * static_cast<double>(hidden));
+  return multiple_of * ((hidden + multiple_of - 1) / multiple_of);
+}
+
+}  // namespace ckconv

@@ -1,0 +1,107 @@
+#include "pipeline/convert.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "formats/safetensors/safetensors_writer.h"
+#include "pipeline/executor.h"
+
+namespace ckconv {
+namespace {
+
+// config.json as transformers writes it: 2-space indent, sorted keys are not required.
+std::string hf_config_json(const Adapter& adapter, DType dtype) {
+  nlohmann::json config = adapter.hf_config;
+  config["torch_dtype"] = dtype == DType::kBF16 ? "bfloat16" : dtype == DType::kF16 ? "float16"
+                          : dtype == DType::kF64 ? "float64" : "float32";
+  return config.dump(2) + "\n";
+}
+
+OutputLayout plan_output(Direction direction, const std::vector<OutputTensorSpec>& tensors,
+                         const Adapter& adapter, const WriteOptions& options, std::string* format) {
+  if (direction == Direction::kToHf) {
+    SafetensorsWriteOptions write;
+    write.max_shard_size_bytes = options.max_shard_size_bytes;
+    write.metadata = {{"format", "pt"}};
+    OutputLayout layout = plan_safetensors(tensors, write);
+    DType dtype = tensors.empty() ? DType::kF32 : tensors.front().dtype;
+    std::string json = hf_config_json(adapter, dtype);
+    layout.files.push_back(OutputFile{"config.json", json.size(), {LiteralBytes{0, json}}});
+    *format = "safetensors";
+    return layout;
+  }
+  return plan_native_output(tensors, options, format);
+}
+
+void check_equal(const MappedCheckpoint& input, const CatalogTensor& a, const CatalogTensor& b) {
+  const bool same_type = a.dtype == b.dtype && a.shape == b.shape;
+  bool equal = same_type;
+  if (same_type) {
+    const int64_t total = num_elements(a.shape);
+    const int64_t element_size = dtype_size(a.dtype);
+    const int64_t step = std::max<int64_t>(1, (int64_t{8} << 20) / element_size);
+    std::vector<uint8_t> left(static_cast<size_t>(step * element_size));
+    std::vector<uint8_t> right(left.size());
+    for (int64_t first = 0; first < total && equal; first += step) {
+      const int64_t count = std::min(step, total - first);
+      input.read_elements(a, first, count, left.data());
+      input.read_elements(b, first, count, right.data());
+      equal = std::memcmp(left.data(), right.data(), static_cast<size_t>(count * element_size)) == 0;
+    }
+  }
+  if (!equal)
+    fail_input("'" + a.name + "' differs from '" + b.name +
+               "', but the flavor ties them (enable_weight_tying): the HF checkpoint would lose '" +
+               a.name + "'; check the flavor");
+}
+
+}  // namespace
+
+OutputLayout plan_native_output(const std::vector<OutputTensorSpec>& tensors,
+                                const WriteOptions& options, std::string* format) {
+  const std::string native = native_format_name(options.native_format);
+  *format = native;
+  if (native == "safetensors") return plan_safetensors(tensors, SafetensorsWriteOptions{});
+  fail(ErrorKind::kUsage, "native format '" + options.native_format + "' is not supported by this build yet");
+}
+
+std::string native_format_name(const std::string& option) {
+  if (option == "torch" || option == "torch_save") return "torch_save";
+  if (option == "dcp" || option == "safetensors") return option;
+  fail(ErrorKind::kUsage, "unknown native format '" + option + "' (use dcp, safetensors or torch)");
+}
+
+ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
+                                   const Adapter& adapter, const MappedCheckpoint& input,
+                                   const std::filesystem::path& directory,
+                                   const WriteOptions& options, bool dry_run) {
+  TensorPlan plan = plan_conversion(direction, config, adapter, input.catalog());
+  ConversionSummary summary;
+  summary.direction = direction;
+  summary.input_format = input.catalog().format;
+  summary.input_tensors = input.catalog().tensors.size();
+  summary.output_tensors = plan.outputs.size();
+  for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
+  OutputLayout layout = plan_output(direction, plan.outputs, adapter, options, &summary.output_format);
+  for (const auto& file : layout.files) summary.files.push_back({file.relative_path, file.size_bytes});
+  summary.report = plan.report;
+  if (dry_run) return summary;
+
+  for (const auto& [a, b] : plan.must_be_equal) check_equal(input, *a, *b);
+  ExecutionPlan execution;
+  execution.recipes = std::move(plan.recipes);
+  for (const auto& sources : plan.sources) {
+    std::vector<SourceRef> refs;
+    for (const CatalogTensor* tensor : sources) refs.push_back(SourceRef{&input, tensor});
+    execution.sources.push_back(std::move(refs));
+  }
+  ExecuteOptions execute_options;
+  execute_options.threads = options.threads;
+  execute_options.tile_bytes = options.tile_bytes;
+  execute_options.sync = options.sync;
+  execute_options.progress = options.progress;
+  execute(execution, layout, directory, execute_options);
+  return summary;
+}
+
+}  // namespace ckconv

@@ -1,0 +1,53 @@
+// One conversion, end to end: read the input's catalog, plan it against the flavor, lay out
+// the output files, stream the bytes, and publish the output directory atomically.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/adapter.h"
+#include "formats/output_layout.h"
+#include "model/model_config.h"
+#include "pipeline/mapped_checkpoint.h"
+#include "pipeline/plan.h"
+
+namespace ckconv {
+
+struct WriteOptions {
+  std::string native_format = "dcp";  // from_hf output: "dcp", "safetensors" or "torch"
+  std::optional<uint64_t> max_shard_size_bytes;  // HF output sharding
+  int threads = 1;
+  uint64_t tile_bytes = uint64_t{16} << 20;
+  bool sync = true;
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct ConversionSummary {
+  Direction direction = Direction::kToHf;
+  std::string input_format;
+  std::string output_format;
+  size_t input_tensors = 0;
+  size_t output_tensors = 0;
+  uint64_t output_tensor_bytes = 0;
+  std::vector<std::pair<std::string, uint64_t>> files;  // relative path, size
+  ConversionReport report;
+};
+
+// Plans the conversion of `input` and writes it into the existing empty `directory`.
+// With `dry_run`, only plans (nothing is written) and returns what would be written.
+ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
+                                   const Adapter& adapter, const MappedCheckpoint& input,
+                                   const std::filesystem::path& directory,
+                                   const WriteOptions& options, bool dry_run = false);
+
+std::string native_format_name(const std::string& option);
+
+// The layout of a native checkpoint of `tensors` in options.native_format.
+OutputLayout plan_native_output(const std::vector<OutputTensorSpec>& tensors,
+                                const WriteOptions& options, std::string* format);  // "torch" -> "torch_save"
+
+}  // namespace ckconv

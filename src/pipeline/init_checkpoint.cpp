@@ -1,0 +1,119 @@
+#include "pipeline/init_checkpoint.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "model/native_layout.h"
+#include "pipeline/executor.h"
+
+namespace ckconv {
+
+uint16_t float_to_bfloat16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  if (std::isnan(value)) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7fff + ((bits >> 16) & 1);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+uint16_t float_to_half(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+  const float magnitude = std::fabs(value);
+  if (std::isnan(value)) return sign | 0x7e00;
+  if (magnitude >= 65520.0f) return sign | 0x7c00;
+  if (magnitude < 6.103515625e-05f) {  // subnormal: multiples of 2^-24, ties to even
+    return sign | static_cast<uint16_t>(std::nearbyint(magnitude * 16777216.0f));
+  }
+  uint32_t mantissa = bits & 0x7fffff;
+  int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
+  uint32_t half = (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) ++half;  // may carry into the exponent
+  return sign | static_cast<uint16_t>(half);
+}
+
+namespace {
+
+uint64_t mix(uint64_t value) {  // splitmix64 finaliser
+  value += 0x9e3779b97f4a7c15ull;
+  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ull;
+  value = (value ^ (value >> 27)) * 0x94d049bb133111ebull;
+  return value ^ (value >> 31);
+}
+
+uint64_t hash_name(const std::string& name) {
+  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a
+  for (unsigned char c : name) hash = (hash ^ c) * 0x100000001b3ull;
+  return hash;
+}
+
+enum class Fill { kUniform, kOnes, kZeros };
+
+Fill fill_of(const ExpectedTensor& tensor) {
+  const std::string& name = tensor.name;
+  if (name.find("expert_bias") != std::string::npos) return Fill::kZeros;
+  const bool is_norm = name.find("norm") != std::string::npos;
+  if (is_norm && tensor.shape.size() == 1) return Fill::kOnes;
+  return Fill::kUniform;
+}
+
+void store(DType dtype, float value, uint8_t* out) {
+  switch (dtype) {
+    case DType::kF32: std::memcpy(out, &value, 4); break;
+    case DType::kF64: { double wide = value; std::memcpy(out, &wide, 8); break; }
+    case DType::kBF16: { uint16_t bits = float_to_bfloat16(value); std::memcpy(out, &bits, 2); break; }
+    case DType::kF16: { uint16_t bits = float_to_half(value); std::memcpy(out, &bits, 2); break; }
+    default: fail(ErrorKind::kUsage, "init supports f32, bf16, f16 and f64");
+  }
+}
+
+}  // namespace
+
+ConversionSummary write_initial_checkpoint(const ModelConfig& config, const InitOptions& init,
+                                           const std::filesystem::path& directory,
+                                           const WriteOptions& options) {
+  const std::vector<ExpectedTensor> tensors = expected_native_tensors(config);
+  std::vector<OutputTensorSpec> specs;
+  ExecutionPlan plan;
+  for (const ExpectedTensor& tensor : tensors) {
+    const DType dtype = tensor.float32_only ? DType::kF32 : init.dtype;
+    specs.push_back({tensor.name, dtype, tensor.shape});
+    TensorRecipe recipe = recipe_identity(tensor.name, "init:" + tensor.name, tensor.shape, dtype);
+    const Fill fill = fill_of(tensor);
+    const uint64_t key = mix(init.seed ^ hash_name(tensor.name));
+    const int element_size = dtype_size(dtype);
+    SourceRef source;
+    source.generate = [fill, key, dtype, element_size](int64_t first, int64_t count, uint8_t* out) {
+      // Uniform on [-a, a] with a = 0.02 * sqrt(3): standard deviation 0.02.
+      constexpr float kHalfWidth = 0.0346410162f;
+      for (int64_t i = 0; i < count; ++i) {
+        float value = fill == Fill::kOnes ? 1.0f : 0.0f;
+        if (fill == Fill::kUniform) {
+          const uint64_t bits = mix(key + static_cast<uint64_t>(first + i));
+          const float unit = static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+          value = (2.0f * unit - 1.0f) * kHalfWidth;
+        }
+        store(dtype, value, out + i * element_size);
+      }
+    };
+    plan.recipes.push_back(std::move(recipe));
+    plan.sources.push_back({std::move(source)});
+  }
+  ConversionSummary summary;
+  summary.output_tensors = specs.size();
+  for (const auto& spec : specs) summary.output_tensor_bytes += spec.size_bytes();
+  OutputLayout layout = plan_native_output(specs, options, &summary.output_format);
+  for (const auto& file : layout.files) summary.files.push_back({file.relative_path, file.size_bytes});
+  ExecuteOptions execute_options;
+  execute_options.threads = options.threads;
+  execute_options.tile_bytes = options.tile_bytes;
+  execute_options.sync = options.sync;
+  execute_options.progress = options.progress;
+  execute(plan, layout, directory, execute_options);
+  return summary;
+}
+
+}  // namespace ckconv

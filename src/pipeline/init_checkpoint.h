@@ -1,0 +1,29 @@
+// `ckconv init`: a deterministic random-init native checkpoint for any flavor, so tests and
+// benchmarks need no PyTorch. Values depend only on (seed, tensor name, element index), never
+// on thread count or output format: norms are 1, expert_bias_E is 0, everything else is
+// uniform with standard deviation 0.02.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+
+#include "model/model_config.h"
+#include "pipeline/convert.h"
+
+namespace ckconv {
+
+struct InitOptions {
+  uint64_t seed = 0;
+  DType dtype = DType::kF32;
+};
+
+// Writes into the existing empty `directory` in options.native_format.
+ConversionSummary write_initial_checkpoint(const ModelConfig& config, const InitOptions& init,
+                                           const std::filesystem::path& directory,
+                                           const WriteOptions& options);
+
+// Float conversions used by init (round to nearest even).
+uint16_t float_to_bfloat16(float value);
+uint16_t float_to_half(float value);
+
+}  // namespace ckconv

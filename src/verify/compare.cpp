@@ -1,0 +1,163 @@
+#include "verify/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "core/file.h"
+
+namespace ckconv {
+namespace {
+
+constexpr int64_t kCompareBufferBytes = int64_t{8} << 20;
+
+double as_double(DType dtype, const uint8_t* bytes) {
+  switch (dtype) {
+    case DType::kF32: {
+      float value;
+      std::memcpy(&value, bytes, 4);
+      return value;
+    }
+    case DType::kF64: {
+      double value;
+      std::memcpy(&value, bytes, 8);
+      return value;
+    }
+    case DType::kBF16: {
+      uint32_t bits = static_cast<uint32_t>(bytes[0] | (bytes[1] << 8)) << 16;
+      float value;
+      std::memcpy(&value, &bits, 4);
+      return value;
+    }
+    case DType::kF16: {
+      const uint16_t h = static_cast<uint16_t>(bytes[0] | (bytes[1] << 8));
+      const int exponent = (h >> 10) & 0x1f;
+      const int mantissa = h & 0x3ff;
+      double value = exponent == 0    ? std::ldexp(mantissa, -24)
+                     : exponent == 31 ? (mantissa ? NAN : INFINITY)
+                                      : std::ldexp(mantissa + 1024, exponent - 25);
+      return (h & 0x8000) ? -value : value;
+    }
+    default:
+      return NAN;
+  }
+}
+
+bool matches(const std::vector<std::regex>& patterns, const std::string& name) {
+  for (const auto& pattern : patterns)
+    if (std::regex_match(name, pattern)) return true;
+  return false;
+}
+
+}  // namespace
+
+Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
+                           const std::vector<Exclusion>& exclusions,
+                           const std::vector<std::regex>& ignore) {
+  Comparison result;
+  std::map<std::string, const CatalogTensor*> left, right;
+  for (const auto& tensor : expected.catalog().tensors)
+    if (!matches(ignore, tensor.name)) left[tensor.name] = &tensor;
+  for (const auto& tensor : actual.catalog().tensors)
+    if (!matches(ignore, tensor.name)) right[tensor.name] = &tensor;
+  for (const auto& [name, tensor] : left)
+    if (!right.count(name)) result.differences.push_back("missing after the round trip: " + name);
+  for (const auto& [name, tensor] : right)
+    if (!left.count(name)) result.differences.push_back("extra after the round trip: " + name);
+
+  std::vector<uint8_t> a(kCompareBufferBytes), b(kCompareBufferBytes);
+  for (const auto& [name, expected_tensor] : left) {
+    auto found = right.find(name);
+    if (found == right.end()) continue;
+    const CatalogTensor& actual_tensor = *found->second;
+    if (expected_tensor->dtype != actual_tensor.dtype || expected_tensor->shape != actual_tensor.shape) {
+      result.differences.push_back(name + ": " + std::string(dtype_name(expected_tensor->dtype)) +
+                                   shape_to_string(expected_tensor->shape) + " became " +
+                                   std::string(dtype_name(actual_tensor.dtype)) +
+                                   shape_to_string(actual_tensor.shape));
+      continue;
+    }
+    const Exclusion* excluded = nullptr;
+    for (const auto& exclusion : exclusions)
+      if (std::regex_match(name, exclusion.pattern)) excluded = &exclusion;
+    const int64_t element_size = dtype_size(expected_tensor->dtype);
+    const int64_t total = num_elements(expected_tensor->shape);
+    const int64_t step = std::max<int64_t>(1, kCompareBufferBytes / std::max<int64_t>(1, element_size));
+    int64_t first_difference = -1;
+    int64_t difference_count = 0;
+    double max_abs = 0;
+    bool all_zero = true;
+    for (int64_t first = 0; first < total; first += step) {
+      const int64_t count = std::min(step, total - first);
+      actual.read_elements(actual_tensor, first, count, b.data());
+      if (excluded) {
+        for (int64_t i = 0; i < count * element_size && all_zero; ++i) all_zero = b[i] == 0;
+        continue;
+      }
+      expected.read_elements(*expected_tensor, first, count, a.data());
+      if (std::memcmp(a.data(), b.data(), static_cast<size_t>(count * element_size)) == 0) continue;
+      for (int64_t i = 0; i < count; ++i) {
+        const uint8_t* x = a.data() + i * element_size;
+        const uint8_t* y = b.data() + i * element_size;
+        if (std::memcmp(x, y, element_size) == 0) continue;
+        if (first_difference < 0) first_difference = first + i;
+        ++difference_count;
+        const double delta = std::fabs(as_double(expected_tensor->dtype, x) - as_double(expected_tensor->dtype, y));
+        if (!std::isnan(delta)) max_abs = std::max(max_abs, delta);
+      }
+    }
+    if (excluded) {
+      result.notes.push_back(name + ": value not compared (" + excluded->reason + ")");
+      if (!all_zero) result.differences.push_back(name + ": excluded from the value check but not zeros after the round trip");
+    } else if (first_difference >= 0) {
+      char delta[64];
+      std::snprintf(delta, sizeof delta, "%.6g", max_abs);
+      result.differences.push_back(name + ": " + std::to_string(difference_count) + " of " +
+                                   std::to_string(total) + " elements differ, first at element " +
+                                   std::to_string(first_difference) + ", max |delta| " + delta);
+    }
+  }
+  return result;
+}
+
+Comparison compare_directories(const std::filesystem::path& expected, const std::filesystem::path& actual) {
+  Comparison result;
+  auto list = [](const std::filesystem::path& root) {
+    std::set<std::string> names;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root))
+      if (entry.is_regular_file()) names.insert(std::filesystem::relative(entry.path(), root).string());
+    return names;
+  };
+  const std::set<std::string> left = list(expected), right = list(actual);
+  for (const auto& name : left)
+    if (!right.count(name)) result.differences.push_back("file missing in the second pass: " + name);
+  for (const auto& name : right)
+    if (!left.count(name)) result.differences.push_back("extra file in the second pass: " + name);
+  std::vector<uint8_t> a(kCompareBufferBytes), b(kCompareBufferBytes);
+  for (const auto& name : left) {
+    if (!right.count(name)) continue;
+    File x = File::open_read(expected / name), y = File::open_read(actual / name);
+    if (x.size() != y.size()) {
+      result.differences.push_back(name + ": " + std::to_string(x.size()) + " bytes vs " + std::to_string(y.size()));
+      continue;
+    }
+    for (uint64_t offset = 0; offset < x.size();) {
+      const size_t count = static_cast<size_t>(std::min<uint64_t>(a.size(), x.size() - offset));
+      x.read_at(a.data(), count, offset);
+      y.read_at(b.data(), count, offset);
+      if (std::memcmp(a.data(), b.data(), count) != 0) {
+        size_t i = 0;
+        while (a[i] == b[i]) ++i;
+        result.differences.push_back(name + ": bytes differ, first at offset " + std::to_string(offset + i));
+        break;
+      }
+      offset += count;
+    }
+  }
+  return result;
+}
+
+}  // namespace ckconv
