@@ -78,12 +78,15 @@ ConversionSummary write_initial_checkpoint(const ModelConfig& config, const Init
   const std::vector<ExpectedTensor> tensors = expected_native_tensors(config);
   std::vector<OutputTensorSpec> specs;
   ExecutionPlan plan;
+  // Tied flavors hold one tensor under two names (spec/adapters.md §1.4): same values.
+  const bool tied = config.has("enable_weight_tying") && config.get_bool("enable_weight_tying");
   for (const ExpectedTensor& tensor : tensors) {
     const DType dtype = tensor.float32_only ? DType::kF32 : init.dtype;
     specs.push_back({tensor.name, dtype, tensor.shape});
     TensorRecipe recipe = recipe_identity(tensor.name, "init:" + tensor.name, tensor.shape, dtype);
     const Fill fill = fill_of(tensor);
-    const uint64_t key = mix(init.seed ^ hash_name(tensor.name));
+    const std::string value_name = tied && tensor.name == "tok_embeddings.weight" ? "lm_head.weight" : tensor.name;
+    const uint64_t key = mix(init.seed ^ hash_name(value_name));
     const int element_size = dtype_size(dtype);
     SourceRef source;
     source.generate = [fill, key, dtype, element_size](int64_t first, int64_t count, uint8_t* out) {

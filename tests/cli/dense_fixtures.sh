@@ -1,0 +1,25 @@
+# llama3 and qwen3 against torchtitan's own adapters (fixtures/adapters, spec/adapters.md
+# §2, §6): to-hf of native.safetensors must be byte-identical to torchtitan's hf/ output,
+# from-hf of hf/ must give roundtrip_native.safetensors byte for byte (hence bit-equal
+# tensors), and the round trip must pass.
+source "$(dirname "$0")/lib.sh"
+for fixture in llama3_tiny_gqa llama3_tiny_fused llama3_tiny_tied llama3_tiny_bf16 \
+               qwen3_tiny qwen3_tiny_fused qwen3_tiny_moe qwen3_tiny_moe_nolb; do
+  dir="$FIXTURES/adapters/$fixture"
+  # shellcheck disable=SC2046
+  "$CKCONV" to-hf -q $(fixture_args "$fixture") -i "$dir/native.safetensors" -o "$fixture.hf" --verify-roundtrip
+  same_bytes "$fixture.hf/model.safetensors" "$dir/hf/model.safetensors" "$fixture: to-hf equals torchtitan"
+  # shellcheck disable=SC2046
+  "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.native" --native-format safetensors
+  same_bytes "$fixture.native/model.safetensors" "$dir/roundtrip_native.safetensors" "$fixture: from-hf equals torchtitan"
+  # shellcheck disable=SC2046
+  if "$CKCONV" verify -q $(fixture_args "$fixture") --hf "$dir/hf"; then pass "$fixture: verify from HF"; else fail "$fixture: verify from HF"; fi
+done
+# The load-balance-off MoE variant keeps the native key set: no expert_bias_E anywhere.
+if "$CKCONV" inspect qwen3_tiny_moe_nolb.native | grep -q expert_bias_E; then
+  fail "qwen3_tiny_moe_nolb: from-hf invented expert_bias_E"
+else
+  pass "qwen3_tiny_moe_nolb: no expert_bias_E"
+fi
+"$CKCONV" inspect qwen3_tiny_moe.native | grep -q 'layers.1.moe.expert_bias_E' && pass "qwen3_tiny_moe: expert_bias_E re-created" || fail "qwen3_tiny_moe: expert_bias_E missing"
+finish
