@@ -1,0 +1,51 @@
+// Flavor resolution: defaults, flavor fields, overrides and derived fields (spec/adapters.md
+// §2.1 and §6.1 tables), and the native key lists of §2.2 / §6.2.
+#include <doctest/doctest.h>
+
+#include "adapters/adapter.h"
+#include "core/error.h"
+#include "model/native_layout.h"
+#include "pipeline/plan.h"
+
+using namespace ckconv;
+
+TEST_CASE("llama3 FFN hidden dims follow compute_ffn_hidden_dim") {
+  CHECK(load_model_config("llama3", "debugmodel", {}).get_int("hidden_dim") == 768);
+  CHECK(load_model_config("llama3", "1B", {}).get_int("hidden_dim") == 8192);
+  CHECK(load_model_config("llama3", "3B", {}).get_int("hidden_dim") == 8192);
+  CHECK(load_model_config("llama3", "8B", {}).get_int("hidden_dim") == 14336);
+  CHECK(load_model_config("llama3", "70B", {}).get_int("hidden_dim") == 28672);
+  CHECK(load_model_config("llama3", "405B", {}).get_int("hidden_dim") == 53248);
+  ModelConfig config = load_model_config("llama3", "8B", {{"n_layers", "2"}});
+  CHECK(config.get_int("head_dim") == 128);
+  CHECK(config.get_int("n_kv_heads") == 8);
+  CHECK(config.get_int("n_layers") == 2);
+}
+
+TEST_CASE("native key counts of the debug flavors match spec/adapters.md") {
+  CHECK(expected_native_tensors(load_model_config("llama3", "debugmodel", {})).size() == 57);
+  CHECK(expected_native_tensors(load_model_config("llama3", "debugmodel_fused_qkv", {})).size() == 45);
+  CHECK(expected_native_tensors(load_model_config("qwen3", "debugmodel", {})).size() == 91);
+  CHECK(expected_native_tensors(load_model_config("qwen3", "debugmodel_fused_qkv", {})).size() == 75);
+  CHECK(expected_native_tensors(load_model_config("qwen3", "debugmodel_moe", {})).size() == 107);
+  auto hf_count = [](const char* family, const char* flavor) {
+    ModelConfig config = load_model_config(family, flavor, {});
+    return expected_hf_tensors(config, build_adapter(config)).size();
+  };
+  CHECK(hf_count("llama3", "debugmodel") == 57);
+  CHECK(hf_count("llama3", "debugmodel_fused_qkv") == 57);
+  CHECK(hf_count("qwen3", "debugmodel") == 90);
+  CHECK(hf_count("qwen3", "debugmodel_fused_qkv") == 90);
+  CHECK(hf_count("qwen3", "debugmodel_moe") == 1611);
+}
+
+TEST_CASE("overrides are checked by name and type") {
+  CHECK_THROWS_AS(load_model_config("llama3", "8B", {{"n_layer", "2"}}), Error);
+  CHECK_THROWS_AS(load_model_config("llama3", "8B", {{"n_layers", "2.5"}}), Error);
+  CHECK_THROWS_AS(load_model_config("llama3", "8B", {{"enable_weight_tying", "1"}}), Error);
+  CHECK_THROWS_AS(load_model_config("llama3", "nope", {}), Error);
+  CHECK_THROWS_AS(load_model_config("nope", "8B", {}), Error);
+  CHECK_THROWS_AS(parse_override("novalue"), Error);
+  ModelConfig config = load_model_config("qwen3", "debugmodel_moe", {{"load_balance_coeff", "null"}});
+  for (const auto& tensor : expected_native_tensors(config)) CHECK(tensor.name.find("expert_bias_E") == std::string::npos);
+}
