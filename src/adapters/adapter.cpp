@@ -10,6 +10,9 @@ Adapter build_adapter(const ModelConfig& config) {
   static const std::map<std::string, Adapter (*)(const ModelConfig&)> builders = {
       {"llama3", build_llama3_adapter},
       {"qwen3", build_qwen3_adapter},
+      {"llama4", build_llama4_adapter},
+      {"gpt_oss", build_gpt_oss_adapter},
+      {"deepseek_v3", build_deepseek_v3_adapter},
   };
   auto found = builders.find(config.family());
   if (found == builders.end())

@@ -51,6 +51,9 @@ Adapter build_adapter(const ModelConfig& config);
 // Per-family builders (adapters/<family>_adapter.cpp).
 Adapter build_llama3_adapter(const ModelConfig& config);
 Adapter build_qwen3_adapter(const ModelConfig& config);
+Adapter build_llama4_adapter(const ModelConfig& config);
+Adapter build_gpt_oss_adapter(const ModelConfig& config);
+Adapter build_deepseek_v3_adapter(const ModelConfig& config);
 
 std::string rule_op_name(RuleOp op);
 

@@ -17,6 +17,9 @@ const std::map<std::string, FamilyModel>& families() {
   static const std::map<std::string, FamilyModel> table = {
       {"llama3", {derive_llama3_fields, llama3_native_tensors}},
       {"qwen3", {derive_qwen3_fields, qwen3_native_tensors}},
+      {"llama4", {derive_llama4_fields, llama4_native_tensors}},
+      {"gpt_oss", {derive_gpt_oss_fields, gpt_oss_native_tensors}},
+      {"deepseek_v3", {derive_deepseek_v3_fields, deepseek_v3_native_tensors}},
   };
   return table;
 }

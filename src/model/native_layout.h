@@ -30,6 +30,13 @@ void derive_llama3_fields(ModelConfig& config);
 std::vector<ExpectedTensor> llama3_native_tensors(const ModelConfig& config);
 void derive_qwen3_fields(ModelConfig& config);
 std::vector<ExpectedTensor> qwen3_native_tensors(const ModelConfig& config);
+void derive_llama4_fields(ModelConfig& config);
+std::vector<ExpectedTensor> llama4_native_tensors(const ModelConfig& config);
+bool llama4_is_moe_layer(const ModelConfig& config, int64_t layer);  // (layer + 1) % step == 0
+void derive_gpt_oss_fields(ModelConfig& config);
+std::vector<ExpectedTensor> gpt_oss_native_tensors(const ModelConfig& config);
+void derive_deepseek_v3_fields(ModelConfig& config);
+std::vector<ExpectedTensor> deepseek_v3_native_tensors(const ModelConfig& config);
 
 // Shared helpers for family files.
 std::string layer_key(int64_t layer, const std::string& suffix);  // "layers.3." + suffix
