@@ -1,0 +1,216 @@
+// Record layouts per PKWARE APPNOTE 6.3; field values as miniz writes them for PyTorch
+// (formats.md §4.2, checked against the byte dumps of fixtures/formats/*/sd.pt).
+#include "formats/torch_save/zip_writer.h"
+
+#include <array>
+
+#include "core/error.h"
+
+namespace ckconv {
+namespace {
+
+constexpr uint64_t k32BitLimit = 0xffffffff;  // miniz switches to zip64 at >= this value
+constexpr uint16_t kFlags = 0x0808;           // data descriptor follows + UTF-8 names
+
+std::array<uint32_t, 256> make_crc_table() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+
+// Accumulates the archive as literal runs separated by holes (data the executor writes).
+class ZipBuilder {
+ public:
+  uint64_t cursor() const { return cursor_; }
+  void put_u16(uint64_t value) { put_le(value, 2); }
+  void put_u32(uint64_t value) { put_le(value, 4); }
+  void put_u64(uint64_t value) { put_le(value, 8); }
+  void put(const std::string& bytes) {
+    current().append(bytes);
+    cursor_ += bytes.size();
+  }
+  void hole(uint64_t size) {
+    if (size == 0) return;
+    cursor_ += size;
+    open_ = false;
+  }
+  std::vector<LiteralBytes> take() { return std::move(literals_); }
+
+ private:
+  std::string& current() {
+    if (!open_) {
+      literals_.push_back(LiteralBytes{cursor_, {}});
+      open_ = true;
+    }
+    return literals_.back().bytes;
+  }
+  void put_le(uint64_t value, int size) {
+    std::string& out = current();
+    for (int i = 0; i < size; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+    cursor_ += static_cast<uint64_t>(size);
+  }
+  std::vector<LiteralBytes> literals_;
+  uint64_t cursor_ = 0;
+  bool open_ = false;
+};
+
+struct WrittenEntry {
+  uint64_t header_offset = 0;
+  uint64_t size_bytes = 0;
+  uint32_t crc32 = 0;
+};
+
+uint32_t saturate32(uint64_t value) {
+  return value >= k32BitLimit ? 0xffffffffu : static_cast<uint32_t>(value);
+}
+
+}  // namespace
+
+uint32_t zip_crc32(const void* data, size_t size, uint32_t crc) {
+  static const std::array<uint32_t, 256> table = make_crc_table();
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  crc = ~crc;
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ bytes[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
+  PlannedZip plan;
+  ZipBuilder out;
+  std::vector<WrittenEntry> written;
+  for (const ZipEntrySpec& spec : entries) {
+    CKCONV_CHECK(!spec.content || spec.content->size() == spec.size_bytes);
+    CKCONV_CHECK(spec.name.size() < 0xffff);
+    WrittenEntry entry{out.cursor(), spec.size_bytes,
+                       spec.content ? zip_crc32(spec.content->data(), spec.content->size()) : 0};
+    bool large_size = spec.size_bytes >= k32BitLimit;
+    bool large_offset = entry.header_offset >= k32BitLimit;
+    // Local zip64 extra (miniz): uncompressed and compressed size (the latter 0 here, the real
+    // sizes follow in the descriptor) when the entry is large, then the header offset.
+    std::string zip64_extra;
+    if (large_size || large_offset) {
+      ZipBuilder extra;
+      extra.put_u16(0x0001);
+      extra.put_u16((large_size ? 16 : 0) + (large_offset ? 8 : 0));
+      if (large_size) {
+        extra.put_u64(spec.size_bytes);
+        extra.put_u64(0);
+      }
+      if (large_offset) extra.put_u64(entry.header_offset);
+      zip64_extra = extra.take().front().bytes;
+    }
+    uint64_t unpadded = entry.header_offset + 30 + spec.name.size() + zip64_extra.size() + 4;
+    uint64_t padding = (kTorchSaveAlignment - unpadded % kTorchSaveAlignment) % kTorchSaveAlignment;
+
+    out.put_u32(0x04034b50);
+    out.put_u16(0);  // version needed
+    out.put_u16(kFlags);
+    out.put_u16(0);  // stored
+    out.put_u16(0);  // time
+    out.put_u16(0);  // date
+    out.put_u32(0);  // crc, sizes: in the data descriptor
+    out.put_u32(0);
+    out.put_u32(0);
+    out.put_u16(spec.name.size());
+    out.put_u16(zip64_extra.size() + 4 + padding);
+    out.put(spec.name);
+    out.put(zip64_extra);
+    out.put_u16(0x4246);  // "FB"
+    out.put_u16(padding);
+    out.put(std::string(padding, 'Z'));
+
+    plan.data_offsets.push_back(out.cursor());
+    if (spec.content)
+      out.put(*spec.content);
+    else
+      out.hole(spec.size_bytes);
+
+    std::vector<uint64_t> crc_offsets;
+    out.put_u32(0x08074b50);
+    if (!spec.content) crc_offsets.push_back(out.cursor());
+    out.put_u32(entry.crc32);
+    if (zip64_extra.empty()) {
+      out.put_u32(spec.size_bytes);
+      out.put_u32(spec.size_bytes);
+    } else {
+      out.put_u64(spec.size_bytes);
+      out.put_u64(spec.size_bytes);
+    }
+    plan.crc_offsets.push_back(std::move(crc_offsets));
+    written.push_back(entry);
+  }
+
+  uint64_t directory_offset = out.cursor();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const WrittenEntry& entry = written[i];
+    bool large_size = entry.size_bytes >= k32BitLimit;
+    bool large_offset = entry.header_offset >= k32BitLimit;
+    out.put_u32(0x02014b50);
+    out.put_u16(0);  // made by
+    out.put_u16(0);  // needed
+    out.put_u16(kFlags);
+    out.put_u16(0);
+    out.put_u16(0);
+    out.put_u16(0);
+    if (!entries[i].content) plan.crc_offsets[i].push_back(out.cursor());
+    out.put_u32(entry.crc32);
+    out.put_u32(saturate32(entry.size_bytes));
+    out.put_u32(saturate32(entry.size_bytes));
+    out.put_u16(entries[i].name.size());
+    out.put_u16(large_size || large_offset ? 4 + (large_size ? 16 : 0) + (large_offset ? 8 : 0)
+                                           : 0);
+    out.put_u16(0);  // comment
+    out.put_u16(0);  // disk
+    out.put_u16(0);  // internal attributes
+    out.put_u32(0);  // external attributes
+    out.put_u32(saturate32(entry.header_offset));
+    out.put(entries[i].name);
+    if (large_size || large_offset) {
+      out.put_u16(0x0001);
+      out.put_u16((large_size ? 16 : 0) + (large_offset ? 8 : 0));
+      if (large_size) {
+        out.put_u64(entry.size_bytes);
+        out.put_u64(entry.size_bytes);
+      }
+      if (large_offset) out.put_u64(entry.header_offset);
+    }
+  }
+  uint64_t directory_size = out.cursor() - directory_offset;
+
+  uint64_t zip64_end_offset = out.cursor();
+  out.put_u32(0x06064b50);
+  out.put_u64(44);      // size of the rest of this record
+  out.put_u16(0x031e);  // made by: Unix, 3.0 (miniz)
+  out.put_u16(45);      // needed: zip64
+  out.put_u32(0);
+  out.put_u32(0);
+  out.put_u64(entries.size());
+  out.put_u64(entries.size());
+  out.put_u64(directory_size);
+  out.put_u64(directory_offset);
+
+  out.put_u32(0x07064b50);
+  out.put_u32(0);
+  out.put_u64(zip64_end_offset);
+  out.put_u32(1);  // total disks
+
+  uint64_t count16 = entries.size() >= 0xffff ? 0xffff : entries.size();
+  out.put_u32(0x06054b50);
+  out.put_u16(0);
+  out.put_u16(0);
+  out.put_u16(count16);
+  out.put_u16(count16);
+  out.put_u32(saturate32(directory_size));
+  out.put_u32(saturate32(directory_offset));
+  out.put_u16(0);  // comment
+
+  plan.size_bytes = out.cursor();
+  plan.literals = out.take();
+  return plan;
+}
+
+}  // namespace ckconv

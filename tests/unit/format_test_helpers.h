@@ -1,0 +1,159 @@
+// Test-only helpers for the DCP / torch.save / pickle / zip tests: temporary directories,
+// whole-file I/O, gathering a catalog tensor's bytes through its chunks (what the executor
+// does, done naively), and materialising an OutputLayout the way the executor will
+// (literals, then tensor bytes at their placements, then CRC-32 patches).
+#pragma once
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/shape.h"
+#include "formats/catalog.h"
+#include "formats/output_layout.h"
+#include "formats/torch_save/zip_writer.h"
+
+namespace ckconv::test {
+
+namespace fs = std::filesystem;
+
+inline const fs::path kFixtures = CKCONV_FIXTURES_DIR;
+inline const std::vector<std::string> kTorchVersions = {"torch2.6_py3.13", "torch2.14_py3.14"};
+
+inline std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+// A fresh directory under the system temp dir, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "ckconv-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+// Row-major contiguous bytes of `tensor`, assembled from its chunks.
+inline std::string gather_tensor_bytes(const Catalog& catalog, const CatalogTensor& tensor) {
+  std::map<uint32_t, std::string> files;
+  const int64_t element = dtype_size(tensor.dtype);
+  const Shape whole_strides = contiguous_strides(tensor.shape);
+  std::string out(static_cast<size_t>(num_elements(tensor.shape) * element), '\0');
+  for (const StoredChunk& chunk : tensor.chunks) {
+    if (!files.count(chunk.file)) files[chunk.file] = read_file(catalog.files.at(chunk.file));
+    const std::string& bytes = files[chunk.file];
+    const int64_t count = num_elements(chunk.sizes);
+    Shape index(chunk.sizes.size(), 0);
+    for (int64_t n = 0; n < count; ++n) {
+      int64_t source = 0;
+      int64_t target = 0;
+      for (size_t d = 0; d < index.size(); ++d) {
+        source += index[d] * chunk.strides[d];
+        target += (chunk.offsets[d] + index[d]) * whole_strides[d];
+      }
+      REQUIRE(chunk.byte_offset + static_cast<uint64_t>((source + 1) * element) <= bytes.size());
+      out.replace(static_cast<size_t>(target * element), static_cast<size_t>(element), bytes,
+                  chunk.byte_offset + static_cast<size_t>(source * element),
+                  static_cast<size_t>(element));
+      for (size_t d = index.size(); d-- > 0;) {
+        if (++index[d] < chunk.sizes[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+  return out;
+}
+
+// Writes `layout` under `dir` as the executor will, with `tensor_bytes[i]` the row-major bytes
+// of input tensor i. Also checks that literals and placements tile each file exactly.
+inline void materialize(const OutputLayout& layout, const std::vector<std::string>& tensor_bytes,
+                        const fs::path& dir) {
+  std::vector<std::string> contents;
+  std::vector<std::vector<int>> writes;  // per byte: how many writes covered it
+  for (const OutputFile& file : layout.files) {
+    contents.emplace_back(file.size_bytes, '\0');
+    writes.emplace_back(file.size_bytes, 0);
+    for (const LiteralBytes& literal : file.literals) {
+      REQUIRE(literal.offset + literal.bytes.size() <= file.size_bytes);
+      contents.back().replace(literal.offset, literal.bytes.size(), literal.bytes);
+      for (size_t i = 0; i < literal.bytes.size(); ++i) ++writes.back()[literal.offset + i];
+    }
+  }
+  for (const TensorPlacement& placement : layout.placements) {
+    const std::string& bytes = tensor_bytes.at(placement.tensor);
+    REQUIRE(placement.byte_offset + bytes.size() <= contents.at(placement.file).size());
+    contents[placement.file].replace(placement.byte_offset, bytes.size(), bytes);
+    for (size_t i = 0; i < bytes.size(); ++i) ++writes[placement.file][placement.byte_offset + i];
+  }
+  for (size_t f = 0; f < contents.size(); ++f)
+    for (size_t i = 0; i < writes[f].size(); ++i)
+      REQUIRE_MESSAGE(writes[f][i] == 1, layout.files[f].relative_path
+                                             << " byte " << i << " written " << writes[f][i]
+                                             << " times");
+  for (const Crc32Patch& patch : layout.crc_patches) {
+    const TensorPlacement& placement = layout.placements.at(patch.placement);
+    const std::string& bytes = tensor_bytes.at(placement.tensor);
+    uint32_t crc = zip_crc32(bytes.data(), bytes.size());
+    for (int i = 0; i < 4; ++i)
+      contents.at(patch.file)[patch.offset + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  }
+  for (size_t f = 0; f < contents.size(); ++f) {
+    fs::path path = dir / layout.files[f].relative_path;
+    fs::create_directories(path.parent_path());
+    write_file(path, contents[f]);
+  }
+}
+
+inline std::vector<OutputTensorSpec> specs_of(const Catalog& catalog) {
+  std::vector<OutputTensorSpec> specs;
+  for (const CatalogTensor& tensor : catalog.tensors)
+    specs.push_back(OutputTensorSpec{tensor.name, tensor.dtype, tensor.shape});
+  return specs;
+}
+
+inline std::vector<std::string> bytes_of(const Catalog& catalog) {
+  std::vector<std::string> bytes;
+  for (const CatalogTensor& tensor : catalog.tensors)
+    bytes.push_back(gather_tensor_bytes(catalog, tensor));
+  return bytes;
+}
+
+// Deterministic, non-constant content for a tensor of `size` bytes.
+inline std::string pattern_bytes(size_t size, unsigned seed) {
+  std::string bytes(size, '\0');
+  uint32_t state = seed * 2654435761u + 1;
+  for (char& c : bytes) {
+    state = state * 1664525u + 1013904223u;
+    c = static_cast<char>(state >> 24);
+  }
+  return bytes;
+}
+
+}  // namespace ckconv::test
