@@ -3,7 +3,9 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "formats/dcp/dcp_reader.h"
 #include "formats/safetensors/safetensors_reader.h"
+#include "formats/torch_save/torch_save_reader.h"
 
 namespace ckconv {
 
@@ -12,9 +14,13 @@ std::string detect_checkpoint_format(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(path, error)) {
     if (std::filesystem::exists(path / ".metadata", error)) return "dcp";
     if (std::filesystem::exists(path / "model.safetensors.index.json", error)) return "safetensors";
-    for (const auto& entry : std::filesystem::directory_iterator(path, error))
+    int torch_files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
       if (entry.path().extension() == ".safetensors") return "safetensors";
-    fail_input(path.string() + ": directory holds neither a DCP checkpoint (.metadata) nor safetensors files");
+      if (entry.path().extension() == ".pt" || entry.path().extension() == ".pth") ++torch_files;
+    }
+    if (torch_files == 1) return "torch_save";
+    fail_input(path.string() + ": directory holds no DCP checkpoint (.metadata), no safetensors files and not exactly one torch.save (.pt) file");
   }
   if (!std::filesystem::exists(path, error)) fail_input(path.string() + ": no such file or directory");
   std::ifstream stream(path, std::ios::binary);
@@ -28,7 +34,12 @@ std::string detect_checkpoint_format(const std::filesystem::path& path) {
 Catalog read_checkpoint(const std::filesystem::path& path) {
   const std::string format = detect_checkpoint_format(path);
   if (format == "safetensors") return read_safetensors(path);
-  fail_input(path.string() + ": " + format + " checkpoints are not supported by this build yet");
+  if (format == "dcp") return read_dcp(path);
+  if (std::filesystem::is_directory(path)) {
+    for (const auto& entry : std::filesystem::directory_iterator(path))
+      if (entry.path().extension() == ".pt" || entry.path().extension() == ".pth") return read_torch_save(entry.path());
+  }
+  return read_torch_save(path);
 }
 
 }  // namespace ckconv

@@ -3,7 +3,9 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "formats/dcp/dcp_writer.h"
 #include "formats/safetensors/safetensors_writer.h"
+#include "formats/torch_save/torch_save_writer.h"
 #include "pipeline/executor.h"
 
 namespace ckconv {
@@ -62,7 +64,8 @@ OutputLayout plan_native_output(const std::vector<OutputTensorSpec>& tensors,
   const std::string native = native_format_name(options.native_format);
   *format = native;
   if (native == "safetensors") return plan_safetensors(tensors, SafetensorsWriteOptions{});
-  fail(ErrorKind::kUsage, "native format '" + options.native_format + "' is not supported by this build yet");
+  if (native == "dcp") return plan_dcp(tensors, DcpWriteOptions{});
+  return plan_torch_save(tensors, "model");
 }
 
 std::string native_format_name(const std::string& option) {
@@ -92,7 +95,7 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   execution.recipes = std::move(plan.recipes);
   for (const auto& sources : plan.sources) {
     std::vector<SourceRef> refs;
-    for (const CatalogTensor* tensor : sources) refs.push_back(SourceRef{&input, tensor});
+    for (const CatalogTensor* tensor : sources) refs.push_back(SourceRef{&input, tensor, {}});
     execution.sources.push_back(std::move(refs));
   }
   ExecuteOptions execute_options;

@@ -7,6 +7,10 @@ Usage (inside the reference chroot: scripts/refenv.sh run dcp_check.py COMMAND .
                               bit for bit, with the same keys, dtypes and shapes.
   load-torch FILE EXPECTED    torch.load(FILE, weights_only=True), with and without mmap, must
                               equal EXPECTED bit for bit.
+  write-model-multirank NATIVE.safetensors OUT
+                              2 processes save a torchtitan-like training checkpoint of NATIVE's
+                              tensors (sharded across ranks) plus optimizer, lr_scheduler,
+                              dataloader and train_state items into the DCP directory OUT.
   write-multirank OUT         runs 2 processes on loopback gloo that save, with
                               torch.distributed.checkpoint.save, a state dict of DTensors sharded
                               across the ranks (rows, columns), a replicated transposed tensor,
@@ -118,6 +122,57 @@ def multirank_worker(rank, world_size, port, out_dir):
     dist.destroy_process_group()
 
 
+def model_multirank_worker(rank, world_size, port, native_path, out_dir):
+    """Saves a torchtitan-like training checkpoint of the model in `native_path`: weights as
+    DTensors sharded across ranks (rows for FSDP-like, columns for TP-like tensors), plus
+    optimizer state, lr_scheduler, dataloader and train_state items."""
+    from torch.distributed.tensor import DTensor, Replicate, Shard, init_device_mesh
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), GLOO_SOCKET_IFNAME="lo", USE_LIBUV="0")
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    mesh = init_device_mesh("cpu", (world_size,))
+
+    def sharded(tensor, dim):
+        local = tensor.chunk(world_size, dim)[rank].clone()
+        return DTensor.from_local(local, mesh, [Shard(dim)], run_check=False,
+                                  shape=tensor.shape, stride=tensor.stride())
+
+    state_dict = {}
+    optimizer_state = {}
+    for index, (key, tensor) in enumerate(load_file(native_path).items()):
+        if tensor.dim() >= 2 and tensor.shape[-1] >= world_size and index % 3 == 1:
+            value = sharded(tensor, tensor.dim() - 1)
+        elif tensor.dim() >= 1 and tensor.shape[0] >= world_size:
+            value = sharded(tensor, 0)
+        else:
+            value = DTensor.from_local(tensor, mesh, [Replicate()], run_check=False)
+        state_dict[key] = value
+        optimizer_state[key] = {"exp_avg": value, "step": torch.tensor(7.0)}
+    state_dict["optimizer"] = {"state": optimizer_state,
+                               "param_groups": [{"lr": 3e-4, "betas": (0.9, 0.95)}]}
+    state_dict["lr_scheduler"] = {"last_epoch": 7}
+    state_dict["dataloader"] = {"rank": rank, "position": 1234}
+    state_dict["train_state"] = {"step": 7, "ntokens_seen": 28672}
+    dcp.save(state_dict, checkpoint_id=out_dir)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def write_model_multirank(native_path, out_dir):
+    import torch.multiprocessing as mp
+
+    world_size = 2
+    mp.start_processes(model_multirank_worker, args=(world_size, free_port(), native_path, out_dir),
+                       nprocs=world_size, join=True, start_method="fork")
+    files = sorted(os.listdir(out_dir))
+    if not any(name.startswith("__1_") for name in files):
+        print(f"FAIL dcp_check write-model-multirank: rank 1 wrote no data file: {files}")
+        return 1
+    print(f"ok: wrote a {world_size}-rank training checkpoint of {native_path} to {out_dir}: {files}")
+    return 0
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -147,6 +202,8 @@ def main(argv):
         return load_dcp(argv[1], argv[2])
     if len(argv) == 3 and argv[0] == "load-torch":
         return load_torch(argv[1], argv[2])
+    if len(argv) == 3 and argv[0] == "write-model-multirank":
+        return write_model_multirank(argv[1], argv[2])
     if len(argv) == 2 and argv[0] == "write-multirank":
         return write_multirank(argv[1])
     return usage_error(__doc__)
