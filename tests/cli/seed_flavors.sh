@@ -23,6 +23,19 @@ roundtrip llama3_1B_tied bf16 -m llama3 -f 1B --set n_layers=2 --set vocab_size=
 roundtrip llama3_8B bf16 -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096
 roundtrip qwen3_0.6B_tied bf16 -m qwen3 -f 0.6B --set n_layers=2 --set vocab_size=4096
 
+# The eight seed pairs of torchtitan's round-trip test (spec/adapters.md §7), starting from
+# torchtitan's own format: a DCP checkpoint.
+for pair in llama3:debugmodel llama3:debugmodel_fused_qkv llama4:debugmodel gpt_oss:debugmodel \
+            deepseek_v3:debugmodel qwen3:debugmodel qwen3:debugmodel_fused_qkv qwen3:debugmodel_moe; do
+  model="${pair%%:*}" flavor="${pair##*:}"
+  "$CKCONV" init -q -m "$model" -f "$flavor" --native-format dcp -o "$model.$flavor.dcp"
+  if "$CKCONV" verify -q -m "$model" -f "$flavor" --native "$model.$flavor.dcp"; then
+    pass "$pair: verify from DCP"
+  else
+    fail "$pair: verify from DCP"
+  fi
+done
+
 # Determinism: the same input gives the same bytes at any thread count and buffer size.
 "$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t1 --threads 1
 "$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t2 --threads 2 --buffer-mib 1
