@@ -23,8 +23,10 @@
 # returns the script's own exit code.
 set -euo pipefail
 
-readonly REFENV_ROOT="${CKCONV_REFENV_DIR:-/var/cache/ckconv/refenv-sid}"
-readonly REFENV_SUITE="sid"
+# sid carries PyTorch 2.14 (the main reference); trixie carries PyTorch 2.6, the oldest
+# version whose DCP/torch.save files ckconv promises to read and write.
+readonly REFENV_SUITE="${CKCONV_REFENV_SUITE:-sid}"
+readonly REFENV_ROOT="${CKCONV_REFENV_DIR:-/var/cache/ckconv/refenv-$REFENV_SUITE}"
 # The marker is written last, inside the temporary tree, before the rename that publishes it:
 # a tree without it (or with an older recipe) is never used.
 readonly READY_MARKER=".ckconv-refenv-ready"
@@ -32,8 +34,12 @@ readonly READY_MARKER=".ckconv-refenv-ready"
 readonly REFENV_RECIPE="1"
 # transformers only needs huggingface-hub besides torch/safetensors/numpy to import and to load
 # local weights; tokenizers are not needed for weight loading. Recommends are never installed.
-readonly REFENV_PACKAGES=(python3-torch python3-safetensors python3-transformers python3-numpy
-                          python3-huggingface-hub)
+if [[ "$REFENV_SUITE" == sid ]]; then
+  readonly REFENV_PACKAGES=(python3-torch python3-safetensors python3-transformers python3-numpy
+                            python3-huggingface-hub)
+else  # older suites serve the DCP/torch.save checks only
+  readonly REFENV_PACKAGES=(python3-torch python3-safetensors python3-numpy)
+fi
 readonly CHROOT_INTEROP_DIR="/opt/ckconv-interop"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -177,14 +183,16 @@ EOF
   rm -rf "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin
 
   # Prove the environment works exactly as `run` will use it, before it is marked ready.
-  log "smoke test: importing torch, safetensors, transformers, numpy"
+  log "smoke test: importing ${REFENV_PACKAGES[*]}"
   local versions
   versions="$(in_chroot "$tree" /usr/bin/python3 -c '
-import sys, numpy, torch, safetensors, safetensors.torch, transformers, huggingface_hub
+import importlib, sys
 print("python=" + sys.version.split()[0])
-for m in (torch, safetensors, transformers, numpy, huggingface_hub):
-    print(m.__name__ + "=" + m.__version__)
-')" || die_setup "the libraries installed but do not import inside the chroot"
+for name in sys.argv[1:]:
+    module = importlib.import_module(name)
+    print(name + "=" + module.__version__)
+' $(printf '%s\n' "${REFENV_PACKAGES[@]}" | sed -n 's/^python3-//p' | tr - _))" ||
+    die_setup "the libraries installed but do not import inside the chroot"
 
   { printf 'recipe=%s\n' "$REFENV_RECIPE"; printf '%s\n' "$versions"; date -u +built=%Y-%m-%dT%H:%M:%SZ; } \
     >"$tree/$READY_MARKER"

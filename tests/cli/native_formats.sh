@@ -13,7 +13,7 @@ for dir in "$FIXTURES"/adapters/*/; do
   same_bytes "$fixture.from_dcp/model.safetensors" "$expected" "$fixture: to-hf of PyTorch's DCP equals torchtitan"
   for format in dcp torch; do
     # shellcheck disable=SC2086
-    "$CKCONV" from-hf -q $args -i "$dir/hf" -o "$fixture.$format" --native-format "$format"
+    "$CKCONV" from-hf -q $args -i "$dir/hf" -o "$fixture.$format" --native-format "$format" --verify-roundtrip
     # shellcheck disable=SC2086
     "$CKCONV" to-hf -q $args -i "$fixture.$format" -o "$fixture.$format.hf"
     same_bytes "$fixture.$format.hf/model.safetensors" "$expected" "$fixture: HF -> $format -> HF is byte-exact"
