@@ -4,6 +4,7 @@
 // the first n_dense_layers layers, per-expert split of w1_EFD/w3_EFD/w2_EDF, shared experts,
 // and expert_bias_E <-> mlp.gate.e_score_correction_bias (it round-trips: no exclusion).
 #include "adapters/adapter.h"
+#include "adapters/rule_builder.h"
 #include "model/native_layout.h"
 
 namespace ckconv {
@@ -16,13 +17,11 @@ Adapter build_deepseek_v3_adapter(const ModelConfig& config) {
   const int64_t num_shared_experts = config.get_int("num_shared_experts");
   const bool load_balance = config.get_optional_double("load_balance_coeff").has_value();
   Adapter adapter;
-  auto& rules = adapter.rules;
-  auto rename = [&](std::string native, std::string hf) {
-    rules.push_back({RuleOp::kRename, {std::move(native)}, {std::move(hf)}});
-  };
-  rename("tok_embeddings.weight", "model.embed_tokens.weight");
+  RuleBuilder rules(adapter.rules);
+  auto rename = [&](std::string native, std::string hf) { rules.rename(std::move(native), std::move(hf)); };
+  rules.embeddings("model.");
   for (int64_t layer = 0; layer < n_layers; ++layer) {
-    const std::string hf = "model.layers." + std::to_string(layer) + ".";
+    const std::string hf = hf_layer_prefix("model.", layer);
     if (q_lora_rank == 0) {
       rename(layer_key(layer, "attention.wq.weight"), hf + "self_attn.q_proj.weight");
     } else {
@@ -34,37 +33,18 @@ Adapter build_deepseek_v3_adapter(const ModelConfig& config) {
     rename(layer_key(layer, "attention.kv_norm.weight"), hf + "self_attn.kv_a_layernorm.weight");
     rename(layer_key(layer, "attention.wkv_b.weight"), hf + "self_attn.kv_b_proj.weight");
     rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
-    rename(layer_key(layer, "attention_norm.weight"), hf + "input_layernorm.weight");
-    rename(layer_key(layer, "ffn_norm.weight"), hf + "post_attention_layernorm.weight");
+    rules.layer_norms(layer, hf);
     if (layer < n_dense_layers) {
-      rename(layer_key(layer, "feed_forward.w1.weight"), hf + "mlp.gate_proj.weight");
-      rename(layer_key(layer, "feed_forward.w2.weight"), hf + "mlp.down_proj.weight");
-      rename(layer_key(layer, "feed_forward.w3.weight"), hf + "mlp.up_proj.weight");
+      rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.");
       continue;
     }
     if (load_balance)
       rename(layer_key(layer, "moe.expert_bias_E"), hf + "mlp.gate.e_score_correction_bias");
-    auto per_expert = [&](const std::string& native, const std::string& projection) {
-      Rule rule{RuleOp::kExperts, {layer_key(layer, native)}, {}};
-      for (int64_t e = 0; e < experts; ++e)
-        rule.hf.push_back(hf + "mlp.experts." + std::to_string(e) + "." + projection + ".weight");
-      rules.push_back(rule);
-    };
-    per_expert("moe.experts.w1_EFD", "gate_proj");
-    per_expert("moe.experts.w2_EDF", "down_proj");
-    per_expert("moe.experts.w3_EFD", "up_proj");
+    rules.per_expert_swiglu(layer, hf + "mlp.experts.", experts);
     rename(layer_key(layer, "moe.router.gate.weight"), hf + "mlp.gate.weight");
-    if (num_shared_experts > 0) {
-      rename(layer_key(layer, "moe.shared_experts.w1.weight"),
-             hf + "mlp.shared_experts.gate_proj.weight");
-      rename(layer_key(layer, "moe.shared_experts.w2.weight"),
-             hf + "mlp.shared_experts.down_proj.weight");
-      rename(layer_key(layer, "moe.shared_experts.w3.weight"),
-             hf + "mlp.shared_experts.up_proj.weight");
-    }
+    if (num_shared_experts > 0) rules.swiglu(layer_key(layer, "moe.shared_experts."), hf + "mlp.shared_experts.");
   }
-  rename("norm.weight", "model.norm.weight");
-  rename("lm_head.weight", "lm_head.weight");
+  rules.head("model.", "lm_head.weight", false);
 
   const double mscale = config.get_double("mscale");
   const std::optional<int64_t> groups = config.get_optional_int("num_expert_groups");

@@ -6,6 +6,7 @@
 // unquantized layout, gate_up_proj [E, D, 2F] / down_proj [E, F, D] (the last two dims
 // transposed), which GptOssForCausalLM loads.
 #include "adapters/adapter.h"
+#include "adapters/rule_builder.h"
 #include "model/native_layout.h"
 
 namespace ckconv {
@@ -18,48 +19,27 @@ Adapter build_gpt_oss_adapter(const ModelConfig& config) {
   const bool load_balance = config.get_optional_double("load_balance_coeff").has_value();
   const bool transformers_layout = config.fields().value("hf_expert_layout", "") == "transformers";
   Adapter adapter;
-  auto& rules = adapter.rules;
-  auto rename = [&](std::string native, std::string hf) {
-    rules.push_back({RuleOp::kRename, {std::move(native)}, {std::move(hf)}});
-  };
-  rename("tok_embeddings.weight", "model.embed_tokens.weight");
+  RuleBuilder rules(adapter.rules);
+  auto rename = [&](std::string native, std::string hf) { rules.rename(std::move(native), std::move(hf)); };
+  const RuleBuilder::Attention attention{n_heads, n_kv_heads, head_dim, config.get_bool("fused_qkv"), false};
+  rules.embeddings("model.");
   nlohmann::json layer_types = nlohmann::json::array();
   for (int64_t layer = 0; layer < n_layers; ++layer) {
-    const std::string hf = "model.layers." + std::to_string(layer) + ".";
+    const std::string hf = hf_layer_prefix("model.", layer);
     rename(layer_key(layer, "attention.sinks"), hf + "self_attn.sinks");
-    if (config.get_bool("fused_qkv")) {
-      for (const std::string suffix : {"weight", "bias"})
-        rules.push_back({RuleOp::kFusedQkv,
-                         {layer_key(layer, "attention.qkv_linear.wqkv." + suffix)},
-                         {hf + "self_attn.q_proj." + suffix, hf + "self_attn.k_proj." + suffix,
-                          hf + "self_attn.v_proj." + suffix},
-                         n_heads,
-                         n_kv_heads,
-                         head_dim,
-                         false});
-    } else {
-      for (const std::string suffix : {"weight", "bias"}) {
-        rename(layer_key(layer, "attention.qkv_linear.wq." + suffix),
-               hf + "self_attn.q_proj." + suffix);
-        rename(layer_key(layer, "attention.qkv_linear.wk." + suffix),
-               hf + "self_attn.k_proj." + suffix);
-        rename(layer_key(layer, "attention.qkv_linear.wv." + suffix),
-               hf + "self_attn.v_proj." + suffix);
-      }
-    }
+    rules.attention_qkv(layer, hf, attention, "weight");
+    rules.attention_qkv(layer, hf, attention, "bias");
     rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
     rename(layer_key(layer, "attention.wo.bias"), hf + "self_attn.o_proj.bias");
-    rename(layer_key(layer, "attention_norm.weight"), hf + "input_layernorm.weight");
-    rename(layer_key(layer, "ffn_norm.weight"), hf + "post_attention_layernorm.weight");
-    if (load_balance)
-      rules.push_back({RuleOp::kDroppedZeros, {layer_key(layer, "moe.expert_bias_E")}, {}});
+    rules.layer_norms(layer, hf);
+    if (load_balance) rules.add({RuleOp::kDroppedZeros, {layer_key(layer, "moe.expert_bias_E")}, {}});
     if (transformers_layout) {
-      rules.push_back({RuleOp::kTransposeLast2,
-                       {layer_key(layer, "moe.experts.mlp1_weight_EGD")},
-                       {hf + "mlp.experts.gate_up_proj"}});
-      rules.push_back({RuleOp::kTransposeLast2,
-                       {layer_key(layer, "moe.experts.mlp2_weight_EDF")},
-                       {hf + "mlp.experts.down_proj"}});
+      rules.add({RuleOp::kTransposeLast2,
+                 {layer_key(layer, "moe.experts.mlp1_weight_EGD")},
+                 {hf + "mlp.experts.gate_up_proj"}});
+      rules.add({RuleOp::kTransposeLast2,
+                 {layer_key(layer, "moe.experts.mlp2_weight_EDF")},
+                 {hf + "mlp.experts.down_proj"}});
     } else {
       rename(layer_key(layer, "moe.experts.mlp1_weight_EGD"),
              hf + "mlp.experts.gate_up_proj_blocks");
@@ -71,8 +51,7 @@ Adapter build_gpt_oss_adapter(const ModelConfig& config) {
     rename(layer_key(layer, "moe.router.gate.bias"), hf + "mlp.router.bias");
     layer_types.push_back(layer % 2 == 0 ? "sliding_attention" : "full_attention");
   }
-  rename("norm.weight", "model.norm.weight");
-  rename("lm_head.weight", "lm_head.weight");
+  rules.head("model.", "lm_head.weight", false);
   if (load_balance)
     adapter.verify_exclusions.push_back({R"(.*\.moe\.expert_bias_E)",
                                          "HF GPT-OSS routers have no expert bias buffer: to_hf "

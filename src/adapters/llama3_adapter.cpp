@@ -1,6 +1,7 @@
 // llama3 rule table (spec/adapters.md §2.3-2.5): renames, RoPE q/k row permutation (q with
 // n_heads, k with n_kv_heads), fused wqkv split+permute, tied lm_head on 1B/3B.
 #include "adapters/adapter.h"
+#include "adapters/rule_builder.h"
 #include "model/native_layout.h"
 
 namespace ckconv {
@@ -11,38 +12,17 @@ Adapter build_llama3_adapter(const ModelConfig& config) {
   const int64_t head_dim = config.get_int("head_dim");
   const bool tied = config.get_bool("enable_weight_tying");
   Adapter adapter;
-  auto& rules = adapter.rules;
-  auto rename = [&](std::string native, std::string hf) {
-    rules.push_back({RuleOp::kRename, {std::move(native)}, {std::move(hf)}});
-  };
-  rename("tok_embeddings.weight", "model.embed_tokens.weight");
+  RuleBuilder rules(adapter.rules);
+  const RuleBuilder::Attention attention{n_heads, n_kv_heads, head_dim, config.get_bool("fused_qkv"), true};
+  rules.embeddings("model.");
   for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
-    const std::string hf = "model.layers." + std::to_string(layer) + ".";
-    if (config.get_bool("fused_qkv")) {
-      rules.push_back({RuleOp::kFusedQkv,
-                       {layer_key(layer, "attention.qkv_linear.wqkv.weight")},
-                       {hf + "self_attn.q_proj.weight", hf + "self_attn.k_proj.weight",
-                        hf + "self_attn.v_proj.weight"},
-                       n_heads, n_kv_heads, head_dim, true});
-    } else {
-      rules.push_back({RuleOp::kRopePermute, {layer_key(layer, "attention.qkv_linear.wq.weight")},
-                       {hf + "self_attn.q_proj.weight"}, n_heads, 0, head_dim});
-      rules.push_back({RuleOp::kRopePermute, {layer_key(layer, "attention.qkv_linear.wk.weight")},
-                       {hf + "self_attn.k_proj.weight"}, n_kv_heads, 0, head_dim});
-      rename(layer_key(layer, "attention.qkv_linear.wv.weight"), hf + "self_attn.v_proj.weight");
-    }
-    rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
-    rename(layer_key(layer, "feed_forward.w1.weight"), hf + "mlp.gate_proj.weight");
-    rename(layer_key(layer, "feed_forward.w2.weight"), hf + "mlp.down_proj.weight");
-    rename(layer_key(layer, "feed_forward.w3.weight"), hf + "mlp.up_proj.weight");
-    rename(layer_key(layer, "attention_norm.weight"), hf + "input_layernorm.weight");
-    rename(layer_key(layer, "ffn_norm.weight"), hf + "post_attention_layernorm.weight");
+    const std::string hf = hf_layer_prefix("model.", layer);
+    rules.attention_qkv(layer, hf, attention);
+    rules.rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
+    rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.");
+    rules.layer_norms(layer, hf);
   }
-  rename("norm.weight", "model.norm.weight");
-  if (tied)
-    rules.push_back({RuleOp::kTied, {"lm_head.weight"}, {"model.embed_tokens.weight"}});
-  else
-    rename("lm_head.weight", "lm_head.weight");
+  rules.head("model.", "lm_head.weight", tied);
   adapter.hf_ignored_patterns = {R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)"};
 
   const int64_t dim = config.get_int("dim");

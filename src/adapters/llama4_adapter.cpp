@@ -4,6 +4,7 @@
 // feed_forward.{gate,up,down}_proj; MoE experts: gate_up_proj [E, D, 2F] = cat(w1_EFD^T,
 // w3_EFD^T) and down_proj [E, F, D] = w2_EDF^T; expert_bias_E has no HF counterpart.
 #include "adapters/adapter.h"
+#include "adapters/rule_builder.h"
 #include "model/native_layout.h"
 
 namespace ckconv {
@@ -16,61 +17,36 @@ Adapter build_llama4_adapter(const ModelConfig& config) {
   const bool load_balance = config.get_optional_double("load_balance_coeff").has_value();
   const std::string prefix = "language_model.";
   Adapter adapter;
-  auto& rules = adapter.rules;
-  auto rename = [&](std::string native, std::string hf) {
-    rules.push_back({RuleOp::kRename, {std::move(native)}, {std::move(hf)}});
-  };
-  rename("tok_embeddings.weight", prefix + "model.embed_tokens.weight");
+  RuleBuilder rules(adapter.rules);
+  const RuleBuilder::Attention attention{n_heads, n_kv_heads, head_dim, config.get_bool("fused_qkv"), false};
+  rules.embeddings(prefix + "model.");
   nlohmann::json moe_layers = nlohmann::json::array();
   nlohmann::json no_rope_layers = nlohmann::json::array();
   for (int64_t layer = 0; layer < n_layers; ++layer) {
-    const std::string hf = prefix + "model.layers." + std::to_string(layer) + ".";
-    if (config.get_bool("fused_qkv")) {
-      rules.push_back({RuleOp::kFusedQkv,
-                       {layer_key(layer, "attention.qkv_linear.wqkv.weight")},
-                       {hf + "self_attn.q_proj.weight", hf + "self_attn.k_proj.weight",
-                        hf + "self_attn.v_proj.weight"},
-                       n_heads,
-                       n_kv_heads,
-                       head_dim,
-                       false});
-    } else {
-      rename(layer_key(layer, "attention.qkv_linear.wq.weight"), hf + "self_attn.q_proj.weight");
-      rename(layer_key(layer, "attention.qkv_linear.wk.weight"), hf + "self_attn.k_proj.weight");
-      rename(layer_key(layer, "attention.qkv_linear.wv.weight"), hf + "self_attn.v_proj.weight");
-    }
-    rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
+    const std::string hf = hf_layer_prefix(prefix + "model.", layer);
+    rules.attention_qkv(layer, hf, attention);
+    rules.rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
     if (llama4_is_moe_layer(config, layer)) {
       moe_layers.push_back(layer);
-      if (load_balance)
-        rules.push_back({RuleOp::kDroppedZeros, {layer_key(layer, "moe.expert_bias_E")}, {}});
-      rules.push_back(
+      if (load_balance) rules.add({RuleOp::kDroppedZeros, {layer_key(layer, "moe.expert_bias_E")}, {}});
+      rules.add(
           {RuleOp::kConcatTransposed,
            {layer_key(layer, "moe.experts.w1_EFD"), layer_key(layer, "moe.experts.w3_EFD")},
            {hf + "feed_forward.experts.gate_up_proj"}});
-      rules.push_back({RuleOp::kTransposeLast2,
-                       {layer_key(layer, "moe.experts.w2_EDF")},
-                       {hf + "feed_forward.experts.down_proj"}});
-      rename(layer_key(layer, "moe.router.gate.weight"), hf + "feed_forward.router.weight");
-      rename(layer_key(layer, "moe.shared_experts.w1.weight"),
-             hf + "feed_forward.shared_expert.gate_proj.weight");
-      rename(layer_key(layer, "moe.shared_experts.w2.weight"),
-             hf + "feed_forward.shared_expert.down_proj.weight");
-      rename(layer_key(layer, "moe.shared_experts.w3.weight"),
-             hf + "feed_forward.shared_expert.up_proj.weight");
+      rules.add({RuleOp::kTransposeLast2,
+                 {layer_key(layer, "moe.experts.w2_EDF")},
+                 {hf + "feed_forward.experts.down_proj"}});
+      rules.rename(layer_key(layer, "moe.router.gate.weight"), hf + "feed_forward.router.weight");
+      rules.swiglu(layer_key(layer, "moe.shared_experts."), hf + "feed_forward.shared_expert.");
     } else {
-      rename(layer_key(layer, "feed_forward.w1.weight"), hf + "feed_forward.gate_proj.weight");
-      rename(layer_key(layer, "feed_forward.w2.weight"), hf + "feed_forward.down_proj.weight");
-      rename(layer_key(layer, "feed_forward.w3.weight"), hf + "feed_forward.up_proj.weight");
+      rules.swiglu(layer_key(layer, "feed_forward."), hf + "feed_forward.");
     }
-    rename(layer_key(layer, "attention_norm.weight"), hf + "input_layernorm.weight");
-    rename(layer_key(layer, "ffn_norm.weight"), hf + "post_attention_layernorm.weight");
+    rules.layer_norms(layer, hf);
     // HF's no_rope_layers holds 1 where RoPE is used; torchtitan drops RoPE on i % n == 0
     // (HF's own default would be (i + 1) % n == 0), so the list is written out explicitly.
     no_rope_layers.push_back(layer % config.get_int("every_n_layers_nope") == 0 ? 0 : 1);
   }
-  rename("norm.weight", prefix + "model.norm.weight");
-  rename("lm_head.weight", prefix + "lm_head.weight");
+  rules.head(prefix + "model.", prefix + "lm_head.weight", false);
   // Hub checkpoints of Llama4ForConditionalGeneration also hold the vision tower and the
   // projector, which the text model neither has nor needs.
   adapter.hf_ignored_patterns = {R"(vision_model\..*)", R"(multi_modal_projector\..*)"};

@@ -3,6 +3,7 @@
 // small flavors; MoE flavors: per-expert split of w1_EFD/w3_EFD/w2_EDF and expert_bias_E
 // dropped on to_hf, re-created as zeros on from_hf.
 #include "adapters/adapter.h"
+#include "adapters/rule_builder.h"
 #include "model/native_layout.h"
 
 namespace ckconv {
@@ -15,53 +16,25 @@ Adapter build_qwen3_adapter(const ModelConfig& config) {
   const bool tied = config.get_bool("enable_weight_tying");
   const bool load_balance = config.get_optional_double("load_balance_coeff").has_value();
   Adapter adapter;
-  auto& rules = adapter.rules;
-  auto rename = [&](std::string native, std::string hf) {
-    rules.push_back({RuleOp::kRename, {std::move(native)}, {std::move(hf)}});
-  };
-  rename("tok_embeddings.weight", "model.embed_tokens.weight");
+  RuleBuilder rules(adapter.rules);
+  const RuleBuilder::Attention attention{n_heads, n_kv_heads, head_dim, config.get_bool("fused_qkv"), false};
+  rules.embeddings("model.");
   for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
-    const std::string hf = "model.layers." + std::to_string(layer) + ".";
-    if (config.get_bool("fused_qkv")) {
-      rules.push_back({RuleOp::kFusedQkv,
-                       {layer_key(layer, "attention.qkv_linear.wqkv.weight")},
-                       {hf + "self_attn.q_proj.weight", hf + "self_attn.k_proj.weight",
-                        hf + "self_attn.v_proj.weight"},
-                       n_heads, n_kv_heads, head_dim, false});
-    } else {
-      rename(layer_key(layer, "attention.qkv_linear.wq.weight"), hf + "self_attn.q_proj.weight");
-      rename(layer_key(layer, "attention.qkv_linear.wk.weight"), hf + "self_attn.k_proj.weight");
-      rename(layer_key(layer, "attention.qkv_linear.wv.weight"), hf + "self_attn.v_proj.weight");
-    }
-    rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
-    rename(layer_key(layer, "attention.q_norm.weight"), hf + "self_attn.q_norm.weight");
-    rename(layer_key(layer, "attention.k_norm.weight"), hf + "self_attn.k_norm.weight");
+    const std::string hf = hf_layer_prefix("model.", layer);
+    rules.attention_qkv(layer, hf, attention);
+    rules.rename(layer_key(layer, "attention.wo.weight"), hf + "self_attn.o_proj.weight");
+    rules.rename(layer_key(layer, "attention.q_norm.weight"), hf + "self_attn.q_norm.weight");
+    rules.rename(layer_key(layer, "attention.k_norm.weight"), hf + "self_attn.k_norm.weight");
     if (experts > 0) {
-      if (load_balance)
-        rules.push_back({RuleOp::kDroppedZeros, {layer_key(layer, "moe.expert_bias_E")}, {}});
-      auto per_expert = [&](const std::string& native, const std::string& projection) {
-        Rule rule{RuleOp::kExperts, {layer_key(layer, native)}, {}};
-        for (int64_t e = 0; e < experts; ++e)
-          rule.hf.push_back(hf + "mlp.experts." + std::to_string(e) + "." + projection + ".weight");
-        rules.push_back(rule);
-      };
-      per_expert("moe.experts.w1_EFD", "gate_proj");
-      per_expert("moe.experts.w2_EDF", "down_proj");
-      per_expert("moe.experts.w3_EFD", "up_proj");
-      rename(layer_key(layer, "moe.router.gate.weight"), hf + "mlp.gate.weight");
+      if (load_balance) rules.add({RuleOp::kDroppedZeros, {layer_key(layer, "moe.expert_bias_E")}, {}});
+      rules.per_expert_swiglu(layer, hf + "mlp.experts.", experts);
+      rules.rename(layer_key(layer, "moe.router.gate.weight"), hf + "mlp.gate.weight");
     } else {
-      rename(layer_key(layer, "feed_forward.w1.weight"), hf + "mlp.gate_proj.weight");
-      rename(layer_key(layer, "feed_forward.w2.weight"), hf + "mlp.down_proj.weight");
-      rename(layer_key(layer, "feed_forward.w3.weight"), hf + "mlp.up_proj.weight");
+      rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.");
     }
-    rename(layer_key(layer, "attention_norm.weight"), hf + "input_layernorm.weight");
-    rename(layer_key(layer, "ffn_norm.weight"), hf + "post_attention_layernorm.weight");
+    rules.layer_norms(layer, hf);
   }
-  rename("norm.weight", "model.norm.weight");
-  if (tied)
-    rules.push_back({RuleOp::kTied, {"lm_head.weight"}, {"model.embed_tokens.weight"}});
-  else
-    rename("lm_head.weight", "lm_head.weight");
+  rules.head("model.", "lm_head.weight", tied);
   adapter.hf_ignored_patterns = {R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)"};
   if (experts > 0 && load_balance)
     adapter.verify_exclusions.push_back(
