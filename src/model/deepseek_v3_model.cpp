@@ -54,23 +54,16 @@ std::vector<ExpectedTensor> deepseek_v3_native_tensors(const ModelConfig& config
     tensors.push_back(
         {layer_key(layer, "attention.wkv_b.weight"), {n_heads * (nope + value), kv_lora_rank}});
     tensors.push_back({layer_key(layer, "attention.wo.weight"), {dim, n_heads * value}});
-    tensors.push_back({layer_key(layer, "attention_norm.weight"), {dim}});
-    tensors.push_back({layer_key(layer, "ffn_norm.weight"), {dim}});
+    add_layer_norms(tensors, layer, dim);
     if (layer < config.get_int("n_dense_layers")) {
-      tensors.push_back({layer_key(layer, "feed_forward.w1.weight"), {dense_hidden, dim}});
-      tensors.push_back({layer_key(layer, "feed_forward.w2.weight"), {dim, dense_hidden}});
-      tensors.push_back({layer_key(layer, "feed_forward.w3.weight"), {dense_hidden, dim}});
+      add_swiglu(tensors, layer_key(layer, "feed_forward."), dense_hidden, dim);
       continue;
     }
     if (load_balance) tensors.push_back({layer_key(layer, "moe.expert_bias_E"), {experts}, true});
-    tensors.push_back({layer_key(layer, "moe.experts.w1_EFD"), {experts, expert_hidden, dim}});
-    tensors.push_back({layer_key(layer, "moe.experts.w2_EDF"), {experts, dim, expert_hidden}});
-    tensors.push_back({layer_key(layer, "moe.experts.w3_EFD"), {experts, expert_hidden, dim}});
+    add_grouped_experts(tensors, layer, experts, expert_hidden, dim);
     tensors.push_back({layer_key(layer, "moe.router.gate.weight"), {experts, dim}});
     if (shared_hidden > 0) {
-      tensors.push_back({layer_key(layer, "moe.shared_experts.w1.weight"), {shared_hidden, dim}});
-      tensors.push_back({layer_key(layer, "moe.shared_experts.w2.weight"), {dim, shared_hidden}});
-      tensors.push_back({layer_key(layer, "moe.shared_experts.w3.weight"), {shared_hidden, dim}});
+      add_swiglu(tensors, layer_key(layer, "moe.shared_experts."), shared_hidden, dim);
     }
   }
   tensors.push_back({"norm.weight", {dim}});

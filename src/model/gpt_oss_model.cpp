@@ -51,8 +51,7 @@ std::vector<ExpectedTensor> gpt_oss_native_tensors(const ModelConfig& config) {
     }
     tensors.push_back({layer_key(layer, "attention.wo.weight"), {dim, q_rows}});
     tensors.push_back({layer_key(layer, "attention.wo.bias"), {dim}});
-    tensors.push_back({layer_key(layer, "attention_norm.weight"), {dim}});
-    tensors.push_back({layer_key(layer, "ffn_norm.weight"), {dim}});
+    add_layer_norms(tensors, layer, dim);
     if (load_balance) tensors.push_back({layer_key(layer, "moe.expert_bias_E"), {experts}, true});
     tensors.push_back(
         {layer_key(layer, "moe.experts.mlp1_weight_EGD"), {experts, 2 * hidden, dim}});

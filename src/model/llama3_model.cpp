@@ -26,19 +26,9 @@ std::vector<ExpectedTensor> llama3_native_tensors(const ModelConfig& config) {
   const int64_t hidden = config.get_int("hidden_dim");
   std::vector<ExpectedTensor> tensors = {{"tok_embeddings.weight", {vocab, dim}}};
   for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
-    if (config.get_bool("fused_qkv")) {
-      tensors.push_back({layer_key(layer, "attention.qkv_linear.wqkv.weight"), {q_rows + 2 * kv_rows, dim}});
-    } else {
-      tensors.push_back({layer_key(layer, "attention.qkv_linear.wq.weight"), {q_rows, dim}});
-      tensors.push_back({layer_key(layer, "attention.qkv_linear.wk.weight"), {kv_rows, dim}});
-      tensors.push_back({layer_key(layer, "attention.qkv_linear.wv.weight"), {kv_rows, dim}});
-    }
-    tensors.push_back({layer_key(layer, "attention.wo.weight"), {dim, q_rows}});
-    tensors.push_back({layer_key(layer, "feed_forward.w1.weight"), {hidden, dim}});
-    tensors.push_back({layer_key(layer, "feed_forward.w2.weight"), {dim, hidden}});
-    tensors.push_back({layer_key(layer, "feed_forward.w3.weight"), {hidden, dim}});
-    tensors.push_back({layer_key(layer, "attention_norm.weight"), {dim}});
-    tensors.push_back({layer_key(layer, "ffn_norm.weight"), {dim}});
+    add_gqa_attention(tensors, layer, config.get_bool("fused_qkv"), q_rows, kv_rows, dim);
+    add_swiglu(tensors, layer_key(layer, "feed_forward."), hidden, dim);
+    add_layer_norms(tensors, layer, dim);
   }
   tensors.push_back({"norm.weight", {dim}});
   tensors.push_back({"lm_head.weight", {vocab, dim}});

@@ -69,31 +69,16 @@ std::vector<ExpectedTensor> llama4_native_tensors(const ModelConfig& config) {
   std::vector<ExpectedTensor> tensors = {{"tok_embeddings.weight", {vocab, dim}}};
   // Block registration order: attention, moe | feed_forward, attention_norm, ffn_norm.
   for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
-    if (config.get_bool("fused_qkv")) {
-      tensors.push_back(
-          {layer_key(layer, "attention.qkv_linear.wqkv.weight"), {q_rows + 2 * kv_rows, dim}});
-    } else {
-      tensors.push_back({layer_key(layer, "attention.qkv_linear.wq.weight"), {q_rows, dim}});
-      tensors.push_back({layer_key(layer, "attention.qkv_linear.wk.weight"), {kv_rows, dim}});
-      tensors.push_back({layer_key(layer, "attention.qkv_linear.wv.weight"), {kv_rows, dim}});
-    }
-    tensors.push_back({layer_key(layer, "attention.wo.weight"), {dim, q_rows}});
+    add_gqa_attention(tensors, layer, config.get_bool("fused_qkv"), q_rows, kv_rows, dim);
     if (llama4_is_moe_layer(config, layer)) {
       if (load_balance) tensors.push_back({layer_key(layer, "moe.expert_bias_E"), {experts}, true});
-      tensors.push_back({layer_key(layer, "moe.experts.w1_EFD"), {experts, expert_hidden, dim}});
-      tensors.push_back({layer_key(layer, "moe.experts.w2_EDF"), {experts, dim, expert_hidden}});
-      tensors.push_back({layer_key(layer, "moe.experts.w3_EFD"), {experts, expert_hidden, dim}});
+      add_grouped_experts(tensors, layer, experts, expert_hidden, dim);
       tensors.push_back({layer_key(layer, "moe.router.gate.weight"), {experts, dim}});
-      tensors.push_back({layer_key(layer, "moe.shared_experts.w1.weight"), {shared_hidden, dim}});
-      tensors.push_back({layer_key(layer, "moe.shared_experts.w2.weight"), {dim, shared_hidden}});
-      tensors.push_back({layer_key(layer, "moe.shared_experts.w3.weight"), {shared_hidden, dim}});
+      add_swiglu(tensors, layer_key(layer, "moe.shared_experts."), shared_hidden, dim);
     } else {
-      tensors.push_back({layer_key(layer, "feed_forward.w1.weight"), {dense_hidden, dim}});
-      tensors.push_back({layer_key(layer, "feed_forward.w2.weight"), {dim, dense_hidden}});
-      tensors.push_back({layer_key(layer, "feed_forward.w3.weight"), {dense_hidden, dim}});
+      add_swiglu(tensors, layer_key(layer, "feed_forward."), dense_hidden, dim);
     }
-    tensors.push_back({layer_key(layer, "attention_norm.weight"), {dim}});
-    tensors.push_back({layer_key(layer, "ffn_norm.weight"), {dim}});
+    add_layer_norms(tensors, layer, dim);
   }
   tensors.push_back({"norm.weight", {dim}});
   tensors.push_back({"lm_head.weight", {vocab, dim}});

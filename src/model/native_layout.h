@@ -40,6 +40,19 @@ std::vector<ExpectedTensor> deepseek_v3_native_tensors(const ModelConfig& config
 
 // Shared helpers for family files.
 std::string layer_key(int64_t layer, const std::string& suffix);  // "layers.3." + suffix
+// Building blocks in torchtitan's registration order (spec/adapters.md §1.4):
+// attention.qkv_linear.{wq,wk,wv}.weight (or wqkv) then attention.wo.weight.
+void add_gqa_attention(std::vector<ExpectedTensor>& tensors, int64_t layer, bool fused,
+                       int64_t q_rows, int64_t kv_rows, int64_t dim);
+// {prefix}w1.weight [hidden, dim], w2.weight [dim, hidden], w3.weight [hidden, dim].
+void add_swiglu(std::vector<ExpectedTensor>& tensors, const std::string& prefix, int64_t hidden,
+                int64_t dim);
+// layers.{i}.moe.experts.w1_EFD [E, F, D], w2_EDF [E, D, F], w3_EFD [E, F, D].
+void add_grouped_experts(std::vector<ExpectedTensor>& tensors, int64_t layer, int64_t experts,
+                         int64_t hidden, int64_t dim);
+// layers.{i}.attention_norm.weight, ffn_norm.weight.
+void add_layer_norms(std::vector<ExpectedTensor>& tensors, int64_t layer, int64_t dim);
+
 // torchtitan compute_ffn_hidden_dim(dim, multiple_of, ffn_dim_multiplier) (adapters.md §1.4).
 int64_t compute_ffn_hidden_dim(int64_t dim, int64_t multiple_of, std::optional<double> multiplier);
 
