@@ -7,7 +7,14 @@ namespace ckconv {
 bool add_overflows(int64_t a, int64_t b, int64_t* out) { return __builtin_add_overflow(a, b, out); }
 bool mul_overflows(int64_t a, int64_t b, int64_t* out) { return __builtin_mul_overflow(a, b, out); }
 
+void check_tensor_rank(size_t rank, const std::string& what) {
+  if (rank > kMaxTensorRank)
+    fail_input(what + ": shape has " + std::to_string(rank) +
+               " dimensions, more than the limit of " + std::to_string(kMaxTensorRank));
+}
+
 int64_t checked_num_elements(const Shape& shape, const std::string& what) {
+  check_tensor_rank(shape.size(), what);
   int64_t count = 1;
   for (int64_t dim : shape) {
     if (dim < 0) fail_input(what + ": negative dimension in shape " + shape_to_string(shape));

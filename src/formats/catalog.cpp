@@ -12,6 +12,12 @@ const CatalogTensor* Catalog::find(const std::string& name) const {
   return nullptr;
 }
 
+void check_tensor_count(size_t count, const std::string& where) {
+  if (count > kMaxCatalogTensors)
+    fail_input(where + ": more than " + std::to_string(kMaxCatalogTensors) +
+               " tensors, the limit of one checkpoint");
+}
+
 bool is_single_contiguous(const CatalogTensor& tensor) {
   if (tensor.chunks.size() != 1) return false;
   const StoredChunk& chunk = tensor.chunks[0];
@@ -28,6 +34,9 @@ void validate_tensor_chunks(const CatalogTensor& tensor, const std::vector<uint6
                             const std::string& where) {
   const std::string what = where + ": tensor '" + tensor.name + "'";
   const size_t rank = tensor.shape.size();
+  if (tensor.chunks.size() > kMaxChunksPerTensor)
+    fail_input(what + ": " + std::to_string(tensor.chunks.size()) + " chunks, more than the limit of " +
+               std::to_string(kMaxChunksPerTensor));
   int64_t total = checked_num_elements(tensor.shape, what);
   const int64_t element_size = dtype_size(tensor.dtype);
   if (element_size == 0 && total > 0)

@@ -14,6 +14,15 @@
 
 namespace ckconv {
 
+// Most tensors one checkpoint may hold (DeepSeek-V3, the largest family, has ~92k); readers
+// refuse more before building them, so a hostile header or pickle cannot list millions.
+inline constexpr size_t kMaxCatalogTensors = size_t{1} << 20;
+// Most chunks one tensor may be split into: one per rank of the largest training runs (~16k
+// GPUs), with room to spare. Bounds the pairwise overlap check of validate_tensor_chunks.
+inline constexpr size_t kMaxChunksPerTensor = size_t{1} << 16;
+// Throws kBadInput naming `where` when a reader is about to hold more than kMaxCatalogTensors.
+void check_tensor_count(size_t count, const std::string& where);
+
 // One stored box of a tensor. The element at box index `i` (0 <= i[d] < sizes[d]) lives at
 // byte `byte_offset + sum(i[d] * strides[d]) * dtype_size` of `files[file]`. A tensor saved
 // whole has one chunk with offsets 0 and contiguous strides; DCP checkpoints from FSDP/TP runs

@@ -47,18 +47,39 @@ void remove_stale_staging(const std::filesystem::path& raw_target) {
     const size_t dash = name.rfind('-');
     if (dash == std::string::npos) continue;
     const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + dash + 1));
-    if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) std::filesystem::remove_all(entry.path(), error);
+    if (pid > 0 && !(::kill(pid, 0) != 0 && errno == ESRCH)) continue;  // its run is alive
+    // A run killed between the two renames of publish()'s fallback left the previous complete
+    // output under the "old" name and no target: put it back rather than delete it.
+    if (name.compare(prefix.size(), 4, "old-") == 0 && !std::filesystem::exists(target, error) &&
+        ::rename(entry.path().c_str(), target.c_str()) == 0)
+      continue;
+    std::filesystem::remove_all(entry.path(), error);
   }
+}
+
+void check_output_does_not_contain(const std::filesystem::path& target,
+                                   const std::filesystem::path& input) {
+  std::error_code error;
+  const std::filesystem::path outer = std::filesystem::weakly_canonical(normalize(target), error);
+  const std::filesystem::path inner = std::filesystem::weakly_canonical(normalize(input), error);
+  if (error) return;  // the input is checked (and reported) by its reader
+  auto part = inner.begin();
+  for (auto it = outer.begin(); it != outer.end(); ++it, ++part)
+    if (part == inner.end() || *part != *it) return;
+  fail(ErrorKind::kUsage, "output " + target.string() + " contains the input " + input.string() +
+                              "; replacing it would delete the input (choose another output)");
 }
 
 OutputDirectory::OutputDirectory(const std::filesystem::path& raw_target, bool replace)
     : target_(normalize(raw_target)), replace_(replace) {
   std::error_code error;
   if (!std::filesystem::is_directory(target_.parent_path(), error))
-    fail(ErrorKind::kIo, "output parent directory " + target_.parent_path().string() + " does not exist");
+    fail(ErrorKind::kIo, "output parent directory " + target_.parent_path().string() +
+                             (std::filesystem::exists(target_.parent_path(), error) ? " is not a directory"
+                                                                                    : " does not exist"));
+  remove_stale_staging(target_);  // first: it may bring back an output a killed run displaced
   if (std::filesystem::exists(target_, error) && !replace_)
     fail(ErrorKind::kExists, "output " + target_.string() + " exists (use --force to replace it)");
-  remove_stale_staging(target_);
   staging_ = sibling(target_, "tmp");
   std::filesystem::remove_all(staging_, error);
   if (!std::filesystem::create_directory(staging_, error))
@@ -80,8 +101,13 @@ void OutputDirectory::publish() {
       std::filesystem::remove_all(staging_, error);  // now holds the old output
     } else {
       const std::filesystem::path old = sibling(target_, "old");
-      if (::rename(target_.c_str(), old.c_str()) != 0 || ::rename(staging_.c_str(), target_.c_str()) != 0)
+      if (::rename(target_.c_str(), old.c_str()) != 0)
         fail(ErrorKind::kIo, "cannot replace " + target_.string() + ": " + errno_message(errno));
+      if (::rename(staging_.c_str(), target_.c_str()) != 0) {
+        const int saved = errno;
+        ::rename(old.c_str(), target_.c_str());  // keep the previous output in place
+        fail(ErrorKind::kIo, "cannot replace " + target_.string() + ": " + errno_message(saved));
+      }
       std::filesystem::remove_all(old, error);
     }
   } else if (::rename(staging_.c_str(), target_.c_str()) != 0) {

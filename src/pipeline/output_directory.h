@@ -41,6 +41,11 @@ class ScratchDirectory {
   std::filesystem::path path_;
 };
 
+// Refuses (kUsage) an output that is `input` or contains it: replacing it with --force would
+// delete the input (and whatever else the directory holds) once the conversion succeeds.
+void check_output_does_not_contain(const std::filesystem::path& target,
+                                   const std::filesystem::path& input);
+
 // Removes ".<name>.ckconv-*-<pid>" siblings of `target` whose process is gone.
 void remove_stale_staging(const std::filesystem::path& target);
 

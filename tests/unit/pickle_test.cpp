@@ -300,6 +300,17 @@ TEST_CASE("pickle: limits stop hostile sizes before allocating") {
   expect_refused("\x80\x02" + std::string(kMaxPickleStackSize + 1, 'N') + ".", "stack exceeds");
 }
 
+TEST_CASE("pickle: builtins.set(list) copies share one budget (amplification)") {
+  // A list of 2^20 items, then set(list) 20 times: each REDUCE costs 8 input bytes but copies
+  // 2^20 pointers, so without a budget ~100 bytes per copy could ask for gigabytes.
+  std::string list = "\x80\x02]q\x00(N"s + std::string((size_t{1} << 20) - 1, '2') + "e";
+  std::string copy = "cbuiltins\nset\nh\x00\x85R0"s;
+  std::string copies;
+  for (int i = 0; i < 20; ++i) copies += copy;
+  expect_refused(list + copies + ".", "builtins.set() copies exceed the limit");
+  CHECK(read_pickle(list + copy + ".", "ok").root().items.size() == size_t{1} << 20);
+}
+
 TEST_CASE("pickle: writer output reads back, using only weights-only opcodes") {
   PickleWriter writer;
   writer.empty_dict();

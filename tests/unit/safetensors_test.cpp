@@ -615,6 +615,18 @@ TEST_CASE("safetensors: bad: __metadata__ not a map of strings") {
   expect_bad_file(file_image(R"({"__metadata__":["pt"]})", 0), "__metadata__ must be an object");
 }
 
+TEST_CASE("safetensors: bad: more dimensions than kMaxTensorRank") {
+  std::string dims;
+  for (size_t i = 0; i <= kMaxTensorRank; ++i) dims += i ? ",1" : "1";
+  expect_bad_file(file_image(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1),
+                  "shape has 65 dimensions, more than the limit of 64");
+  dims.resize(dims.size() - 2);  // exactly the limit is fine
+  CHECK(parse_safetensors_file_bytes(
+            file_image(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1), "ok")
+            .tensors[0]
+            .shape.size() == kMaxTensorRank);
+}
+
 TEST_CASE("safetensors: bad: error messages name the file") {
   TempDir dir;
   write_bytes(dir.path() / "w.safetensors", file_image("{", 0));

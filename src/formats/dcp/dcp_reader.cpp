@@ -85,6 +85,7 @@ class MetadataInterpreter {
     }
     if (!tuple->is_tuple())
       bad(where, "expected a torch.Size, found " + describe_pickle_value(value));
+    check_tensor_rank(tuple->items.size(), source_ + ": " + where);
     Shape shape;
     for (const PickleValue* item : tuple->items)
       shape.push_back(static_cast<int64_t>(unsigned_of(*item, where)));
@@ -139,6 +140,9 @@ std::filesystem::path resolve_data_file(const std::filesystem::path& dir,
   std::error_code error;
   if (!fs::exists(full, error))
     fail_input(dir.string() + ": missing data file '" + relative_path + "' named by .metadata");
+  if (!fs::is_regular_file(full, error))
+    fail_input(dir.string() + ": data file '" + relative_path +
+               "' named by .metadata is not a regular file");
   fs::path real_dir = fs::canonical(dir, error);
   fs::path real_file = fs::canonical(full, error);
   if (error) fail(ErrorKind::kIo, "cannot resolve " + full.string() + ": " + error.message());
@@ -205,6 +209,7 @@ Catalog read_dcp(const std::filesystem::path& dir) {
   catalog.path = dir;
   std::map<std::string, std::vector<ChunkRequest>> requests_by_file;
   std::set<std::string> names;
+  check_tensor_count(tensors_meta.entries.size(), source);
   for (const auto& [key, value] : tensors_meta.entries) {
     std::string fqn = meta.string_of(*key, "state_dict_metadata key");
     if (!names.insert(fqn).second) meta.bad("state_dict_metadata", "duplicate key '" + fqn + "'");
@@ -225,6 +230,9 @@ Catalog read_dcp(const std::filesystem::path& dir) {
     tensor.shape = meta.shape_of(meta.field(tensor_state, "size", where), where + ".size");
     const PickleValue& chunks = meta.field(tensor_state, "chunks", where);
     if (chunks.kind != PickleKind::kList) meta.bad(where, "chunks is not a list");
+    if (chunks.items.size() > kMaxChunksPerTensor)
+      meta.bad(where, std::to_string(chunks.items.size()) + " chunks, more than the limit of " +
+                          std::to_string(kMaxChunksPerTensor));
     for (const PickleValue* chunk_value : chunks.items) {
       const PickleValue& chunk_state =
           meta.dict_state_of(*chunk_value, kMetadataModule, "ChunkStorageMetadata", where);

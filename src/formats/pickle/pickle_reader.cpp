@@ -438,6 +438,12 @@ class PickleMachine {
     }
     if (callable->is_global("builtins", "set") && args.size() == 1 &&
         args[0]->kind == PickleKind::kList) {
+      // The one opcode that copies a container: 8 bytes can repeat it on one big list, so a
+      // small pickle could ask for gigabytes. All copies share one budget.
+      if (args[0]->items.size() > kMaxPickleContainerItems - copied_items_)
+        fail("builtins.set() copies exceed the limit of " +
+             std::to_string(kMaxPickleContainerItems) + " items");
+      copied_items_ += args[0]->items.size();
       PickleValue* set = make(PickleKind::kSet);
       set->items = args[0]->items;
       return push(set);
@@ -685,6 +691,7 @@ class PickleMachine {
   std::vector<const PickleValue*> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, const PickleValue*> memo_;
+  size_t copied_items_ = 0;  // items copied by builtins.set(list) REDUCEs, see reduce()
   PickleDocument document_;
 };
 

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "formats/catalog.h"
 
 namespace ckconv {
 namespace {
@@ -359,6 +360,7 @@ class HeaderBuilder {
         const uint64_t dim = array_integer(value, "shape must hold non-negative integers");
         if (dim > static_cast<uint64_t>(kMaxTensorBytes))
           fail_input(tensor_what() + ": shape dimension " + std::to_string(dim) + " is too large");
+        check_tensor_rank(draft_.entry.shape.size() + 1, tensor_what());
         draft_.entry.shape.push_back(static_cast<int64_t>(dim));
         break;
       }
@@ -427,6 +429,7 @@ class HeaderBuilder {
 
   // Runs once per tensor: messages are only built on failure.
   void finish_tensor() {
+    check_tensor_count(tensors.size() + 1, where_ + ": header");
     for (const char* field : {"dtype", "shape", "data_offsets"})
       if (std::find(draft_.fields.begin(), draft_.fields.end(), field) == draft_.fields.end())
         fail_input(tensor_what() + ": missing field \"" + field + "\"");

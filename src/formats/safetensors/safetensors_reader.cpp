@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view kShardSuffix = ".safetensors";
 
 void append_file(Catalog& catalog, const fs::path& file_path, const SafetensorsHeader& header) {
+  check_tensor_count(catalog.tensors.size() + header.tensors.size(), file_path.string());
   const auto file_index = static_cast<uint32_t>(catalog.files.size());
   catalog.files.push_back(file_path);
   if (file_index == 0 && header.metadata) catalog.metadata = *header.metadata;
@@ -72,8 +73,10 @@ Catalog read_sharded(const fs::path& directory, const fs::path& index_path) {
   for (const auto& [file, count] : listed_per_shard) {
     std::error_code error;
     if (!fs::is_regular_file(directory / file, error)) {
+      // (A named copy of the binding: clang before 16 cannot capture structured bindings.)
+      const std::string& shard = file;
       const auto& example = *std::find_if(index.weight_map.begin(), index.weight_map.end(),
-                                          [&](const auto& entry) { return entry.second == file; });
+                                          [&](const auto& entry) { return entry.second == shard; });
       fail_input(index_where + ": shard '" + file + "' (listed for tensor '" + example.first +
                  "' and " + std::to_string(count - 1) + " more) does not exist in " +
                  directory.string());

@@ -134,6 +134,7 @@ std::optional<StoredTensor> TorchSaveArchive::tensor(const PickleValue& value,
     if (tuple->is_call_of("torch", "Size") && tuple->arguments().items.size() == 1)
       tuple = tuple->arguments().items[0];
     if (!tuple->is_tuple()) bad(std::string(field) + " is " + describe_pickle_value(*tuple));
+    check_tensor_rank(tuple->items.size(), source() + ": tensor '" + what + "' " + field);
     Shape result;
     for (const PickleValue* item : tuple->items) {
       if (!item->is_int() || item->int_value < 0)
@@ -235,6 +236,7 @@ class StateDictFlattener {
     return false;
   }
   void add_name(const std::string& name) {
+    check_tensor_count(names_.size() + 1, archive_.source());
     if (!names_.insert(name).second)
       fail_input(archive_.source() + ": duplicate key '" + name + "'");
   }
