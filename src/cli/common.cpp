@@ -3,13 +3,20 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "core/error.h"
 #include "core/file.h"
 
 namespace ckconv::cli {
+
+int default_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(cores, 1u, 8u));
+}
 
 void add_model_options(CLI::App& app, ModelOptions& options) {
   app.add_option("-m,--model", options.model, "model family: llama3, qwen3, ... (configs/<model>.json)")->required();
@@ -21,9 +28,12 @@ void add_model_options(CLI::App& app, ModelOptions& options) {
 }
 
 void add_run_options(CLI::App& app, RunOptions& options) {
-  app.add_option("--threads", options.threads, "worker threads (output bytes do not depend on it)")
+  app.add_option("--threads", options.threads,
+                 "worker threads; default: the cores, at most 8 (output bytes do not depend on it)")
       ->check(CLI::Range(1, 256));
-  app.add_option("--buffer-mib", options.buffer_mib, "size of each worker's tile buffer in MiB")
+  app.add_option("--buffer-mib", options.buffer_mib,
+                 "size of each block buffer in MiB; (threads + 4) buffers (output bytes do not "
+                 "depend on it)")
       ->check(CLI::Range(1, 4096));
   app.add_option("--json", options.json_report, "write a machine-readable report to this file ('-' = stdout)");
   app.add_flag("-q,--quiet", options.quiet, "print only errors");

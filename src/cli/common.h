@@ -23,9 +23,13 @@ struct ModelOptions {
   std::string set_from;
 };
 
+// Blocks built at once by default: the cores, at most 8. The executor adds 4 workers that
+// only wait on writes, so buffers take (threads + 4) x --buffer-mib: 48 MiB on 2 cores.
+int default_threads();
+
 struct RunOptions {
-  int threads = 1;
-  uint64_t buffer_mib = 16;
+  int threads = default_threads();
+  uint64_t buffer_mib = 8;
   std::string json_report;
   bool quiet = false;
   bool verbose = false;

@@ -51,7 +51,10 @@ int run_convert(Direction direction, const ConvertArgs& args) {
     return 0;
   }
 
+  check_output_does_not_contain(args.output, args.input);
   OutputDirectory output(args.output, args.force);
+  std::vector<uint64_t> block_digests;  // lets --verify-roundtrip skip reading the output back
+  if (args.verify) write.block_digests = &block_digests;
   ConversionSummary summary = write_conversion(direction, config, adapter, input, output.staging(), write);
   const double convert_seconds = seconds_since(start);
   report["conversion"] = summary_json(summary);

@@ -5,8 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+#include <vector>
 
 #include "core/error.h"
 
@@ -45,13 +49,32 @@ File File::create(const std::filesystem::path& path) {
   return File(fd, path);
 }
 
-File::File(File&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) { other.fd_ = -1; }
+File File::create_unbuffered(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+  if (fd >= 0) return File(fd, path, true);
+  if (errno != EINVAL) fail_errno("cannot create", path);
+  return create(path);  // the file system has no O_DIRECT (e.g. older tmpfs)
+}
+
+void File::stop_direct() {
+  if (!direct_) return;
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0)
+    fail_errno("cannot reconfigure", path_);
+  direct_ = false;
+}
+
+File::File(File&& other) noexcept
+    : fd_(other.fd_), path_(std::move(other.path_)), direct_(other.direct_) {
+  other.fd_ = -1;
+}
 
 File& File::operator=(File&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = other.fd_;
     path_ = std::move(other.path_);
+    direct_ = other.direct_;
     other.fd_ = -1;
   }
   return *this;
@@ -84,10 +107,21 @@ void File::read_at(void* buffer, size_t size, uint64_t offset) const {
 
 void File::write_at(const void* buffer, size_t size, uint64_t offset) {
   const auto* in = static_cast<const uint8_t*>(buffer);
+  bool went_buffered = false;
   while (size > 0) {
     ssize_t put = ::pwrite(fd_, in, size, static_cast<off_t>(offset));
     if (put < 0) {
       if (errno == EINTR) continue;
+      if (errno == EINVAL && direct_ && !went_buffered) {
+        // The device wants a larger alignment than kDirectAlignment: go buffered. fcntl acts
+        // on the open file description, so concurrent writers switch too (direct_ itself
+        // is left alone: other threads may be reading it).
+        const int flags = ::fcntl(fd_, F_GETFL);
+        if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0)
+          fail_errno("cannot reconfigure", path_);
+        went_buffered = true;
+        continue;
+      }
       fail_errno("cannot write", path_);
     }
     in += put;
@@ -121,6 +155,19 @@ void File::close() {
   if (::close(fd) != 0) fail_errno("cannot close", path_);
 }
 
+AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t alignment = size >= kHugePage ? kHugePage : File::kDirectAlignment;
+  void* memory = nullptr;
+  if (::posix_memalign(&memory, alignment, std::max<size_t>(size, 1)) != 0) throw std::bad_alloc();
+  data_.reset(static_cast<uint8_t*>(memory));
+  if (alignment == kHugePage) ::madvise(memory, size, MADV_HUGEPAGE);
+}
+
+void AlignedBuffer::Free::operator()(uint8_t* p) const {
+  std::free(p);
+}
+
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   File file = File::open_read(path);
   size_ = file.size();
@@ -128,16 +175,61 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   void* addr = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, file.fd(), 0);
   if (addr == MAP_FAILED) fail_errno("cannot map", path);
   data_ = static_cast<const uint8_t*>(addr);
+  direct_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);  // optional
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)),
+      data_(other.data_),
+      size_(other.size_),
+      direct_fd_(other.direct_fd_) {
   other.data_ = nullptr;
   other.size_ = 0;
+  other.direct_fd_ = -1;
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+}
+
+double MappedFile::resident_share(uint64_t offset, uint64_t length) const {
+  if (data_ == nullptr || offset >= size_ || length == 0) return 1.0;
+  length = std::min(length, size_ - offset);
+  const uint64_t begin = offset / kPage * kPage;
+  const uint64_t pages = (offset + length - begin + kPage - 1) / kPage;
+  std::vector<unsigned char> resident(pages);
+  if (::mincore(const_cast<uint8_t*>(data_) + begin, pages * kPage, resident.data()) != 0)
+    return 1.0;
+  uint64_t count = 0;
+  for (unsigned char page : resident) count += page & 1;
+  return static_cast<double>(count) / static_cast<double>(pages);
+}
+
+uint64_t MappedFile::unbuffered_span(uint64_t offset, uint64_t length) {
+  constexpr uint64_t kAlign = File::kDirectAlignment;
+  const uint64_t begin = offset / kAlign * kAlign;
+  const uint64_t end = (offset + length + kAlign - 1) / kAlign * kAlign;
+  return end - begin;
+}
+
+const uint8_t* MappedFile::read_unbuffered(uint64_t offset, uint64_t length,
+                                           uint8_t* buffer) const {
+  if (direct_fd_ < 0 || offset + length > size_) return nullptr;
+  constexpr uint64_t kAlign = File::kDirectAlignment;
+  const uint64_t begin = offset / kAlign * kAlign;
+  const uint64_t span = unbuffered_span(offset, length);
+  uint64_t done = 0;
+  while (done < offset + length - begin) {
+    const ssize_t got =
+        ::pread(direct_fd_, buffer + done, span - done, static_cast<off_t>(begin + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && errno == EINVAL) return nullptr;  // alignment the device does not accept
+    if (got < 0) fail_errno("cannot read", path_);
+    if (got == 0) fail_input(path_.string() + ": truncated (unexpected end of file)");
+    done += static_cast<uint64_t>(got);
+  }
+  return buffer + (offset - begin);
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 namespace ckconv {
@@ -15,6 +16,14 @@ class File {
   static File open_read(const std::filesystem::path& path);
   // Creates or truncates.
   static File create(const std::filesystem::path& path);
+  // Creates or truncates for large block writes that bypass the page cache (O_DIRECT) when
+  // the file system allows it. While direct() holds, write_at needs a buffer, size and
+  // offset aligned to kDirectAlignment; a write the file system refuses as misaligned
+  // switches the file to buffered writes and is retried, so callers never see the
+  // difference. Buffered writes into a new file cost a page-cache allocation per page, which
+  // on virtual machines is slower and far noisier than the device (see README, Benchmarks).
+  static File create_unbuffered(const std::filesystem::path& path);
+  static constexpr uint64_t kDirectAlignment = 4096;
 
   File() = default;
   File(File&& other) noexcept;
@@ -34,11 +43,32 @@ class File {
   void close();  // reports errors from close(2), unlike the destructor
   int fd() const { return fd_; }
   const std::filesystem::path& path() const { return path_; }
+  bool direct() const { return direct_; }
+  // Back to ordinary buffered writes (any size and offset), e.g. for small patches.
+  void stop_direct();
 
  private:
-  File(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
+  File(int fd, std::filesystem::path path, bool direct = false)
+      : fd_(fd), path_(std::move(path)), direct_(direct) {}
   int fd_ = -1;
   std::filesystem::path path_;
+  bool direct_ = false;
+};
+
+// A fixed-size heap buffer aligned for unbuffered I/O (to 2 MiB, with transparent huge
+// pages, from 2 MiB up). Meant to be reused: first touches of fresh pages are slow on VMs.
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t size);
+  uint8_t* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> data_;
+  size_t size_;
 };
 
 // A whole file mapped read-only. release() drops mapped pages from this process's resident
@@ -58,10 +88,22 @@ class MappedFile {
   void will_need(uint64_t offset, uint64_t length) const;
   void release(uint64_t offset, uint64_t length) const;
 
+  // Share (0 to 1) of the pages of [offset, offset + length) that are in the page cache.
+  double resident_share(uint64_t offset, uint64_t length) const;
+  // Bytes of buffer read_unbuffered needs for [offset, offset + length).
+  static uint64_t unbuffered_span(uint64_t offset, uint64_t length);
+  // Reads [offset, offset + length) with unbuffered (O_DIRECT) reads into `buffer` (aligned
+  // to File::kDirectAlignment, unbuffered_span bytes) and returns where byte `offset`
+  // landed, or nullptr when the file system refuses unbuffered reads (then use data()). For
+  // bytes not in the page cache: on the VMs measured here, faulting new page-cache pages in
+  // costs more than the device read itself (README, Benchmarks).
+  const uint8_t* read_unbuffered(uint64_t offset, uint64_t length, uint8_t* buffer) const;
+
  private:
   std::filesystem::path path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  int direct_fd_ = -1;  // the same file opened O_DIRECT, or -1
 };
 
 // Reads a whole (small) file, e.g. a JSON index, refusing files above `max_bytes`.

@@ -74,6 +74,31 @@ std::string native_format_name(const std::string& option) {
   fail(ErrorKind::kUsage, "unknown native format '" + option + "' (use dcp, safetensors or torch)");
 }
 
+namespace {
+
+ExecutionPlan execution_plan(TensorPlan& plan, const MappedCheckpoint& input) {
+  ExecutionPlan execution;
+  execution.recipes = std::move(plan.recipes);
+  for (const auto& sources : plan.sources) {
+    std::vector<SourceRef> refs;
+    for (const CatalogTensor* tensor : sources) refs.push_back(SourceRef{&input, tensor, {}});
+    execution.sources.push_back(std::move(refs));
+  }
+  return execution;
+}
+
+ExecuteOptions execute_options(const WriteOptions& options) {
+  ExecuteOptions execute;
+  execute.threads = options.threads;
+  execute.tile_bytes = options.tile_bytes;
+  execute.sync = options.sync;
+  execute.progress = options.progress;
+  execute.block_digests = options.block_digests;
+  return execute;
+}
+
+}  // namespace
+
 ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
                                    const Adapter& adapter, const MappedCheckpoint& input,
                                    const std::filesystem::path& directory,
@@ -91,20 +116,21 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   if (dry_run) return summary;
 
   for (const auto& [a, b] : plan.must_be_equal) check_equal(input, *a, *b);
-  ExecutionPlan execution;
-  execution.recipes = std::move(plan.recipes);
-  for (const auto& sources : plan.sources) {
-    std::vector<SourceRef> refs;
-    for (const CatalogTensor* tensor : sources) refs.push_back(SourceRef{&input, tensor, {}});
-    execution.sources.push_back(std::move(refs));
-  }
-  ExecuteOptions execute_options;
-  execute_options.threads = options.threads;
-  execute_options.tile_bytes = options.tile_bytes;
-  execute_options.sync = options.sync;
-  execute_options.progress = options.progress;
-  execute(execution, layout, directory, execute_options);
+  execute(execution_plan(plan, input), layout, directory, execute_options(options));
   return summary;
+}
+
+bool conversion_matches(Direction direction, const ModelConfig& config, const Adapter& adapter,
+                        const MappedCheckpoint& input, const std::filesystem::path& directory,
+                        const WriteOptions& options,
+                        const std::vector<uint64_t>* expected_digests) {
+  TensorPlan plan = plan_conversion(direction, config, adapter, input.catalog());
+  std::string format;
+  OutputLayout layout = plan_output(direction, plan.outputs, adapter, options, &format);
+  for (const auto& [a, b] : plan.must_be_equal) check_equal(input, *a, *b);
+  ExecuteOptions execute = execute_options(options);
+  execute.block_digests = nullptr;
+  return matches_files(execution_plan(plan, input), layout, directory, execute, expected_digests);
 }
 
 }  // namespace ckconv

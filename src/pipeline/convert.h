@@ -21,9 +21,12 @@ struct WriteOptions {
   std::string native_format = "dcp";  // from_hf output: "dcp", "safetensors" or "torch"
   std::optional<uint64_t> max_shard_size_bytes;  // HF output sharding
   int threads = 1;
-  uint64_t tile_bytes = uint64_t{16} << 20;
+  uint64_t tile_bytes = uint64_t{8} << 20;
   bool sync = true;
   std::function<void(uint64_t, uint64_t)> progress;
+  // When set, receives digests of the output's blocks (ExecuteOptions::block_digests), so
+  // that verify can compare a later conversion with this one without reading it back.
+  std::vector<uint64_t>* block_digests = nullptr;
 };
 
 struct ConversionSummary {
@@ -43,6 +46,15 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
                                    const Adapter& adapter, const MappedCheckpoint& input,
                                    const std::filesystem::path& directory,
                                    const WriteOptions& options, bool dry_run = false);
+
+// Plans the same conversion and compares the bytes it would write with the files already in
+// `directory`, writing nothing: true when they are exactly the same files and bytes. With
+// `expected_digests` (the block_digests of the conversion that wrote `directory`, same
+// options), the files are not read again.
+bool conversion_matches(Direction direction, const ModelConfig& config, const Adapter& adapter,
+                        const MappedCheckpoint& input, const std::filesystem::path& directory,
+                        const WriteOptions& options,
+                        const std::vector<uint64_t>* expected_digests = nullptr);
 
 std::string native_format_name(const std::string& option);
 

@@ -17,12 +17,45 @@ const uint8_t* MappedCheckpoint::contiguous_data(const CatalogTensor& tensor) co
   return files_[chunk.file]->data() + chunk.byte_offset;
 }
 
-void MappedCheckpoint::release(const uint8_t* data, uint64_t size) const {
+const MappedFile* MappedCheckpoint::locate(const uint8_t* data, uint64_t* offset) const {
   for (const auto& file : files_) {
     if (file->data() != nullptr && data >= file->data() && data < file->data() + file->size()) {
-      file->release(static_cast<uint64_t>(data - file->data()), size);
-      return;
+      *offset = static_cast<uint64_t>(data - file->data());
+      return file.get();
     }
+  }
+  return nullptr;
+}
+
+void MappedCheckpoint::release(const uint8_t* data, uint64_t size) const {
+  uint64_t offset = 0;
+  if (const MappedFile* file = locate(data, &offset)) file->release(offset, size);
+}
+
+void MappedCheckpoint::release_elements(const CatalogTensor& tensor, int64_t first,
+                                        int64_t count) const {
+  if (count <= 0) return;
+  const int64_t element_size = dtype_size(tensor.dtype);
+  if (const uint8_t* base = contiguous_data(tensor)) {
+    release(base + first * element_size, static_cast<uint64_t>(count * element_size));
+    return;
+  }
+  // Chunks whose logical bounding range meets [first, first + count): their whole stored
+  // extent (a superset of what was read; releasing more only costs a later page fault).
+  const size_t rank = tensor.shape.size();
+  const Shape logical_strides = contiguous_strides(tensor.shape);
+  for (const StoredChunk& chunk : tensor.chunks) {
+    int64_t low = 0, high = 0, extent = 0;
+    bool empty = false;
+    for (size_t d = 0; d < rank; ++d) {
+      if (chunk.sizes[d] <= 0) empty = true;
+      low += chunk.offsets[d] * logical_strides[d];
+      high += (chunk.offsets[d] + chunk.sizes[d] - 1) * logical_strides[d];
+      extent += (chunk.sizes[d] - 1) * chunk.strides[d];
+    }
+    if (empty || high < first || low >= first + count) continue;
+    release(files_[chunk.file]->data() + chunk.byte_offset,
+            static_cast<uint64_t>((extent + 1) * element_size));
   }
 }
 

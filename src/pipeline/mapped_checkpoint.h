@@ -23,6 +23,13 @@ class MappedCheckpoint {
   const uint8_t* contiguous_data(const CatalogTensor& tensor) const;
   // Drops the pages of the byte range [data, data + size) from the resident set.
   void release(const uint8_t* data, uint64_t size) const;
+  // The mapped file that holds `data` (a pointer into one of the mappings) and the offset of
+  // `data` in it, or nullptr.
+  const MappedFile* locate(const uint8_t* data, uint64_t* offset) const;
+  // Drops the pages holding elements [first, first + count) of `tensor` (and possibly more
+  // of its chunks) from the resident set; callers that stream a tensor through
+  // read_elements call it after each read so memory stays flat.
+  void release_elements(const CatalogTensor& tensor, int64_t first, int64_t count) const;
 
  private:
   Catalog catalog_;

@@ -31,6 +31,11 @@ Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpo
                            const std::vector<Exclusion>& exclusions,
                            const std::vector<std::regex>& ignore = {});
 
+// What compare_tensors(checkpoint, copy, exclusions) reports when `copy` has the same bytes
+// as `checkpoint`: a note per excluded key, and a difference for each that is not all zeros.
+Comparison check_excluded_zeros(const MappedCheckpoint& checkpoint,
+                                const std::vector<Exclusion>& exclusions);
+
 // Same relative file names and the same bytes in each.
 Comparison compare_directories(const std::filesystem::path& expected, const std::filesystem::path& actual);
 

@@ -24,7 +24,8 @@ struct VerifyReport {
 
 // `scratch_near`: a path whose parent directory holds the scratch directories.
 // `first_output`: the first conversion's output if the caller already wrote it (to-hf
-// --verify-roundtrip verifies its own staging directory).
+// --verify-roundtrip verifies its own staging directory); if the caller wrote it with
+// options.block_digests set, those digests spare reading it back.
 VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const Adapter& adapter,
                               const MappedCheckpoint& input, const std::filesystem::path& scratch_near,
                               const WriteOptions& options,

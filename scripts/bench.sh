@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): ckconv to-hf, from-hf and verify on llama3-8B-shaped checkpoints of
+# about 1, 4 and 8 GB and on a Qwen3-30B-A3B-shaped MoE checkpoint (128 experts), next to
+# `cp -r` of the same input (the disk's limit) and the PyTorch path (load_file, permute,
+# save_file in the reference environment of scripts/refenv.sh). Prints medians of wall time,
+# CPU time and peak RSS, their ratios, which targets of issue 6 are met, and checks that
+# outputs are byte-identical across runs, at --threads 1 and 2, and to PyTorch's.
+#
+# Usage: scripts/bench.sh [--ckconv BIN] [--work DIR] [--rounds N] [--cases "dense1 dense4 dense8 moe"]
+#                         [--no-torch] [--keep]
+#   --ckconv BIN  the binary to measure (default: build/ckconv, built by scripts/setup.sh if missing)
+#   --work DIR    scratch directory (default: <refenv root>/tmp/ckconv-bench, so that the chroot
+#                 sees the same files; /var/tmp/ckconv-bench without the reference environment)
+#   --rounds N    timed repetitions of every command (default 3; medians are reported)
+#   --cases LIST  subset of the cases below
+#   --no-torch    skip the PyTorch comparison
+#   --keep        keep the work directory
+#
+# Method (also printed with the results):
+# - Warm input for everyone: each timed command's input is read (cat > /dev/null) right before
+#   it runs, and `sync` runs first so no earlier dirty data is flushed on its time. Page caches
+#   are not dropped: this VM's DAMON pageout already evicts cold page cache (~128 MB/s), and a
+#   cold start would time the virtual disk's reads (~1.3 GB/s here), not the converters.
+# - Rounds alternate the commands (cp, ckconv, PyTorch, ...) so that drift of a shared
+#   machine hits all of them alike; medians of --rounds runs.
+# - `cp -r` leaves its copy dirty in the page cache, while ckconv fsyncs its output before it
+#   publishes it (crash safety). Both are reported: cp -r alone and cp -r + sync of the copy.
+# - /usr/bin/time -f: wall, user + sys, max RSS (for PyTorch, of the python process).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo="$PWD"
+ckconv="${CKCONV_BUILD_DIR:-build}/ckconv"
+work=""
+rounds=3
+cases="dense1 dense4 dense8 moe"
+torch=1
+keep=0
+while (($#)); do
+  case "$1" in
+    --ckconv) ckconv="$2"; shift 2 ;;
+    --work) work="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --cases) cases="$2"; shift 2 ;;
+    --no-torch) torch=0; shift ;;
+    --keep) keep=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- Cases: name, model, flavor, overrides, approximate size in bytes, PyTorch arguments ---
+# llama3 8B: 436 MB per layer and 1.05 GB per embedding matrix (bf16); qwen3 30B-A3B: 1.25 GB
+# per layer (128 experts x 3 x 768 x 2048) and 0.62 GB per embedding matrix.
+declare -A case_model case_flavor case_sets case_bytes case_torch
+case_model[dense1]=llama3; case_flavor[dense1]=8B; case_sets[dense1]="--set n_layers=2 --set vocab_size=8192"
+case_bytes[dense1]=1006000000; case_torch[dense1]="llama3 --n-heads 32 --n-kv-heads 8"
+case_model[dense4]=llama3; case_flavor[dense4]=8B; case_sets[dense4]="--set n_layers=4"
+case_bytes[dense4]=3846000000; case_torch[dense4]="llama3 --n-heads 32 --n-kv-heads 8"
+case_model[dense8]=llama3; case_flavor[dense8]=8B; case_sets[dense8]="--set n_layers=14"
+case_bytes[dense8]=8208000000; case_torch[dense8]="llama3 --n-heads 32 --n-kv-heads 8"
+case_model[moe]=qwen3; case_flavor[moe]=30B-A3B; case_sets[moe]="--set n_layers=2"
+case_bytes[moe]=3737000000; case_torch[moe]=""  # the reference script knows llama3 only
+for name in $cases; do [[ -n "${case_model[$name]:-}" ]] || die "unknown case '$name' (dense1 dense4 dense8 moe)"; done
+
+# --- Tools ---
+[[ -x /usr/bin/time ]] || {
+  log "installing the 'time' package (GNU time, for peak RSS)"
+  sudo_cmd=()
+  [[ "$(id -u)" == 0 ]] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq time >/dev/null
+}
+if [[ ! -x "$ckconv" ]]; then
+  log "$ckconv missing: building with scripts/setup.sh"
+  scripts/setup.sh
+fi
+ckconv="$(realpath "$ckconv")"
+refenv_root=""
+if ((torch)); then
+  if scripts/refenv.sh status || scripts/refenv.sh setup; then
+    refenv_root="$(scripts/refenv.sh root)"
+  else
+    log "the reference environment is not available: PyTorch comparison SKIPPED"
+    torch=0
+  fi
+fi
+if [[ -z "$work" ]]; then
+  if [[ -n "$refenv_root" ]]; then work="$refenv_root/tmp/ckconv-bench"; else work=/var/tmp/ckconv-bench; fi
+fi
+if ((torch)); then
+  [[ "$(realpath -m "$work")/" == "$(realpath "$refenv_root")/"* ]] ||
+    die "--work must be inside the reference environment ($refenv_root) for the PyTorch runs (or pass --no-torch)"
+fi
+
+# --- Room: the largest case needs its input, the HF copy kept for from-hf and, during
+# verify, two intermediates (the third conversion is compared, not written): 4x its size. ---
+largest=0
+for name in $cases; do ((case_bytes[$name] > largest)) && largest=${case_bytes[$name]}; done
+need=$((largest * 4 + (1 << 30)))
+mkdir -p "$work"
+avail=$(($(df --output=avail -k "$work" | tail -n1) * 1024))
+if ((avail < need)); then
+  die "not enough disk space in $work: needs $((need >> 30)) GiB free, has $((avail >> 30)) GiB (use --cases to run smaller cases)"
+fi
+cleanup() { ((keep)) || rm -rf "$work"; }
+trap cleanup EXIT
+
+results="$work/results.txt"
+: >"$results"
+notes="$work/notes.txt"
+: >"$notes"
+hashes="$work/hashes.txt"
+: >"$hashes"
+
+# files_of DIR...: the regular files under DIR, sorted.
+files_of() { find "$@" -type f | LC_ALL=C sort; }
+# warm PATH...: read every file so it is in the page cache.
+warm() { files_of "$@" | xargs -r cat >/dev/null; }
+# digest DIR: one line of cksum (CRC-32 and length) per file, paths relative to DIR.
+digest() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs -r cksum | awk '{print $1, $2, $3}' | md5sum | cut -c1-32); }
+
+# timed CASE METRIC ROUND [--after-previous] -- command...: runs the command under
+# /usr/bin/time after `sync` (not with --after-previous), appends "CASE METRIC ROUND wall cpu
+# rss_kib" to the results; stops the benchmark if the command fails.
+timed() {
+  local name="$1" metric="$2" round="$3" out="$work/time.out"
+  shift 3
+  if [[ "$1" == --after-previous ]]; then shift; else sync; fi
+  shift
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$out" "$@" >"$work/cmd.out" 2>"$work/cmd.err"; then
+    cat "$work/cmd.out" "$work/cmd.err" >&2
+    die "$name $metric failed: $*"
+  fi
+  read -r wall user system rss < <(tail -n1 "$out")
+  echo "$name $metric $round $wall $(awk "BEGIN { print $user + $system }") $rss" >>"$results"
+}
+
+record_hash() { echo "$1 $2 $(digest "$3")" >>"$hashes"; }  # CASE LABEL DIR
+
+run_case() {
+  local name="$1" model="${case_model[$1]}" flavor="${case_flavor[$1]}"
+  local dir="$work/$name"
+  # shellcheck disable=SC2206
+  local sets=(${case_sets[$name]})
+  local args=(-m "$model" -f "$flavor" "${sets[@]}" -q)
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  log "$name: init $model $flavor ${sets[*]} (bf16)"
+  "$ckconv" init "${args[@]}" --dtype bf16 --seed 1 -o "$dir/native"
+  local bytes
+  bytes=$(du -sb "$dir/native" | cut -f1)
+  echo "$name size $bytes" >>"$notes"
+  record_hash "$name" native "$dir/native"
+  "$ckconv" to-hf "${args[@]}" -i "$dir/native" -o "$dir/hf"  # the input of from-hf
+
+  local use_torch=0
+  if ((torch)) && [[ -n "${case_torch[$name]}" ]]; then
+    local available_kib
+    available_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+    if ((available_kib * 1024 > bytes * 3 / 2 + (1 << 30))); then
+      use_torch=1
+    else
+      echo "$name torch skipped: PyTorch needs ~1.1x the checkpoint in RAM; only $((available_kib >> 20)) GiB available" >>"$notes"
+    fi
+  fi
+  local chroot_dir="/${dir#"$refenv_root"/}"
+  # shellcheck disable=SC2206
+  local torch_args=(${case_torch[$name]})
+
+  for round in $(seq "$rounds"); do
+    log "$name: round $round of $rounds"
+    warm "$dir/native"
+    timed "$name" cp "$round" -- cp -r "$dir/native" "$dir/copy"
+    timed "$name" cp_sync "$round" --after-previous -- sync "$dir/copy"/*
+    rm -rf "$dir/copy"
+
+    warm "$dir/native"
+    timed "$name" to_hf "$round" -- "$ckconv" to-hf "${args[@]}" -i "$dir/native" -o "$dir/out"
+    if ((round <= 2 || round == rounds)); then record_hash "$name" to_hf "$dir/out"; fi
+    rm -rf "$dir/out"
+
+    if ((use_torch)); then
+      warm "$dir/native"
+      timed "$name" torch "$round" -- scripts/refenv.sh run tests/interop/torch_convert_reference.py to-hf \
+        "${torch_args[0]}" "$chroot_dir/native/model.safetensors" "$chroot_dir/out" "${torch_args[@]:1}"
+      grep -h '^torch_convert_reference:' "$work/cmd.err" | sed "s/^/$name round $round: /" >>"$notes" || true
+      if ((round == 1)); then
+        rm -f "$dir/out/config.json"  # PyTorch writes the tensors only; compare those
+        record_hash "$name" torch_tensors "$dir/out"
+      fi
+      rm -rf "$dir/out"
+    fi
+
+    warm "$dir/hf"
+    timed "$name" cp_hf "$round" -- cp -r "$dir/hf" "$dir/copy"
+    timed "$name" cp_hf_sync "$round" --after-previous -- sync "$dir/copy"/*
+    rm -rf "$dir/copy"
+
+    warm "$dir/hf"
+    timed "$name" from_hf "$round" -- "$ckconv" from-hf "${args[@]}" --native-format safetensors -i "$dir/hf" -o "$dir/out"
+    if ((round <= 2 || round == rounds)); then record_hash "$name" from_hf "$dir/out"; fi
+    rm -rf "$dir/out"
+
+    warm "$dir/native"
+    timed "$name" verify "$round" -- "$ckconv" verify "${args[@]}" --native "$dir/native"
+  done
+
+  # Thread-count independence (timed once each, reported apart from the medians).
+  for threads in 1 2; do
+    warm "$dir/native"
+    timed "$name" "to_hf_t$threads" 1 -- "$ckconv" to-hf "${args[@]}" --threads "$threads" -i "$dir/native" -o "$dir/out"
+    record_hash "$name" to_hf "$dir/out"
+    rm -f "$dir/out/config.json"
+    record_hash "$name" to_hf_tensors "$dir/out"
+    rm -rf "$dir/out"
+    warm "$dir/hf"
+    timed "$name" "from_hf_t$threads" 1 -- "$ckconv" from-hf "${args[@]}" --native-format safetensors --threads "$threads" \
+      -i "$dir/hf" -o "$dir/out"
+    record_hash "$name" from_hf "$dir/out"
+    rm -rf "$dir/out"
+  done
+  rm -rf "$dir"
+}
+
+machine="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), $(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -r)"
+disk="$(df --output=source,fstype "$work" | tail -n1 | awk '{print $1 " (" $2 ")"}')"
+log "machine: $machine; work dir $work on $disk; needs $((need >> 30)) GiB, has $((avail >> 30)) GiB"
+log "ckconv: $ckconv ($("$ckconv" --version 2>/dev/null || echo unknown version)); rounds: $rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+start_load="$(cut -d' ' -f1-3 /proc/loadavg)"
+start_time=$SECONDS
+for name in $cases; do run_case "$name"; done
+end_load="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- Report ---
+echo
+echo "ckconv benchmark, $(date -u +%Y-%m-%d): $machine; disk $disk"
+echo "$rounds rounds, medians; ckconv $("$ckconv" --version | cut -d' ' -f2) with default options (threads = $(nproc), fsync on);"
+echo "load average $start_load at start, $end_load at end; $(((SECONDS - start_time) / 60)) min"
+echo "Method: every command starts with its input warm in the page cache (read just before) and"
+echo "after a sync; page caches are not dropped (this VM evicts cold page cache by itself, and a"
+echo "cold start would time the virtual disk's reads, ~1.3 GB/s, rather than the converters)."
+echo "cp -r leaves its copy dirty in the page cache; ckconv fsyncs what it writes, so cp -r + sync"
+echo "of the copy is the like-for-like reference. Commands alternate within each round."
+echo
+awk -v rounds="$rounds" -v notes="$notes" -v hashes="$hashes" -f "$repo/scripts/bench/report.awk" "$results"
+status=$?
+exit "$status"

@@ -1,0 +1,161 @@
+# The tables of scripts/bench.sh (POSIX awk; mawk has no asort). Input lines:
+#   CASE METRIC ROUND WALL_S CPU_S RSS_KIB
+# -v notes=FILE: "CASE size BYTES", "CASE torch skipped: ...", PyTorch timing splits.
+# -v hashes=FILE: "CASE LABEL DIGEST" per output checked for identity.
+# Exit status 0 always: missed targets are reported, not failures.
+
+function median(key,    n, i, j, v, tmp) {
+  n = count[key]
+  if (n == 0) return -1
+  for (i = 1; i <= n; i++) v[i] = value[key, i]
+  for (i = 2; i <= n; i++) {
+    tmp = v[i]
+    for (j = i - 1; j >= 1 && v[j] > tmp; j--) v[j + 1] = v[j]
+    v[j + 1] = tmp
+  }
+  return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+function add(key, x) { value[key, ++count[key]] = x }
+function wall(c, m) { return median(c SUBSEP m SUBSEP "wall") }
+function cpu(c, m) { return median(c SUBSEP m SUBSEP "cpu") }
+function rss(c, m) { return median(c SUBSEP m SUBSEP "rss") }
+function maxrss(c, m,    key, i, best) {
+  key = c SUBSEP m SUBSEP "rss"
+  best = -1
+  for (i = 1; i <= count[key]; i++) if (value[key, i] > best) best = value[key, i]
+  return best
+}
+function seconds(x) { return x < 0 ? "-" : sprintf("%.2f", x) }
+function ratio(a, b) { return (a < 0 || b <= 0) ? "-" : sprintf("%.2f", a / b) }
+function mib(kib) { return kib < 0 ? "-" : sprintf("%.0f", kib / 1024) }
+
+{
+  add($1 SUBSEP $2 SUBSEP "wall", $4)
+  add($1 SUBSEP $2 SUBSEP "cpu", $5)
+  add($1 SUBSEP $2 SUBSEP "rss", $6)
+  if (!($1 in seen)) { seen[$1] = 1; order[++cases] = $1 }
+}
+
+END {
+  while ((getline line < notes) > 0) {
+    split(line, f, " ")
+    if (f[2] == "size") size[f[1]] = f[3]
+    else other_notes[++note_count] = line
+  }
+  while ((getline line < hashes) > 0) {
+    split(line, f, " ")
+    key = f[1] SUBSEP f[2]
+    if (!(key in digest)) digest[key] = f[3]
+    else if (digest[key] != f[3]) differs[key] = 1
+  }
+
+  print "Wall time, seconds (median); ratios are ckconv / reference"
+  printf "| %-7s | %5s | %6s | %7s | %6s | %5s | %8s | %5s | %7s | %8s | %7s | %5s | %8s | %6s | %8s |\n", \
+    "case", "GB", "cp -r", "+sync", "to-hf", "/cp", "/cp+sync", "GB/s", "PyTorch", "/PyTorch", \
+    "from-hf", "/cp", "/cp+sync", "verify", "/to-hf"
+  print "|---------|------:|-------:|--------:|-------:|------:|---------:|------:|--------:|---------:|--------:|------:|---------:|-------:|---------:|"
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    gb = size[c] / 1e9
+    cp = wall(c, "cp"); cps = cp + wall(c, "cp_sync")
+    cph = wall(c, "cp_hf"); cphs = cph + wall(c, "cp_hf_sync")
+    th = wall(c, "to_hf"); fh = wall(c, "from_hf"); pt = wall(c, "torch"); ve = wall(c, "verify")
+    printf "| %-7s | %5.2f | %6s | %7s | %6s | %5s | %8s | %5.2f | %7s | %8s | %7s | %5s | %8s | %6s | %8s |\n", \
+      c, gb, seconds(cp), seconds(cps), seconds(th), ratio(th, cp), ratio(th, cps), gb / th, \
+      seconds(pt), ratio(th, pt), seconds(fh), ratio(fh, cph), ratio(fh, cphs), seconds(ve), ratio(ve, th)
+    to_cp[c] = th / cp; from_cp[c] = fh / cph; to_cps[c] = th / cps; from_cps[c] = fh / cphs
+    if (pt > 0) to_torch[c] = th / pt
+    verify_ratio[c] = ve / th
+  }
+
+  print ""
+  print "CPU (user + sys, s) and peak RSS (MiB), medians"
+  printf "| %-7s | %9s | %9s | %11s | %11s | %10s | %10s | %11s | %11s | %13s |\n", "case", "to-hf CPU", "to-hf RSS", \
+    "from-hf CPU", "from-hf RSS", "verify CPU", "verify RSS", "PyTorch CPU", "PyTorch RSS", "PyTorch/to-hf"
+  print "|---------|----------:|----------:|------------:|------------:|-----------:|-----------:|------------:|------------:|--------------:|"
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    printf "| %-7s | %9s | %9s | %11s | %11s | %10s | %10s | %11s | %11s | %13s |\n", c, \
+      seconds(cpu(c, "to_hf")), mib(rss(c, "to_hf")), seconds(cpu(c, "from_hf")), mib(rss(c, "from_hf")), \
+      seconds(cpu(c, "verify")), mib(rss(c, "verify")), seconds(cpu(c, "torch")), mib(rss(c, "torch")), \
+      ratio(rss(c, "torch"), rss(c, "to_hf"))
+  }
+
+  print ""
+  print "Threads (one run each, s): to-hf --threads 1 / 2, from-hf --threads 1 / 2"
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    printf "  %-7s to-hf %s / %s   from-hf %s / %s\n", c, seconds(wall(c, "to_hf_t1")), seconds(wall(c, "to_hf_t2")), \
+      seconds(wall(c, "from_hf_t1")), seconds(wall(c, "from_hf_t2"))
+  }
+
+  print ""
+  print "Identity (cksum of every output file):"
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    line = "  " c ":"
+    line = line (((c, "to_hf") in differs) ? " to-hf outputs DIFFER across runs/threads;" : " to-hf identical across runs and --threads 1/2;")
+    line = line (((c, "from_hf") in differs) ? " from-hf outputs DIFFER;" : " from-hf identical;")
+    if ((c, "from_hf") in digest && (c, "native") in digest)
+      line = line (digest[c, "from_hf"] == digest[c, "native"] ? " from-hf(to-hf(x)) == x;" : " from-hf(to-hf(x)) != x;")
+    if ((c, "torch_tensors") in digest)
+      line = line (digest[c, "torch_tensors"] == digest[c, "to_hf_tensors"] ? " same bytes as PyTorch" : " NOT the bytes of PyTorch")
+    print line
+  }
+
+  print ""
+  print "Targets (issue 6):"
+  worst_to = 0; worst_from = 0; worst_to_s = 0; worst_from_s = 0
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    if (to_cp[c] > worst_to) { worst_to = to_cp[c]; worst_to_case = c }
+    if (from_cp[c] > worst_from) { worst_from = from_cp[c]; worst_from_case = c }
+    if (to_cps[c] > worst_to_s) worst_to_s = to_cps[c]
+    if (from_cps[c] > worst_from_s) worst_from_s = from_cps[c]
+  }
+  printf "  %-4s to-hf wall <= 1.25x cp -r at every size: worst %.2fx (%s); against cp -r + sync: worst %.2fx\n", \
+    (worst_to <= 1.25 ? "MET" : "MISS"), worst_to, worst_to_case, worst_to_s
+  printf "  %-4s from-hf wall <= 1.25x cp -r at every size: worst %.2fx (%s); against cp -r + sync: worst %.2fx\n", \
+    (worst_from <= 1.25 ? "MET" : "MISS"), worst_from, worst_from_case, worst_from_s
+  top = 0; low = 1e18
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    split("to_hf from_hf verify", metrics, " ")
+    for (m = 1; m <= 3; m++) {
+      r = maxrss(c, metrics[m])
+      if (r > top) { top = r; top_at = c " " metrics[m] }
+    }
+    if (c ~ /^dense/) {
+      r = maxrss(c, "to_hf")
+      if (r < low) low = r
+      if (r > dense_top) dense_top = r
+    }
+  }
+  printf "  %-4s peak RSS <= 256 MiB everywhere: max %s MiB (%s); to-hf across dense sizes %s..%s MiB\n", \
+    (top <= 256 * 1024 ? "MET" : "MISS"), mib(top), top_at, mib(low), mib(dense_top)
+  if (wall("dense4", "torch") > 0) {
+    r = rss("dense4", "torch") / rss("dense4", "to_hf")
+    printf "  %-4s peak RSS <= 1/20 of PyTorch's at 4 GB: PyTorch uses %.0fx ckconv's\n", (r >= 20 ? "MET" : "MISS"), r
+  }
+  slower = ""; have_torch = 0
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    if (c in to_torch) { have_torch = 1; if (to_torch[c] >= 1) slower = slower " " c }
+  }
+  if (have_torch) {
+    worst_torch = 0
+    for (c in to_torch) if (to_torch[c] > worst_torch) worst_torch = to_torch[c]
+    printf "  %-4s to-hf faster than PyTorch at every size: ckconv takes at most %.2fx PyTorch's time%s\n", \
+      (slower == "" ? "MET" : "MISS"), worst_torch, (slower == "" ? "" : " (slower:" slower ")")
+  }
+  worst_verify = 0
+  for (c in verify_ratio) if (verify_ratio[c] > worst_verify) { worst_verify = verify_ratio[c]; worst_verify_case = c }
+  printf "  %-4s verify <= 3.5x one conversion: worst %.2fx (%s); two intermediates on disk at most, not three\n", \
+    (worst_verify <= 3.5 ? "MET" : "MISS"), worst_verify, worst_verify_case
+
+  if (note_count > 0) {
+    print ""
+    print "Notes:"
+    for (i = 1; i <= note_count; i++) print "  " other_notes[i]
+  }
+}
