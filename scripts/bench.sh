@@ -105,6 +105,7 @@ avail=$(($(df --output=avail -k "$work" | tail -n1) * 1024))
 if ((avail < need)); then
   die "not enough disk space in $work: needs $((need >> 30)) GiB free, has $((avail >> 30)) GiB (use --cases to run smaller cases)"
 fi
+# shellcheck disable=SC2317  # called by the trap
 cleanup() { ((keep)) || rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -245,6 +246,4 @@ echo "cold start would time the virtual disk's reads, ~1.3 GB/s, rather than the
 echo "cp -r leaves its copy dirty in the page cache; ckconv fsyncs what it writes, so cp -r + sync"
 echo "of the copy is the like-for-like reference. Commands alternate within each round."
 echo
-awk -v rounds="$rounds" -v notes="$notes" -v hashes="$hashes" -f "$repo/scripts/bench/report.awk" "$results"
-status=$?
-exit "$status"
+awk -v notes="$notes" -v hashes="$hashes" -f "$repo/scripts/bench/report.awk" "$results"
