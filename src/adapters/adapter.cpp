@@ -20,6 +20,15 @@ Adapter build_adapter(const ModelConfig& config) {
   return found->second(config);
 }
 
+nlohmann::json hf_llama3_rope_scaling(const ModelConfig& config) {
+  if (config.fields().value("rope_scaling", "") != "llama") return nullptr;
+  return {{"rope_type", "llama3"},
+          {"factor", config.get_double("rope_scaling_factor")},
+          {"low_freq_factor", config.get_double("rope_low_freq_factor")},
+          {"high_freq_factor", config.get_double("rope_high_freq_factor")},
+          {"original_max_position_embeddings", config.get_int("rope_original_max_position_embeddings")}};
+}
+
 std::string rule_op_name(RuleOp op) {
   switch (op) {
     case RuleOp::kRename: return "rename";

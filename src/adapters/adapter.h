@@ -57,4 +57,7 @@ Adapter build_deepseek_v3_adapter(const ModelConfig& config);
 
 std::string rule_op_name(RuleOp op);
 
+// HF rope_scaling of torchtitan's "llama" RoPE scaling (llama3, llama4), null without it.
+nlohmann::json hf_llama3_rope_scaling(const ModelConfig& config);
+
 }  // namespace ckconv

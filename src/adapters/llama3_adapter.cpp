@@ -26,14 +26,7 @@ Adapter build_llama3_adapter(const ModelConfig& config) {
   adapter.hf_ignored_patterns = {R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)"};
 
   const int64_t dim = config.get_int("dim");
-  nlohmann::json rope_scaling = nullptr;
-  if (config.fields().value("rope_scaling", "") == "llama")
-    rope_scaling = {{"rope_type", "llama3"},
-                    {"factor", config.get_double("rope_scaling_factor")},
-                    {"low_freq_factor", config.get_double("rope_low_freq_factor")},
-                    {"high_freq_factor", config.get_double("rope_high_freq_factor")},
-                    {"original_max_position_embeddings",
-                     config.get_int("rope_original_max_position_embeddings")}};
+  const nlohmann::json rope_scaling = hf_llama3_rope_scaling(config);
   adapter.hf_config = {
       {"architectures", {"LlamaForCausalLM"}},
       {"model_type", "llama"},

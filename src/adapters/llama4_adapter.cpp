@@ -55,14 +55,7 @@ Adapter build_llama4_adapter(const ModelConfig& config) {
         {R"(.*\.moe\.expert_bias_E)",
          "HF Llama4 routers have no expert bias buffer: to_hf drops it, from_hf re-creates zeros"});
 
-  nlohmann::json rope_scaling = nullptr;
-  if (config.fields().value("rope_scaling", "") == "llama")
-    rope_scaling = {{"rope_type", "llama3"},
-                    {"factor", config.get_double("rope_scaling_factor")},
-                    {"low_freq_factor", config.get_double("rope_low_freq_factor")},
-                    {"high_freq_factor", config.get_double("rope_high_freq_factor")},
-                    {"original_max_position_embeddings",
-                     config.get_int("rope_original_max_position_embeddings")}};
+  const nlohmann::json rope_scaling = hf_llama3_rope_scaling(config);
   // The text-only Llama4ForCausalLM config (transformers loads the `language_model.` keys
   // into it strictly, spec §11); torchtitan models neither the L2 qk norm nor attention
   // temperature tuning, so both are off.
