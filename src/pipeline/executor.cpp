@@ -77,10 +77,19 @@ void for_each_outer(const std::vector<Dim>& dims, size_t count, Body body) {
   }
 }
 
+// Copies one element of type T between byte addresses. Sources are mapped files whose tensor
+// offsets need not be aligned to T, so the copy goes through memcpy (a plain load and store
+// where the target allows unaligned access), never through a T* dereference.
 template <typename T>
-void copy_typed(uint8_t* target_bytes, const uint8_t* source_bytes, const std::vector<Dim>& dims) {
-  T* target = reinterpret_cast<T*>(target_bytes);
-  const T* source = reinterpret_cast<const T*>(source_bytes);
+inline void copy_element(uint8_t* target, const uint8_t* source) {
+  T value;
+  std::memcpy(&value, source, sizeof(T));
+  std::memcpy(target, &value, sizeof(T));
+}
+
+template <typename T>
+void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& dims) {
+  constexpr int64_t kSize = sizeof(T);
   const size_t rank = dims.size();
   if (rank >= 2 && dims[rank - 1].target == 1) {
     // Transpose-like: blocked over the last two dims so both sides stay in cache.
@@ -93,9 +102,9 @@ void copy_typed(uint8_t* target_bytes, const uint8_t* source_bytes, const std::v
         for (int64_t j0 = 0; j0 < cols.size; j0 += kBlock) {
           const int64_t j1 = std::min(cols.size, j0 + kBlock);
           for (int64_t i = i0; i < i1; ++i) {
-            T* out = target + t0 + i * rows.target;
-            const T* in = source + s0 + i * rows.source;
-            for (int64_t j = j0; j < j1; ++j) out[j] = in[j * cols.source];
+            uint8_t* out = target + (t0 + i * rows.target) * kSize;
+            const uint8_t* in = source + (s0 + i * rows.source) * kSize;
+            for (int64_t j = j0; j < j1; ++j) copy_element<T>(out + j * kSize, in + j * cols.source * kSize);
           }
         }
       }
@@ -104,7 +113,9 @@ void copy_typed(uint8_t* target_bytes, const uint8_t* source_bytes, const std::v
   }
   const Dim& inner = dims[rank - 1];
   for_each_outer(dims, rank - 1, [&](int64_t t0, int64_t s0) {
-    for (int64_t j = 0; j < inner.size; ++j) target[t0 + j * inner.target] = source[s0 + j * inner.source];
+    for (int64_t j = 0; j < inner.size; ++j) {
+      copy_element<T>(target + (t0 + j * inner.target) * kSize, source + (s0 + j * inner.source) * kSize);
+    }
   });
 }
 
