@@ -32,7 +32,7 @@ void add_run_options(CLI::App& app, RunOptions& options) {
                  "worker threads; default: the cores, at most 8 (output bytes do not depend on it)")
       ->check(CLI::Range(1, 256));
   app.add_option("--buffer-mib", options.buffer_mib,
-                 "size of each block buffer in MiB; (threads + 4) buffers (output bytes do not "
+                 "size of each block buffer in MiB; (threads + 6) buffers (output bytes do not "
                  "depend on it)")
       ->check(CLI::Range(1, 4096));
   app.add_option("--json", options.json_report, "write a machine-readable report to this file ('-' = stdout)");

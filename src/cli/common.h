@@ -23,13 +23,14 @@ struct ModelOptions {
   std::string set_from;
 };
 
-// Blocks built at once by default: the cores, at most 8. The executor adds 4 workers that
-// only wait on writes, so buffers take (threads + 4) x --buffer-mib: 48 MiB on 2 cores.
+// Blocks built at once by default: the cores, at most 8. The executor adds 6 workers that
+// only wait on writes, so block buffers take (threads + 6) x --buffer-mib (32 MiB on 2
+// cores), plus threads x 2 x --buffer-mib of staging for uncached inputs.
 int default_threads();
 
 struct RunOptions {
   int threads = default_threads();
-  uint64_t buffer_mib = 8;
+  uint64_t buffer_mib = 4;
   std::string json_report;
   bool quiet = false;
   bool verbose = false;

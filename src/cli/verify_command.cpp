@@ -24,7 +24,6 @@ int run_verify(const VerifyArgs& args) {
   const ModelConfig config = load_config(args.model);
   const Adapter adapter = build_adapter(config);
   WriteOptions write = write_options(args.run);
-  write.sync = false;  // scratch output is deleted afterwards
   const bool from_native = !args.native.empty();
   const std::string path = from_native ? args.native : args.hf;
   MappedCheckpoint input(read_checkpoint(path));

@@ -21,7 +21,7 @@ struct WriteOptions {
   std::string native_format = "dcp";  // from_hf output: "dcp", "safetensors" or "torch"
   std::optional<uint64_t> max_shard_size_bytes;  // HF output sharding
   int threads = 1;
-  uint64_t tile_bytes = uint64_t{8} << 20;
+  uint64_t tile_bytes = uint64_t{4} << 20;
   bool sync = true;
   std::function<void(uint64_t, uint64_t)> progress;
   // When set, receives digests of the output's blocks (ExecuteOptions::block_digests), so

@@ -3,8 +3,8 @@
 // built in fixed-size aligned blocks (literal bytes, then the tensor tiles overlapping the
 // block, zeros elsewhere), each written with one pwrite at its offset, unbuffered (O_DIRECT)
 // where the file system allows; source pages read for a block are released once it is built.
-// Peak memory is (threads + writes_in_flight) x block size, whatever the model size. Output
-// bytes do not depend on the thread count or the block size.
+// Peak memory is (3 x threads + writes_in_flight) x block size (block and staging buffers),
+// whatever the model size. Output bytes do not depend on the thread count or the block size.
 #pragma once
 
 #include <cstdint>
@@ -33,12 +33,12 @@ struct ExecutionPlan {
 };
 
 struct ExecuteOptions {
-  uint64_t tile_bytes = uint64_t{8} << 20;  // block size (rounded down to 4 KiB)
+  uint64_t tile_bytes = uint64_t{4} << 20;  // block size (rounded down to 4 KiB)
   int threads = 1;                          // blocks built at once
   // Workers beyond `threads`, each with its own block buffer, so that this many more blocks
   // are being written while others are built: the virtual disk this was measured on writes
-  // ~1.5x faster with 4-6 writes of 8 MiB in flight than with 2 (README, Benchmarks).
-  int writes_in_flight = 4;
+  // ~1.3x faster with 6 writes of 4 MiB in flight than with 2 of 16 MiB (README, Benchmarks).
+  int writes_in_flight = 6;
   bool sync = true;  // fsync every file before returning
   // When set, receives a 64-bit hash (XXH64) of every block, for matches_files.
   std::vector<uint64_t>* block_digests = nullptr;

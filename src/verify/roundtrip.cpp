@@ -29,6 +29,11 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   const Direction second = start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf;
   WriteOptions write = options;
   write.block_digests = nullptr;
+  // Scratch outputs are deleted afterwards: no fsync. They are still written around the page
+  // cache (O_DIRECT): on the measured VM, filling fresh page-cache pages costs more than the
+  // later unbuffered read (a 3.85 GB verify took 14.5 s with buffered scratch, 26.7 s of it
+  // system time, against 10.6 s unbuffered).
+  write.sync = false;
   if (start == Direction::kToHf && input.catalog().format != "safetensors")
     write.native_format = input.catalog().format;  // exercise the input's own native writer
   else if (start == Direction::kToHf)
