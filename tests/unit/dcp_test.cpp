@@ -29,7 +29,7 @@ using test::kFixtures;
 using test::kTorchVersions;
 using test::TempDir;
 
-void expect_refused(const fs::path& dir, const std::string& fragment) {
+void expect_dcp_refused(const fs::path& dir, const std::string& fragment) {
   try {
     read_dcp(dir);
     FAIL("accepted; expected: " << fragment);
@@ -337,38 +337,38 @@ TEST_CASE("dcp: tensors chunked over several files are reassembled from their bo
     tensors[1].chunks = {{{0}, {3}, "__0_0.distcp"}, {{2}, {2}, "__1_0.distcp"}};
     TempDir bad;
     write_chunked_dcp(bad.path(), tensors, {whole, vector, whole});
-    expect_refused(bad.path(), "overlap");
+    expect_dcp_refused(bad.path(), "overlap");
   }
   SUBCASE("a chunk missing") {
     tensors[0].chunks.pop_back();
     TempDir bad;
     write_chunked_dcp(bad.path(), tensors, {whole, vector, whole});
-    expect_refused(bad.path(), "chunks cover 18 of 24 elements");
+    expect_dcp_refused(bad.path(), "chunks cover 18 of 24 elements");
   }
   SUBCASE("a chunk outside the tensor") {
     tensors[1].chunks[0].offsets = {4};
     TempDir bad;
     write_chunked_dcp(bad.path(), tensors, {whole, vector, whole});
-    expect_refused(bad.path(), "lies outside the tensor shape");
+    expect_dcp_refused(bad.path(), "lies outside the tensor shape");
   }
   SUBCASE("an item whose tensor disagrees with its chunk") {
     tensors[1].chunks[1].item_sizes = {2};
     TempDir bad;
     write_chunked_dcp(bad.path(), tensors, {whole, vector, whole});
-    expect_refused(bad.path(),
+    expect_dcp_refused(bad.path(),
                    "holds a tensor of shape [2] but .metadata says the chunk has size [3]");
   }
   SUBCASE("a missing data file") {
     TempDir bad;
     write_chunked_dcp(bad.path(), tensors, {whole, vector, whole});
     fs::remove(bad / "__1_0.distcp");
-    expect_refused(bad.path(), "missing data file '__1_0.distcp'");
+    expect_dcp_refused(bad.path(), "missing data file '__1_0.distcp'");
   }
   SUBCASE("a truncated data file") {
     TempDir bad;
     write_chunked_dcp(bad.path(), tensors, {whole, vector, whole});
     fs::resize_file(bad / "__0_0.distcp", fs::file_size(bad / "__0_0.distcp") - 100);
-    expect_refused(bad.path(), "beyond the end of the file");
+    expect_dcp_refused(bad.path(), "beyond the end of the file");
   }
 }
 
@@ -391,12 +391,12 @@ fs::path checkpoint_naming(const TempDir& root, const std::string& relative_path
 TEST_CASE("dcp: relative paths that leave the checkpoint directory are refused") {
   {
     TempDir root;
-    expect_refused(checkpoint_naming(root, "../0_0.distc"),
+    expect_dcp_refused(checkpoint_naming(root, "../0_0.distc"),
                    "leaves the checkpoint directory ('..'");
   }
   {
     TempDir root;
-    expect_refused(checkpoint_naming(root, "/etc/passwd1"),
+    expect_dcp_refused(checkpoint_naming(root, "/etc/passwd1"),
                    "leaves the checkpoint directory (absolute");
   }
   {
@@ -404,7 +404,7 @@ TEST_CASE("dcp: relative paths that leave the checkpoint directory are refused")
     fs::path dir = checkpoint_naming(root, "link0.distcp");
     fs::copy_file(dir / "__0_0.distcp", root / "outside.distcp");
     fs::create_symlink(root / "outside.distcp", dir / "link0.distcp");
-    expect_refused(dir, "a symbolic link points outside");
+    expect_dcp_refused(dir, "a symbolic link points outside");
     // A symlink that stays inside is fine.
     fs::remove(dir / "link0.distcp");
     fs::create_symlink(dir / "__0_0.distcp", dir / "link0.distcp");
@@ -419,14 +419,14 @@ TEST_CASE("dcp: relative paths that leave the checkpoint directory are refused")
   }
   {
     TempDir root;
-    expect_refused(checkpoint_naming(root, "__9_9.distcp"), "missing data file '__9_9.distcp'");
+    expect_dcp_refused(checkpoint_naming(root, "__9_9.distcp"), "missing data file '__9_9.distcp'");
   }
 }
 
 TEST_CASE("dcp: corrupt, hostile or absent metadata is refused") {
   TempDir root;
-  expect_refused(root / "nothing", "not a directory");
-  expect_refused(root.path(), "no .metadata file");
+  expect_dcp_refused(root / "nothing", "not a directory");
+  expect_dcp_refused(root.path(), "no .metadata file");
   const fs::path original = kFixtures / "formats" / "torch2.6_py3.13" / "ck";
   const fs::path dir = root / "ck";
   fs::create_directories(dir);
@@ -445,12 +445,12 @@ TEST_CASE("dcp: corrupt, hostile or absent metadata is refused") {
   // becomes 'subprocess...' 'Popen'-like: rewrite the module only.
   evil.replace(at, 37, "builtins                             ");
   test::write_file(dir / ".metadata", evil);
-  expect_refused(dir, "refusing global builtins");
+  expect_dcp_refused(dir, "refusing global builtins");
 
   PickleWriter not_metadata;
   not_metadata.empty_dict();
   test::write_file(dir / ".metadata", not_metadata.finish());
-  expect_refused(dir, "expected a Metadata, found dict of 0");
+  expect_dcp_refused(dir, "expected a Metadata, found dict of 0");
 }
 
 // --- interop with the real PyTorch (tests/interop/dcp_check.py drives these) ----------------

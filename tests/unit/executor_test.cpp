@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "layout/recipe.h"
+#include "format_test_helpers.h"
 
 using namespace ckconv;
 
@@ -100,16 +101,7 @@ std::string read_all(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("ckconv-executor-test-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using test::TempDir;
 
 }  // namespace
 
@@ -121,7 +113,7 @@ TEST_CASE("execute writes the same bytes for every block size and thread count")
       CAPTURE(block);
       CAPTURE(threads);
       const std::filesystem::path out =
-          temp.path / ("out-" + std::to_string(block) + "-" + std::to_string(threads));
+          temp.path() / ("out-" + std::to_string(block) + "-" + std::to_string(threads));
       std::filesystem::create_directories(out);
       ExecuteOptions options;
       options.tile_bytes = block;
@@ -141,32 +133,32 @@ TEST_CASE("matches_files accepts exactly the files execute writes") {
   ExecuteOptions options;
   options.tile_bytes = 4096;
   options.threads = 2;
-  execute(f.plan, f.layout, temp.path, options);
-  CHECK(matches_files(f.plan, f.layout, temp.path, options));
+  execute(f.plan, f.layout, temp.path(), options);
+  CHECK(matches_files(f.plan, f.layout, temp.path(), options));
 
   SUBCASE("a changed tensor byte") {
     std::string a = f.expected[0];
     a[5000] = static_cast<char>(a[5000] ^ 1);
-    std::ofstream(temp.path / "a.bin", std::ios::binary) << a;
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path, options));
+    std::ofstream(temp.path() / "a.bin", std::ios::binary) << a;
+    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
   }
   SUBCASE("a changed CRC") {
     std::string a = f.expected[0];
     a[a.size() - 6] = static_cast<char>(a[a.size() - 6] ^ 1);
-    std::ofstream(temp.path / "a.bin", std::ios::binary) << a;
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path, options));
+    std::ofstream(temp.path() / "a.bin", std::ios::binary) << a;
+    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
   }
   SUBCASE("an extra file") {
-    std::ofstream(temp.path / "extra.bin") << "x";
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path, options));
+    std::ofstream(temp.path() / "extra.bin") << "x";
+    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
   }
   SUBCASE("a missing file") {
-    std::filesystem::remove(temp.path / "b/c.bin");
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path, options));
+    std::filesystem::remove(temp.path() / "b/c.bin");
+    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
   }
   SUBCASE("a longer file") {
-    std::ofstream(temp.path / "b/c.bin", std::ios::binary | std::ios::app) << "x";
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path, options));
+    std::ofstream(temp.path() / "b/c.bin", std::ios::binary | std::ios::app) << "x";
+    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
   }
 }
 
@@ -178,16 +170,16 @@ TEST_CASE("matches_files compares by block digests without reading the bytes bac
   options.threads = 2;
   std::vector<uint64_t> digests;
   options.block_digests = &digests;
-  execute(f.plan, f.layout, temp.path, options);
+  execute(f.plan, f.layout, temp.path(), options);
   REQUIRE(digests.size() == 9);  // a.bin: 8 blocks of 4 KiB, b/c.bin: 1
   options.block_digests = nullptr;
-  CHECK(matches_files(f.plan, f.layout, temp.path, options, &digests));
+  CHECK(matches_files(f.plan, f.layout, temp.path(), options, &digests));
   std::vector<uint64_t> wrong = digests;
   wrong[1] ^= 1;
-  CHECK_FALSE(matches_files(f.plan, f.layout, temp.path, options, &wrong));
+  CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options, &wrong));
   // The CRC fields are compared with the files, not by digest.
   std::string a = f.expected[0];
   a[a.size() - 6] = static_cast<char>(a[a.size() - 6] ^ 1);
-  std::ofstream(temp.path / "a.bin", std::ios::binary) << a;
-  CHECK_FALSE(matches_files(f.plan, f.layout, temp.path, options, &digests));
+  std::ofstream(temp.path() / "a.bin", std::ios::binary) << a;
+  CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options, &digests));
 }

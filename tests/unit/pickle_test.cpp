@@ -36,7 +36,7 @@ std::string short_unicode(const std::string& text) {
 }
 
 // Decoding must fail with kBadInput and a message holding `fragment` and the source name.
-void expect_refused(const std::string& pickle, const std::string& fragment) {
+void expect_pickle_refused(const std::string& pickle, const std::string& fragment) {
   try {
     read_pickle(pickle, "evil.pkl");
     FAIL("accepted a pickle that should fail with: " << fragment);
@@ -201,44 +201,44 @@ TEST_CASE("pickle: a cyclic structure and a very deep chain decode and free with
 }
 
 TEST_CASE("pickle: dangerous globals are refused by name") {
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02"
       "cos\nsystem\n" +
           unicode("echo pwned") + "\x85R.",
       "os.system");
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02"
       "cposix\nsystem\n" +
           unicode("id") + "\x85R.",
       "posix.system");
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02"
       "cbuiltins\neval\n" +
           unicode("1+1") + "\x85R.",
       "builtins.eval");
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02"
       "cbuiltins\ngetattr\n.",
       "builtins.getattr");
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02"
       "csubprocess\nPopen\n(" +
           unicode("sh") + "tR.",
       "subprocess.Popen");
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02"
       "ctorch\nload\n.",
       "torch.load");
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02"
       "ctorch._utils\n_rebuild_tensor_v2.__globals__\n.",
       "refusing global");
   // STACK_GLOBAL forms (protocol 4): plain, memoized and with non-string operands.
-  expect_refused("\x80\x04" + short_unicode("os") + short_unicode("system") + "\x93.", "os.system");
-  expect_refused("\x80\x04" + short_unicode("builtins") + "\x94" + short_unicode("exec") +
+  expect_pickle_refused("\x80\x04" + short_unicode("os") + short_unicode("system") + "\x93.", "os.system");
+  expect_pickle_refused("\x80\x04" + short_unicode("builtins") + "\x94" + short_unicode("exec") +
                      "\x94h\x00h\x01\x93."s,
                  "builtins.exec");
-  expect_refused("\x80\x04K\x01K\x02\x93.", "STACK_GLOBAL needs two str values");
+  expect_pickle_refused("\x80\x04K\x01K\x02\x93.", "STACK_GLOBAL needs two str values");
   CHECK(is_allowed_pickle_global("torch", "BFloat16Storage"));
   CHECK(is_allowed_pickle_global("torch", "float8_e4m3fn"));
   CHECK_FALSE(is_allowed_pickle_global("torch", "Storage.__init__"));
@@ -246,37 +246,37 @@ TEST_CASE("pickle: dangerous globals are refused by name") {
 }
 
 TEST_CASE("pickle: malformed streams are refused with a clear message") {
-  expect_refused("", "truncated");
-  expect_refused("\x80\x02", "truncated");
-  expect_refused("\x80\x01N.", "pickle protocol 1");
-  expect_refused("\x80\x02I1\n.", "unsupported pickle opcode 0x49");
-  expect_refused("\x80\x02NN.", "2 values on the stack");
-  expect_refused("\x80\x02N.N", "unexpected bytes after STOP");
-  expect_refused(
+  expect_pickle_refused("", "truncated");
+  expect_pickle_refused("\x80\x02", "truncated");
+  expect_pickle_refused("\x80\x01N.", "pickle protocol 1");
+  expect_pickle_refused("\x80\x02I1\n.", "unsupported pickle opcode 0x49");
+  expect_pickle_refused("\x80\x02NN.", "2 values on the stack");
+  expect_pickle_refused("\x80\x02N.N", "unexpected bytes after STOP");
+  expect_pickle_refused(
       "\x80\x02"
       "0.",
       "stack underflow");
-  expect_refused("\x80\x02(N.", "unclosed MARK");
-  expect_refused("\x80\x02t.", "no MARK");
-  expect_refused("\x80\x02(" + std::string("a") + ".", "stack underflow");
-  expect_refused(
+  expect_pickle_refused("\x80\x02(N.", "unclosed MARK");
+  expect_pickle_refused("\x80\x02t.", "no MARK");
+  expect_pickle_refused("\x80\x02(" + std::string("a") + ".", "stack underflow");
+  expect_pickle_refused(
       "\x80\x02}K\x01"
       "a.",
       "APPEND on dict");
-  expect_refused("\x80\x02]K\x01K\x02s.", "SETITEM on list");
-  expect_refused("\x80\x02}(K\x01u.", "odd number");
-  expect_refused("\x80\x02NK\x01R.", "expected a tuple");
-  expect_refused("\x80\x02K\x01)\x81.", "expected a class");
-  expect_refused("\x80\x02K\x01}b.", "BUILD on int");
-  expect_refused(
+  expect_pickle_refused("\x80\x02]K\x01K\x02s.", "SETITEM on list");
+  expect_pickle_refused("\x80\x02}(K\x01u.", "odd number");
+  expect_pickle_refused("\x80\x02NK\x01R.", "expected a tuple");
+  expect_pickle_refused("\x80\x02K\x01)\x81.", "expected a class");
+  expect_pickle_refused("\x80\x02K\x01}b.", "BUILD on int");
+  expect_pickle_refused(
       "\x80\x02"
       "ccollections\nCounter\n)R}b}b.",
       "BUILD applied twice");
-  expect_refused("\x80\x02h\x05.", "memo index 5 was never stored");
-  expect_refused("\x80\x02" + std::string("X\x02\x00\x00\x00\xff\xfe", 7) + ".", "not valid UTF-8");
-  expect_refused("\x80\x02" + std::string("X\x03\x00\x00\x00\xe0\x80\x80", 8) + ".", "UTF-8");
-  expect_refused("\x80\x02U\x01\xe9.", "not ASCII");
-  expect_refused(
+  expect_pickle_refused("\x80\x02h\x05.", "memo index 5 was never stored");
+  expect_pickle_refused("\x80\x02" + std::string("X\x02\x00\x00\x00\xff\xfe", 7) + ".", "not valid UTF-8");
+  expect_pickle_refused("\x80\x02" + std::string("X\x03\x00\x00\x00\xe0\x80\x80", 8) + ".", "UTF-8");
+  expect_pickle_refused("\x80\x02U\x01\xe9.", "not ASCII");
+  expect_pickle_refused(
       "\x80\x02"
       "cos\nsys",
       "unterminated GLOBAL");
@@ -284,20 +284,20 @@ TEST_CASE("pickle: malformed streams are refused with a clear message") {
 
 TEST_CASE("pickle: limits stop hostile sizes before allocating") {
   // A 4 GiB string declared in a 10-byte pickle.
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02X\x00\x00\x00\x10"
       "abc."s,
       "truncated: needs 268435456 more bytes");
-  expect_refused(
+  expect_pickle_refused(
       "\x80\x02X\xff\xff\xff\xff"
       "abc.",
       "exceeds the limit");
-  expect_refused("\x80\x04\x8d" + u64(uint64_t{1} << 62) + ".", "exceeds the limit");
-  expect_refused("\x80\x02\x8b\xff\xff\xff\x7f.", "exceeds the limit");
-  expect_refused("\x80\x02\x8b\xff\xff\xff\xff.", "negative length");
-  expect_refused("\x80\x02j\xff\xff\xff\xff.", "never stored");
-  expect_refused("\x80\x02" + std::string(kMaxPickleMarkDepth + 1, '(') + ".", "MARKs nest deeper");
-  expect_refused("\x80\x02" + std::string(kMaxPickleStackSize + 1, 'N') + ".", "stack exceeds");
+  expect_pickle_refused("\x80\x04\x8d" + u64(uint64_t{1} << 62) + ".", "exceeds the limit");
+  expect_pickle_refused("\x80\x02\x8b\xff\xff\xff\x7f.", "exceeds the limit");
+  expect_pickle_refused("\x80\x02\x8b\xff\xff\xff\xff.", "negative length");
+  expect_pickle_refused("\x80\x02j\xff\xff\xff\xff.", "never stored");
+  expect_pickle_refused("\x80\x02" + std::string(kMaxPickleMarkDepth + 1, '(') + ".", "MARKs nest deeper");
+  expect_pickle_refused("\x80\x02" + std::string(kMaxPickleStackSize + 1, 'N') + ".", "stack exceeds");
 }
 
 TEST_CASE("pickle: builtins.set(list) copies share one budget (amplification)") {
@@ -307,7 +307,7 @@ TEST_CASE("pickle: builtins.set(list) copies share one budget (amplification)") 
   std::string copy = "cbuiltins\nset\nh\x00\x85R0"s;
   std::string copies;
   for (int i = 0; i < 20; ++i) copies += copy;
-  expect_refused(list + copies + ".", "builtins.set() copies exceed the limit");
+  expect_pickle_refused(list + copies + ".", "builtins.set() copies exceed the limit");
   CHECK(read_pickle(list + copy + ".", "ok").root().items.size() == size_t{1} << 20);
 }
 

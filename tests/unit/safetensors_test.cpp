@@ -16,13 +16,14 @@
 #include "formats/safetensors/safetensors_header.h"
 #include "formats/safetensors/safetensors_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
+#include "format_test_helpers.h"
 
 namespace ckconv {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kFixtures = CKCONV_FIXTURES_DIR;
+using test::kFixtures;
 const fs::path kFormats = kFixtures / "formats" / "torch2.14_py3.14";
 
 std::string read_bytes(const fs::path& path) {
@@ -48,23 +49,7 @@ std::string file_image(const std::string& header_json, size_t data_bytes) {
   return u64_le(header_json.size()) + header_json + std::string(data_bytes, '\x5a');
 }
 
-// A scratch directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "ckconv-st-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 // Runs `action`, which must throw an Error of `kind` whose message contains `fragment`.
 template <typename Action>

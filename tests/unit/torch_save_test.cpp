@@ -202,7 +202,7 @@ std::string float_tensor_pickle(const std::string& key, int64_t numel, int64_t o
   return w.finish();
 }
 
-void expect_refused(const test::fs::path& path, const std::string& fragment) {
+void expect_torch_save_refused(const test::fs::path& path, const std::string& fragment) {
   try {
     read_torch_save(path);
     FAIL("accepted; expected: " << fragment);
@@ -222,29 +222,29 @@ TEST_CASE("torch_save: inconsistent or hostile archives are refused") {
   CHECK(read_torch_save(
             write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3, 1}), {six_floats}))
             .tensors.size() == 1);
-  expect_refused(
+  expect_torch_save_refused(
       write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3, 1}), {std::string(4, '\0')}),
       "declares 24 bytes but its record holds 4");
-  expect_refused(write_archive(dir, float_tensor_pickle("0", 6, 1, {2, 3}, {3, 1}), {six_floats}),
+  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 1, {2, 3}, {3, 1}), {six_floats}),
                  "reaches past its storage");
-  expect_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {4, 1}), {six_floats}),
+  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {4, 1}), {six_floats}),
                  "reaches past its storage");
-  expect_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3}), {six_floats}),
+  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3}), {six_floats}),
                  "does not match size");
-  expect_refused(write_archive(dir, float_tensor_pickle("7", 6, 0, {2, 3}, {3, 1}), {six_floats}),
+  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("7", 6, 0, {2, 3}, {3, 1}), {six_floats}),
                  "has no record 't/data/7'");
-  expect_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {6}, {1}, "_rebuild_qtensor"),
+  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {6}, {1}, "_rebuild_qtensor"),
                                {six_floats}),
                  "unsupported tensor representation torch._utils._rebuild_qtensor");
-  expect_refused(
+  expect_torch_save_refused(
       write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3, 1}), {six_floats}, "big"),
       "byte order 'big'");
-  expect_refused(write_archive(dir,
+  expect_torch_save_refused(write_archive(dir,
                                "\x80\x02"
                                "cos\nsystem\nX\x02\x00\x00\x00idR."s,
                                {}),
                  "os.system");
-  expect_refused(write_archive(dir, "\x80\x02K\x05.", {}), "expected a state dict");
+  expect_torch_save_refused(write_archive(dir, "\x80\x02K\x05.", {}), "expected a state dict");
   PickleWriter duplicate;
   duplicate.empty_dict();
   duplicate.mark();
@@ -253,7 +253,7 @@ TEST_CASE("torch_save: inconsistent or hostile archives are refused") {
     duplicate.integer(i);
   }
   duplicate.set_items();
-  expect_refused(write_archive(dir, duplicate.finish(), {}), "duplicate key 'k'");
+  expect_torch_save_refused(write_archive(dir, duplicate.finish(), {}), "duplicate key 'k'");
   // Nesting beyond the walker's depth limit.
   PickleWriter nested;
   for (int i = 0; i <= kMaxPickleNestingDepth + 1; ++i) {
@@ -262,7 +262,7 @@ TEST_CASE("torch_save: inconsistent or hostile archives are refused") {
   }
   nested.none();
   for (int i = 0; i <= kMaxPickleNestingDepth + 1; ++i) nested.set_item();
-  expect_refused(write_archive(dir, nested.finish(), {}), "levels deep");
+  expect_torch_save_refused(write_archive(dir, nested.finish(), {}), "levels deep");
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ std::vector<ZipEntrySpec> read_entries(const test::fs::path& path) {
   return entries;
 }
 
-void expect_refused(const test::fs::path& path, uint64_t offset, uint64_t length,
+void expect_zip_refused(const test::fs::path& path, uint64_t offset, uint64_t length,
                     const std::string& fragment) {
   File file = File::open_read(path);
   try {
@@ -188,53 +188,53 @@ TEST_CASE("zip: corrupt and hostile archives are refused") {
         }(),
         Error);
   }
-  expect_refused(with(good), 0, good.size() + 1, "beyond the file end");
-  expect_refused(with("PK"), 0, 2, "too short");
-  expect_refused(with(std::string(100, 'z')), 0, 100, "no end-of-central-directory");
+  expect_zip_refused(with(good), 0, good.size() + 1, "beyond the file end");
+  expect_zip_refused(with("PK"), 0, 2, "too short");
+  expect_zip_refused(with(std::string(100, 'z')), 0, 100, "no end-of-central-directory");
 
   std::string bad = good;
   put_le(bad, end + 16, good.size(), 4);  // central directory offset past the end
   // The zip64 end record is authoritative when present; corrupt that copy too.
   const size_t end64 = good.rfind("PK\x06\x06");
   put_le(bad, end64 + 48, good.size() + 5, 8);
-  expect_refused(with(bad), 0, bad.size(), "overlaps the end records");
+  expect_zip_refused(with(bad), 0, bad.size(), "overlaps the end records");
 
   bad = good;
   put_le(bad, end64 + 32, 1000000000, 8);  // entry count
   put_le(bad, end64 + 24, 1000000000, 8);
-  expect_refused(with(bad), 0, bad.size(), "entries");
+  expect_zip_refused(with(bad), 0, bad.size(), "entries");
 
   bad = good;
   put_le(bad, good.rfind("PK\x06\x07") + 8, 1u << 30, 8);  // locator pointing nowhere
-  expect_refused(with(bad), 0, bad.size(), "zip64 end record offset");
+  expect_zip_refused(with(bad), 0, bad.size(), "zip64 end record offset");
 
   bad = good;
   put_le(bad, directory + 10, 8, 2);  // first entry deflated
-  expect_refused(with(bad), 0, bad.size(), "compressed (method 8)");
+  expect_zip_refused(with(bad), 0, bad.size(), "compressed (method 8)");
 
   bad = good;
   put_le(bad, directory + 8, 0x0809, 2);  // encrypted
-  expect_refused(with(bad), 0, bad.size(), "encrypted");
+  expect_zip_refused(with(bad), 0, bad.size(), "encrypted");
 
   bad = good;
   put_le(bad, directory + 42, 1, 4);  // local header offset into the middle of a header
-  expect_refused(with(bad), 0, bad.size(), "no local header");
+  expect_zip_refused(with(bad), 0, bad.size(), "no local header");
 
   bad = good;
   put_le(bad, directory + 24, 1u << 20, 4);  // size beyond the archive
   put_le(bad, directory + 20, 1u << 20, 4);
-  expect_refused(with(bad), 0, bad.size(), "runs past the archive end");
+  expect_zip_refused(with(bad), 0, bad.size(), "runs past the archive end");
 
   bad = good;
   put_le(bad, directory + 28, 60000, 2);  // name length beyond the directory
-  expect_refused(with(bad), 0, bad.size(), "runs past the directory");
+  expect_zip_refused(with(bad), 0, bad.size(), "runs past the directory");
 
   bad = good;
   put_le(bad, directory + 46 + 11, 0x12345678, 4);  // second entry's signature
-  expect_refused(with(bad), 0, bad.size(), "entry 1 is corrupt");
+  expect_zip_refused(with(bad), 0, bad.size(), "entry 1 is corrupt");
 
   PlannedZip twice = plan_stored_zip({{"a/x", 1, std::string("1")}, {"a/x", 1, std::string("2")}});
-  expect_refused(with(twice.literals.front().bytes), 0, twice.size_bytes, "duplicate entry 'a/x'");
+  expect_zip_refused(with(twice.literals.front().bytes), 0, twice.size_bytes, "duplicate entry 'a/x'");
 }
 
 }  // namespace

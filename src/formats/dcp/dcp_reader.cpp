@@ -14,7 +14,6 @@
 namespace ckconv {
 namespace {
 
-constexpr std::string_view kMetadataModule = "torch.distributed.checkpoint.metadata";
 constexpr std::string_view kFilesystemModule = "torch.distributed.checkpoint.filesystem";
 constexpr std::array<std::string_view, 4> kTrainingStateRoots = {"optimizer", "lr_scheduler",
                                                                  "dataloader", "train_state"};
@@ -92,7 +91,7 @@ class MetadataInterpreter {
     return shape;
   }
   DType dtype_of(const PickleValue& properties, const std::string& where) const {
-    const PickleValue* state = state_of(properties, kMetadataModule, "TensorProperties", where);
+    const PickleValue* state = state_of(properties, kDcpMetadataModule, "TensorProperties", where);
     // PyTorch >= 2.1 pickles a 5-tuple (dtype, layout, requires_grad, memory_format,
     // pin_memory); older versions the field dict.
     const PickleValue* dtype = nullptr;
@@ -174,7 +173,7 @@ Catalog read_dcp(const std::filesystem::path& dir) {
   MetadataInterpreter meta(source);
 
   const PickleValue& state =
-      meta.dict_state_of(document.root(), kMetadataModule, "Metadata", "root object");
+      meta.dict_state_of(document.root(), kDcpMetadataModule, "Metadata", "root object");
   const PickleValue& tensors_meta = meta.field(state, "state_dict_metadata", "Metadata");
   const PickleValue& storage_data = meta.field(state, "storage_data", "Metadata");
   if (!tensors_meta.is_dict()) meta.bad("state_dict_metadata", "expected a dict");
@@ -185,7 +184,7 @@ Catalog read_dcp(const std::filesystem::path& dir) {
   std::map<std::pair<std::string, Shape>, ItemLocation> locations;
   for (const auto& [key, value] : storage_data.entries) {
     const PickleValue& index =
-        meta.dict_state_of(*key, kMetadataModule, "MetadataIndex", "storage_data key");
+        meta.dict_state_of(*key, kDcpMetadataModule, "MetadataIndex", "storage_data key");
     std::string fqn =
         meta.string_of(meta.field(index, "fqn", "MetadataIndex"), "MetadataIndex.fqn");
     const PickleValue* offset = index.find("offset");
@@ -214,12 +213,12 @@ Catalog read_dcp(const std::filesystem::path& dir) {
     std::string fqn = meta.string_of(*key, "state_dict_metadata key");
     if (!names.insert(fqn).second) meta.bad("state_dict_metadata", "duplicate key '" + fqn + "'");
     const std::string where = "state_dict_metadata['" + fqn + "']";
-    if (value->is_call_of(kMetadataModule, "BytesStorageMetadata")) {
+    if (value->is_call_of(kDcpMetadataModule, "BytesStorageMetadata")) {
       catalog.skipped.push_back(SkippedItem{fqn, "not a tensor (pickled object)"});
       continue;
     }
     const PickleValue& tensor_state =
-        meta.dict_state_of(*value, kMetadataModule, "TensorStorageMetadata", where);
+        meta.dict_state_of(*value, kDcpMetadataModule, "TensorStorageMetadata", where);
     if (is_dcp_training_state_key(fqn)) {
       catalog.skipped.push_back(SkippedItem{fqn, "training state tensor, not a model weight"});
       continue;
@@ -235,7 +234,7 @@ Catalog read_dcp(const std::filesystem::path& dir) {
                           std::to_string(kMaxChunksPerTensor));
     for (const PickleValue* chunk_value : chunks.items) {
       const PickleValue& chunk_state =
-          meta.dict_state_of(*chunk_value, kMetadataModule, "ChunkStorageMetadata", where);
+          meta.dict_state_of(*chunk_value, kDcpMetadataModule, "ChunkStorageMetadata", where);
       StoredChunk chunk;
       chunk.offsets = meta.shape_of(meta.field(chunk_state, "offsets", where), where + " chunk");
       chunk.sizes = meta.shape_of(meta.field(chunk_state, "sizes", where), where + " chunk");

@@ -16,12 +16,15 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string_view>
 
 #include "formats/catalog.h"
 
 namespace ckconv {
 
 inline constexpr uint64_t kMaxDcpMetadataBytes = uint64_t{1} << 31;
+// The Python module of the dataclasses pickled in `.metadata`.
+inline constexpr std::string_view kDcpMetadataModule = "torch.distributed.checkpoint.metadata";
 
 Catalog read_dcp(const std::filesystem::path& dir);
 

@@ -7,16 +7,16 @@
 #include <set>
 
 #include "core/error.h"
+#include "formats/dcp/dcp_reader.h"
 #include "formats/pickle/pickle_writer.h"
 #include "formats/torch_save/torch_save_writer.h"
 
 namespace ckconv {
 namespace {
 
-constexpr const char* kMetadataModule = "torch.distributed.checkpoint.metadata";
 constexpr size_t kBatch = 1000;  // Python's SETITEMS batch size
 
-struct ItemLocation {
+struct WrittenItem {
   uint64_t offset = 0;
   uint64_t length = 0;
 };
@@ -32,7 +32,7 @@ void write_dict(PickleWriter& writer, size_t count, const std::function<void(siz
 }
 
 // cls() with its fields set by BUILD, as pickle does for a dataclass instance.
-void write_dataclass(PickleWriter& writer, const char* module, const char* cls, size_t field_count,
+void write_dataclass(PickleWriter& writer, std::string_view module, const char* cls, size_t field_count,
                      const std::function<void(size_t)>& field) {
   writer.global(module, cls);
   writer.begin_tuple(0);
@@ -51,7 +51,7 @@ void write_torch_size(PickleWriter& writer, const Shape& shape) {
 }
 
 void write_tensor_properties(PickleWriter& writer, DType dtype) {
-  writer.global(kMetadataModule, "TensorProperties");
+  writer.global(kDcpMetadataModule, "TensorProperties");
   writer.begin_tuple(0);
   writer.end_tuple(0);
   writer.new_object();
@@ -64,7 +64,7 @@ void write_tensor_properties(PickleWriter& writer, DType dtype) {
   writer.end_tuple(1);
   writer.reduce();
   writer.boolean(false);
-  writer.global(kMetadataModule, "_MEM_FORMAT_ENCODING");
+  writer.global(kDcpMetadataModule, "_MEM_FORMAT_ENCODING");
   writer.begin_tuple(1);
   writer.integer(0);  // TORCH_CONTIGUOUS_FORMAT
   writer.end_tuple(1);
@@ -98,18 +98,18 @@ std::string derived_save_id(const std::vector<OutputTensorSpec>& tensors) {
 }
 
 std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
-                            const std::vector<ItemLocation>& items,
+                            const std::vector<WrittenItem>& items,
                             const DcpWriteOptions& options) {
   PickleWriter w;
   const size_t n = tensors.size();
   const size_t field_count = 4 + (options.include_storage_meta ? 1 : 0);
-  write_dataclass(w, kMetadataModule, "Metadata", field_count, [&](size_t field) {
+  write_dataclass(w, kDcpMetadataModule, "Metadata", field_count, [&](size_t field) {
     switch (field) {
       case 0:
         w.string("state_dict_metadata");
         write_dict(w, n, [&](size_t i) {
           w.string(tensors[i].name);
-          write_dataclass(w, kMetadataModule, "TensorStorageMetadata", 3, [&](size_t f) {
+          write_dataclass(w, kDcpMetadataModule, "TensorStorageMetadata", 3, [&](size_t f) {
             if (f == 0) {
               w.string("properties");
               write_tensor_properties(w, tensors[i].dtype);
@@ -119,7 +119,7 @@ std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
             } else {
               w.string("chunks");
               w.empty_list();
-              write_dataclass(w, kMetadataModule, "ChunkStorageMetadata", 2, [&](size_t g) {
+              write_dataclass(w, kDcpMetadataModule, "ChunkStorageMetadata", 2, [&](size_t g) {
                 w.string(g == 0 ? "offsets" : "sizes");
                 write_torch_size(w, g == 0 ? Shape(tensors[i].shape.size(), 0) : tensors[i].shape);
               });
@@ -140,7 +140,7 @@ std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
       case 2:
         w.string("storage_data");
         write_dict(w, n, [&](size_t i) {
-          write_dataclass(w, kMetadataModule, "MetadataIndex", 3, [&](size_t f) {
+          write_dataclass(w, kDcpMetadataModule, "MetadataIndex", 3, [&](size_t f) {
             if (f == 0) {
               w.string("fqn");
               w.string(tensors[i].name);
@@ -170,7 +170,7 @@ std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
       case 3:
         if (options.include_storage_meta) {
           w.string("storage_meta");
-          write_dataclass(w, kMetadataModule, "StorageMeta", 3, [&](size_t f) {
+          write_dataclass(w, kDcpMetadataModule, "StorageMeta", 3, [&](size_t f) {
             if (f == 0) {
               w.string("checkpoint_id");
               w.string(options.checkpoint_id);
@@ -206,7 +206,7 @@ OutputLayout plan_dcp(const std::vector<OutputTensorSpec>& tensors,
   OutputLayout layout;
   OutputFile data;
   data.relative_path = kDcpDataFileName;
-  std::vector<ItemLocation> items;
+  std::vector<WrittenItem> items;
   for (size_t i = 0; i < tensors.size(); ++i) {
     PickleWriter writer;
     write_tensor_pickle(writer, tensors[i], "0");
@@ -220,7 +220,7 @@ OutputLayout plan_dcp(const std::vector<OutputTensorSpec>& tensors,
     layout.placements.push_back(TensorPlacement{i, 0, base + zip.data_offsets[kFirstStorageEntry]});
     for (uint64_t offset : zip.crc_offsets[kFirstStorageEntry])
       layout.crc_patches.push_back(Crc32Patch{i, 0, base + offset});
-    items.push_back(ItemLocation{base, zip.size_bytes});
+    items.push_back(WrittenItem{base, zip.size_bytes});
     data.size_bytes += zip.size_bytes;
   }
   layout.files.push_back(std::move(data));

@@ -17,8 +17,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr std::string_view kMetadataKey = "__metadata__";
-constexpr std::string_view kShardSuffix = ".safetensors";
 
 // A name from an untrusted file, quoted for a message: control bytes become \xNN so a
 // hostile name cannot forge lines in the terminal.
@@ -272,7 +270,7 @@ class HeaderBuilder {
   bool key(std::string& key) {
     switch (contexts_.back()) {
       case Context::kTop:
-        if (key == kMetadataKey) {
+        if (key == kSafetensorsMetadataKey) {
           if (metadata) fail_input(where_ + ": header has the key '__metadata__' twice");
           slot_ = Slot::kMetadata;
         } else {
@@ -474,7 +472,7 @@ class HeaderBuilder {
 
 // A shard name must stay inside the checkpoint directory.
 bool is_plain_shard_name(std::string_view name) {
-  if (name.size() <= kShardSuffix.size() || !name.ends_with(kShardSuffix)) return false;
+  if (name.size() <= kSafetensorsSuffix.size() || !name.ends_with(kSafetensorsSuffix)) return false;
   if (name.find_first_of(std::string_view("/\\\0", 3)) != std::string_view::npos) return false;
   return name != "." && name != "..";
 }

@@ -26,6 +26,9 @@ inline constexpr uint64_t kSafetensorsLengthPrefixBytes = 8;
 inline constexpr uint64_t kMaxSafetensorsIndexBytes = 100'000'000;
 // Deepest JSON nesting accepted; the schema needs 3, unknown extra fields may nest a little.
 inline constexpr int kMaxSafetensorsJsonDepth = 64;
+// The header's reserved key for string metadata, and the file name suffix of a shard.
+inline constexpr std::string_view kSafetensorsMetadataKey = "__metadata__";
+inline constexpr std::string_view kSafetensorsSuffix = ".safetensors";
 
 // One tensor as a header describes it. Offsets are relative to the data section.
 struct SafetensorsEntry {

@@ -12,7 +12,6 @@
 namespace ckconv {
 namespace {
 
-constexpr std::string_view kMetadataKey = "__metadata__";
 
 // One file's part of the plan: reference order, offsets and header bytes for `members`.
 void plan_file(const std::vector<OutputTensorSpec>& tensors, const std::vector<uint64_t>& sizes,
@@ -177,7 +176,7 @@ OutputLayout plan_safetensors(const std::vector<OutputTensorSpec>& tensors,
     const std::string what = "output tensor '" + tensor.name + "'";
     if (find_invalid_utf8(tensor.name) != std::string_view::npos)
       fail_input(what + ": the name is not valid UTF-8, which safetensors requires");
-    if (tensor.name == kMetadataKey)
+    if (tensor.name == kSafetensorsMetadataKey)
       fail_input(what + ": the name is reserved by safetensors for the metadata");
     sizes.push_back(safetensors_tensor_bytes(tensor.dtype, tensor.shape, what));
     total_size += sizes.back();
