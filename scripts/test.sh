@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Builds ckconv, prepares the reference environments (real PyTorch, safetensors and
+# Builds ckconv with AddressSanitizer + UndefinedBehaviorSanitizer (in build-test/, apart from
+# the ordinary build/), prepares the reference environments (real PyTorch, safetensors and
 # transformers from Debian, cached outside the repo) and runs every test with ctest: unit
-# tests, CLI tests of the real binary and interop tests against the references.
+# tests, CLI tests of the real binary (the bad-input corpus included), replays of the fuzz
+# corpora, and interop tests against the references. Any sanitizer report fails its test.
 # Extra arguments go to ctest (e.g. -L interop, -R cli.errors).
+# CKCONV_TEST_SANITIZE=0 tests an ordinary build instead (build/, or CKCONV_BUILD_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --deps-only debootstrap
+scripts/setup.sh --deps-only debootstrap python3
+if [[ "${CKCONV_TEST_SANITIZE:-1}" == 1 ]]; then
+  # One build serves every test; unity batches keep the instrumented build short.
+  export CKCONV_BUILD_DIR="${CKCONV_BUILD_DIR:-build-test}" CKCONV_BUILD_TYPE=Sanitize
+  export CKCONV_CMAKE_ARGS="-DCKCONV_SANITIZE=ON -DCMAKE_UNITY_BUILD=ON ${CKCONV_CMAKE_ARGS:-}"
+  # Leaks are findings too; halt on the first report so the test fails.
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+fi
 
 # The reference environments download and install while ckconv builds.
 # sid: PyTorch 2.14, safetensors, transformers; trixie: PyTorch 2.6 for the DCP checks.
