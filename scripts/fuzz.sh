@@ -8,7 +8,8 @@
 # A finding stops the run and leaves crash-*/leak-*/oom-*/timeout-* in build-fuzz/findings/;
 # fix it and add the input to the seed corpus (or a unit test) so replay keeps checking it.
 # Environment: CKCONV_FUZZ_BUILD_DIR (default build-fuzz), CKCONV_FUZZ_BUILD_JOBS (default 2),
-# CKCONV_FUZZ_FLAGS (extra libFuzzer flags).
+# CKCONV_FUZZ_BUILD_TYPE (default RelWithDebInfo; the test script uses Sanitize, quicker to
+# build), CKCONV_FUZZ_FLAGS (extra libFuzzer flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -28,7 +29,8 @@ else
 fi
 
 if [[ ! -f "$build/build.ninja" ]]; then
-  CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja \
+    -DCMAKE_BUILD_TYPE="${CKCONV_FUZZ_BUILD_TYPE:-RelWithDebInfo}" -DCMAKE_UNITY_BUILD=ON \
     -DCKCONV_FUZZ=ON >/dev/null
 fi
 cmake --build "$build" --target fuzzers -j"${CKCONV_FUZZ_BUILD_JOBS:-2}"

@@ -6,9 +6,14 @@
 # corpora, and interop tests against the references. Any sanitizer report fails its test.
 # Extra arguments go to ctest (e.g. -L interop, -R cli.errors).
 # CKCONV_TEST_SANITIZE=0 tests an ordinary build instead (build/, or CKCONV_BUILD_DIR).
+# While ctest runs, every libFuzzer target (clang) fuzzes for CKCONV_TEST_FUZZ_SECONDS
+# (default 20; 0 skips) from its saved corpus; a finding fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --deps-only debootstrap python3
+fuzz_seconds="${CKCONV_TEST_FUZZ_SECONDS:-20}"
+fuzz_deps=()
+[[ "$fuzz_seconds" == 0 ]] || fuzz_deps=(clang libclang-rt-14-dev)
+scripts/setup.sh --deps-only debootstrap python3 "${fuzz_deps[@]}"
 if [[ "${CKCONV_TEST_SANITIZE:-1}" == 1 ]]; then
   # One build serves every test; unity batches keep the instrumented build short.
   export CKCONV_BUILD_DIR="${CKCONV_BUILD_DIR:-build-test}" CKCONV_BUILD_TYPE=Sanitize
@@ -38,6 +43,19 @@ for suite in sid trixie; do
 MSG
   fi
 done
+
+# Brief fuzzing next to the tests (its own clang build, build-fuzz-ci/).
+if [[ "$fuzz_seconds" != 0 ]]; then
+  (CKCONV_FUZZ_BUILD_DIR=build-fuzz-ci CKCONV_FUZZ_BUILD_TYPE=Sanitize \
+     scripts/fuzz.sh all "$fuzz_seconds" >"$logs/fuzz.log" 2>&1; echo $? >"$logs/fuzz.status") &
+fi
+status=0
+(cd "${CKCONV_BUILD_DIR:-build}" && ctest --output-on-failure -j"$(nproc)" "$@") || status=$?
+wait
+if [[ "$fuzz_seconds" != 0 ]]; then
+  echo "fuzzing, ${fuzz_seconds}s per target:" >&2
+  sed 's/^/  /' "$logs/fuzz.log" | grep -v '^  \[' >&2
+  [[ "$(cat "$logs/fuzz.status")" == 0 ]] || { echo "test: FUZZING FOUND A PROBLEM (above)" >&2; status=1; }
+fi
 rm -rf "$logs"
-cd "${CKCONV_BUILD_DIR:-build}"
-ctest --output-on-failure -j"$(nproc)" "$@"
+exit "$status"
