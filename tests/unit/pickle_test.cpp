@@ -300,6 +300,22 @@ TEST_CASE("pickle: limits stop hostile sizes before allocating") {
   expect_pickle_refused("\x80\x02" + std::string(kMaxPickleStackSize + 1, 'N') + ".", "stack exceeds");
 }
 
+TEST_CASE("pickle: the number of decoded values is capped, popped ones included") {
+  // NONE then POP, repeated: the stack never grows, but every value stays in the document.
+  std::string pairs;
+  for (int i = 0; i < 1000; ++i) pairs += "N0";
+  const std::string pickle = "\x80\x02" + pairs + "N.";
+  CHECK(read_pickle(pickle, "ok", 1001).root().kind == PickleKind::kNone);
+  try {
+    read_pickle(pickle, "evil.pkl", 1000);
+    FAIL("accepted more values than the limit");
+  } catch (const Error& error) {
+    CHECK(error.kind() == ErrorKind::kBadInput);
+    CHECK_MESSAGE(std::string(error.what()).find("more than the limit of 1000 values") != std::string::npos,
+                  error.what());
+  }
+}
+
 TEST_CASE("pickle: builtins.set(list) copies share one budget (amplification)") {
   // A list of 2^20 items, then set(list) 20 times: each REDUCE costs 8 input bytes but copies
   // 2^20 pointers, so without a budget ~100 bytes per copy could ask for gigabytes.

@@ -239,8 +239,8 @@ bool is_allowed_pickle_global(std::string_view module, std::string_view name) {
 // Runs the opcodes; one instance per read_pickle call.
 class PickleMachine {
  public:
-  PickleMachine(std::string_view input, const std::string& source)
-      : input_(input), source_(source) {}
+  PickleMachine(std::string_view input, const std::string& source, size_t max_values)
+      : input_(input), source_(source), max_values_(max_values) {}
 
   PickleDocument run() {
     if (input_.size() > kMaxPickleBytes)
@@ -307,7 +307,11 @@ class PickleMachine {
       fail("stack exceeds the limit of " + std::to_string(kMaxPickleStackSize) + " values");
     stack_.push_back(value);
   }
-  PickleValue* make(PickleKind kind) { return document_.make(kind); }
+  PickleValue* make(PickleKind kind) {
+    if (document_.value_count() >= max_values_)
+      fail("more than the limit of " + std::to_string(max_values_) + " values");
+    return document_.make(kind);
+  }
   size_t frame_start() const { return marks_.empty() ? 0 : marks_.back(); }
   const PickleValue* pop() {
     if (stack_.size() <= frame_start()) fail("stack underflow");
@@ -686,6 +690,7 @@ class PickleMachine {
 
   std::string_view input_;
   const std::string& source_;
+  size_t max_values_;
   size_t position_ = 0;
   size_t opcode_position_ = 0;
   std::vector<const PickleValue*> stack_;
@@ -695,8 +700,8 @@ class PickleMachine {
   PickleDocument document_;
 };
 
-PickleDocument read_pickle(std::string_view bytes, const std::string& source) {
-  return PickleMachine(bytes, source).run();
+PickleDocument read_pickle(std::string_view bytes, const std::string& source, size_t max_values) {
+  return PickleMachine(bytes, source, max_values).run();
 }
 
 }  // namespace ckconv

@@ -28,12 +28,18 @@ inline constexpr size_t kMaxPickleMemoEntries = size_t{1} << 24;     // memo slo
 inline constexpr size_t kMaxPickleContainerItems = size_t{1} << 24;  // items of one list/dict/set
 inline constexpr size_t kMaxPickleStringBytes = size_t{1} << 30;     // one str/bytes value
 inline constexpr size_t kMaxPickleBigIntBytes = 4096;                // one LONG1/LONG4 integer
+// Values decoded from one pickle (popped ones included: they stay owned by the document).
+// Each costs ~170 bytes, so this bounds a hostile pickle to ~6 GB however it is built; real
+// metadata stays far below (the memo limit above already caps memoized objects at 2^24).
+inline constexpr size_t kMaxPickleValues = size_t{1} << 25;
 // Callers that walk a PickleDocument recursively (values may nest arbitrarily deep through the
 // memo, or even form cycles) stop at this depth.
 inline constexpr int kMaxPickleNestingDepth = 64;
 
 // Decodes one pickle ending in STOP. Trailing bytes after STOP are refused.
-PickleDocument read_pickle(std::string_view bytes, const std::string& source);
+// `max_values` exists for tests; callers keep the default.
+PickleDocument read_pickle(std::string_view bytes, const std::string& source,
+                           size_t max_values = kMaxPickleValues);
 
 // Whether `module`.`name` is a global read_pickle accepts.
 bool is_allowed_pickle_global(std::string_view module, std::string_view name);
