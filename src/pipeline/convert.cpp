@@ -116,7 +116,15 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   if (dry_run) return summary;
 
   for (const auto& [a, b] : plan.must_be_equal) check_equal(input, *a, *b);
-  execute(execution_plan(plan, input), layout, directory, execute_options(options));
+  ExecuteOptions execute_with = execute_options(options);
+  if (options.inspector) {
+    options.inspector->begin(plan.outputs, layout);
+    execute_with.inspect_block = [inspector = options.inspector](uint32_t file, uint64_t offset,
+                                                                 const uint8_t* data, uint64_t size) {
+      inspector->block(file, offset, data, size);
+    };
+  }
+  execute(execution_plan(plan, input), layout, directory, execute_with);
   return summary;
 }
 

@@ -17,6 +17,16 @@
 
 namespace ckconv {
 
+// Sees a conversion's output as it is written (verify compares tensor bytes this way).
+class OutputInspector {
+ public:
+  virtual ~OutputInspector() = default;
+  // Once, before any block: the output tensors and the layout placing them.
+  virtual void begin(const std::vector<OutputTensorSpec>& tensors, const OutputLayout& layout) = 0;
+  // Every block of output bytes, possibly from several threads at once.
+  virtual void block(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size) = 0;
+};
+
 struct WriteOptions {
   std::string native_format = "dcp";  // from_hf output: "dcp", "safetensors" or "torch"
   std::optional<uint64_t> max_shard_size_bytes;  // HF output sharding
@@ -27,6 +37,9 @@ struct WriteOptions {
   // When set, receives digests of the output's blocks (ExecuteOptions::block_digests), so
   // that verify can compare a later conversion with this one without reading it back.
   std::vector<uint64_t>* block_digests = nullptr;
+  // When set, sees the planned output (tensors, and where the layout puts them) before any
+  // byte is written, then every block of bytes as ExecuteOptions::inspect_block.
+  OutputInspector* inspector = nullptr;
 };
 
 struct ConversionSummary {

@@ -780,9 +780,9 @@ void execute(const ExecutionPlan& plan, const OutputLayout& layout,
       runner, layout, options,
       [&](size_t index, const AlignedBuffer& buffer, const AlignedBuffer& staging) {
         build_with_staging(runner, index, buffer, staging, &crcs[index]);
-        if (options.block_digests)
-          (*options.block_digests)[index] =
-              hash64(buffer.data(), runner.blocks()[index].size_bytes);
+        const auto& block = runner.blocks()[index];
+        if (options.block_digests) (*options.block_digests)[index] = hash64(buffer.data(), block.size_bytes);
+        if (options.inspect_block) options.inspect_block(block.file, block.offset, buffer.data(), block.size_bytes);
       },
       [&](size_t index, const AlignedBuffer& buffer) { runner.write_block(index, buffer); });
 

@@ -42,6 +42,10 @@ struct ExecuteOptions {
   bool sync = true;  // fsync every file before returning
   // When set, receives a 64-bit hash (XXH64) of every block, for matches_files.
   std::vector<uint64_t>* block_digests = nullptr;
+  // When set, sees every block once built and before it is written: file index, offset in
+  // the file and bytes. Called from the worker threads, concurrently. verify checks tensor
+  // bytes here instead of reading the output back.
+  std::function<void(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size)> inspect_block;
   // Called now and then from worker threads with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> progress;
 };

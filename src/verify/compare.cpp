@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/file.h"
@@ -73,36 +75,71 @@ bool matches(const std::vector<std::regex>& patterns, const std::string& name) {
 
 }  // namespace
 
-Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
-                           const std::vector<Exclusion>& exclusions,
-                           const std::vector<std::regex>& ignore) {
+namespace {
+
+using TensorMap = std::map<std::string, const CatalogTensor*>;
+
+TensorMap tensors_by_name(const MappedCheckpoint& checkpoint, const std::vector<std::regex>& ignore) {
+  TensorMap tensors;
+  for (const auto& tensor : checkpoint.catalog().tensors)
+    if (!matches(ignore, tensor.name)) tensors[tensor.name] = &tensor;
+  return tensors;
+}
+
+bool same_dtype_and_shape(const CatalogTensor& a, const CatalogTensor& b) {
+  return a.dtype == b.dtype && a.shape == b.shape;
+}
+
+const Exclusion* exclusion_of(const std::vector<Exclusion>& exclusions, const std::string& name) {
+  const Exclusion* excluded = nullptr;
+  for (const auto& exclusion : exclusions)
+    if (std::regex_match(name, exclusion.pattern)) excluded = &exclusion;
+  return excluded;
+}
+
+std::string describe_differences(const std::string& name, int64_t count, int64_t total, int64_t first,
+                                 double max_abs) {
+  char delta[64];
+  std::snprintf(delta, sizeof delta, "%.6g", max_abs);
+  return name + ": " + std::to_string(count) + " of " + std::to_string(total) +
+         " elements differ, first at element " + std::to_string(first) + ", max |delta| " + delta;
+}
+
+}  // namespace
+
+Comparison compare_key_sets(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
+                            const std::vector<std::regex>& ignore) {
   Comparison result;
-  std::map<std::string, const CatalogTensor*> left, right;
-  for (const auto& tensor : expected.catalog().tensors)
-    if (!matches(ignore, tensor.name)) left[tensor.name] = &tensor;
-  for (const auto& tensor : actual.catalog().tensors)
-    if (!matches(ignore, tensor.name)) right[tensor.name] = &tensor;
+  const TensorMap left = tensors_by_name(expected, ignore), right = tensors_by_name(actual, ignore);
   for (const auto& [name, tensor] : left)
     if (!right.count(name)) result.differences.push_back("missing after the round trip: " + name);
   for (const auto& [name, tensor] : right)
     if (!left.count(name)) result.differences.push_back("extra after the round trip: " + name);
+  for (const auto& [name, expected_tensor] : left) {
+    auto found = right.find(name);
+    if (found == right.end() || same_dtype_and_shape(*expected_tensor, *found->second)) continue;
+    const CatalogTensor& actual_tensor = *found->second;
+    result.differences.push_back(name + ": " + std::string(dtype_name(expected_tensor->dtype)) +
+                                 shape_to_string(expected_tensor->shape) + " became " +
+                                 std::string(dtype_name(actual_tensor.dtype)) +
+                                 shape_to_string(actual_tensor.shape));
+  }
+  return result;
+}
 
+Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
+                           const std::vector<Exclusion>& exclusions,
+                           const std::vector<std::regex>& ignore) {
+  Comparison result = compare_key_sets(expected, actual, ignore);
+  const TensorMap left = tensors_by_name(expected, ignore), right = tensors_by_name(actual, ignore);
   const AlignedBuffer a(kCompareBufferBytes + 2 * File::kDirectAlignment);
   const AlignedBuffer b(kCompareBufferBytes + 2 * File::kDirectAlignment);
   for (const auto& [name, expected_tensor] : left) {
     auto found = right.find(name);
     if (found == right.end()) continue;
     const CatalogTensor& actual_tensor = *found->second;
-    if (expected_tensor->dtype != actual_tensor.dtype || expected_tensor->shape != actual_tensor.shape) {
-      result.differences.push_back(name + ": " + std::string(dtype_name(expected_tensor->dtype)) +
-                                   shape_to_string(expected_tensor->shape) + " became " +
-                                   std::string(dtype_name(actual_tensor.dtype)) +
-                                   shape_to_string(actual_tensor.shape));
-      continue;
-    }
-    const Exclusion* excluded = nullptr;
-    for (const auto& exclusion : exclusions)
-      if (std::regex_match(name, exclusion.pattern)) excluded = &exclusion;
+    if (!same_dtype_and_shape(*expected_tensor, actual_tensor)) continue;  // reported above
+    const Exclusion* excluded = exclusion_of(exclusions, name);
     const int64_t element_size = dtype_size(expected_tensor->dtype);
     const int64_t total = num_elements(expected_tensor->shape);
     const int64_t step = std::max<int64_t>(1, kCompareBufferBytes / std::max<int64_t>(1, element_size));
@@ -136,12 +173,113 @@ Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpo
       result.notes.push_back(name + ": value not compared (" + excluded->reason + ")");
       if (!all_zero) result.differences.push_back(name + ": excluded from the value check but not zeros after the round trip");
     } else if (first_difference >= 0) {
-      char delta[64];
-      std::snprintf(delta, sizeof delta, "%.6g", max_abs);
-      result.differences.push_back(name + ": " + std::to_string(difference_count) + " of " +
-                                   std::to_string(total) + " elements differ, first at element " +
-                                   std::to_string(first_difference) + ", max |delta| " + delta);
+      result.differences.push_back(
+          describe_differences(name, difference_count, total, first_difference, max_abs));
     }
+  }
+  return result;
+}
+
+StreamingComparison::StreamingComparison(const MappedCheckpoint& expected,
+                                         const std::vector<Exclusion>& exclusions,
+                                         const std::vector<std::regex>& ignore)
+    : expected_(expected), exclusions_(exclusions), ignore_(ignore) {}
+
+void StreamingComparison::begin(const std::vector<OutputTensorSpec>& tensors, const OutputLayout& layout) {
+  const TensorMap expected = tensors_by_name(expected_, ignore_);
+  targets_.clear();
+  for (const TensorPlacement& placement : layout.placements) {
+    const OutputTensorSpec& spec = tensors.at(placement.tensor);
+    auto found = expected.find(spec.name);
+    if (found == expected.end() || found->second->dtype != spec.dtype || found->second->shape != spec.shape ||
+        exclusion_of(exclusions_, spec.name) != nullptr)
+      continue;
+    targets_.push_back({spec.name, found->second, placement.file, placement.byte_offset,
+                        static_cast<uint64_t>(spec.size_bytes())});
+  }
+  std::sort(targets_.begin(), targets_.end(), [](const Target& a, const Target& b) {
+    return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
+  });
+  stats_.assign(targets_.size(), Stats{});
+}
+
+void StreamingComparison::block(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size) {
+  const uint64_t end = offset + size;
+  // The first target that ends after `offset` in this file; targets do not overlap.
+  auto it = std::lower_bound(targets_.begin(), targets_.end(), std::make_pair(file, offset),
+                             [](const Target& t, const std::pair<uint32_t, uint64_t>& key) {
+                               return std::make_pair(t.file, t.offset + t.size) <=
+                                      std::make_pair(key.first, key.second);
+                             });
+  for (; it != targets_.end() && it->file == file && it->offset < end; ++it) {
+    const uint64_t begin = std::max(offset, it->offset);
+    const uint64_t stop = std::min(end, it->offset + it->size);
+    if (begin < stop)
+      compare_range(static_cast<size_t>(it - targets_.begin()), begin - it->offset, stop - it->offset,
+                    data + (begin - offset));
+  }
+}
+
+// Compares bytes [begin, end) of target `index` (offsets in the tensor) with `actual`.
+void StreamingComparison::compare_range(size_t index, uint64_t begin, uint64_t end, const uint8_t* actual) {
+  const Target& target = targets_[index];
+  const CatalogTensor& tensor = *target.expected;
+  const int64_t element_size = dtype_size(tensor.dtype);
+  thread_local std::unique_ptr<AlignedBuffer> buffer;
+  if (!buffer) buffer = std::make_unique<AlignedBuffer>(kCompareBufferBytes + 2 * File::kDirectAlignment);
+  Stats local;
+  // Whole elements overlapping [begin, end), a buffer's worth at a time.
+  const int64_t step = std::max<int64_t>(1, kCompareBufferBytes / element_size);
+  const int64_t last = static_cast<int64_t>((end + element_size - 1) / element_size);
+  for (int64_t first = static_cast<int64_t>(begin) / element_size; first < last; first += step) {
+    const int64_t count = std::min(step, last - first);
+    const uint8_t* expected = elements(expected_, tensor, first, count, *buffer);
+    // The byte window of this step inside [begin, end).
+    const uint64_t window_begin = std::max<uint64_t>(begin, static_cast<uint64_t>(first * element_size));
+    const uint64_t window_end = std::min<uint64_t>(end, static_cast<uint64_t>((first + count) * element_size));
+    const uint8_t* x = expected + (window_begin - first * element_size);
+    const uint8_t* y = actual + (window_begin - begin);
+    if (std::memcmp(x, y, window_end - window_begin) != 0) {
+      for (uint64_t byte = window_begin; byte < window_end;) {
+        const int64_t element = static_cast<int64_t>(byte / element_size);
+        const uint64_t element_end = std::min<uint64_t>(window_end, (element + 1) * element_size);
+        const uint64_t at = byte - window_begin;
+        if (std::memcmp(x + at, y + at, element_end - byte) != 0) {
+          // (An element split between two blocks, which the writers' aligned layouts never
+          // produce, would count once per differing part.)
+          if (local.first_difference < 0) local.first_difference = element;
+          ++local.count;
+          if (element_end - byte == static_cast<uint64_t>(element_size)) {
+            const double delta = std::fabs(as_double(tensor.dtype, x + at) - as_double(tensor.dtype, y + at));
+            if (!std::isnan(delta)) local.max_abs = std::max(local.max_abs, delta);
+          }
+        }
+        byte = element_end;
+      }
+    }
+    expected_.release_elements(tensor, first, count);
+  }
+  if (local.count == 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  Stats& stats = stats_[index];
+  if (stats.first_difference < 0 || local.first_difference < stats.first_difference)
+    stats.first_difference = local.first_difference;
+  stats.count += local.count;
+  stats.max_abs = std::max(stats.max_abs, local.max_abs);
+}
+
+Comparison StreamingComparison::result() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<size_t> order(targets_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return targets_[a].name < targets_[b].name; });
+  Comparison result;
+  for (size_t i : order) {
+    const Stats& stats = stats_[i];
+    if (stats.count > 0)
+      result.differences.push_back(describe_differences(targets_[i].name, stats.count,
+                                                        num_elements(targets_[i].expected->shape),
+                                                        stats.first_difference, stats.max_abs));
   }
   return result;
 }

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <filesystem>
+#include <mutex>
 #include <regex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "pipeline/convert.h"
 #include "pipeline/mapped_checkpoint.h"
 
 namespace ckconv {
@@ -30,6 +32,47 @@ struct Comparison {
 Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
                            const std::vector<Exclusion>& exclusions,
                            const std::vector<std::regex>& ignore = {});
+
+// The key-set, dtype and shape part of compare_tensors: what compare_tensors would report
+// before looking at any value.
+Comparison compare_key_sets(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
+                            const std::vector<std::regex>& ignore = {});
+
+// The value part of compare_tensors, done on a conversion's output while it is written
+// (WriteOptions::inspector), so the output is never read back for it: each output tensor's
+// bytes, as the writer places them, against the same-named tensor of `expected`. Tensors
+// absent from `expected`, of another dtype or shape (compare_key_sets reports those),
+// matching an exclusion or `ignore` are skipped. Thread-safe; result() after the conversion.
+class StreamingComparison : public OutputInspector {
+ public:
+  StreamingComparison(const MappedCheckpoint& expected, const std::vector<Exclusion>& exclusions,
+                      const std::vector<std::regex>& ignore = {});
+  void begin(const std::vector<OutputTensorSpec>& tensors, const OutputLayout& layout) override;
+  void block(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size) override;
+  Comparison result() const;
+
+ private:
+  struct Target {
+    std::string name;
+    const CatalogTensor* expected = nullptr;
+    uint32_t file = 0;
+    uint64_t offset = 0;  // of the tensor's bytes in the output file
+    uint64_t size = 0;
+  };
+  struct Stats {
+    int64_t first_difference = -1;
+    int64_t count = 0;
+    double max_abs = 0;
+  };
+  void compare_range(size_t target, uint64_t begin, uint64_t end, const uint8_t* actual);
+
+  const MappedCheckpoint& expected_;
+  std::vector<Exclusion> exclusions_;
+  std::vector<std::regex> ignore_;
+  std::vector<Target> targets_;  // sorted by (file, offset)
+  std::vector<Stats> stats_;     // parallel to targets_
+  mutable std::mutex mutex_;
+};
 
 // What compare_tensors(checkpoint, copy, exclusions) reports when `copy` has the same bytes
 // as `checkpoint`: a note per excluded key, and a difference for each that is not all zeros.
