@@ -187,6 +187,37 @@ void split_into_tiles(const Shape& view, size_t dim, int64_t outer, int64_t firs
   if (count > 0) split_into_tiles(view, dim + 1, outer * view[dim] + first / inner, 0, count, emit);
 }
 
+// A strided read spanning more source bytes than this (a transpose reads a few columns of
+// every source row: one 4 MiB block of llama4's gate_up_proj spans a whole 168 MB expert) is
+// copied in stripes of source rows, each released from the mapping once copied, so that the
+// source pages a block keeps mapped stay bounded whatever the tensor's size. (Released pages
+// stay in the page cache; the next block's columns fault them in again.)
+constexpr uint64_t kMaxSparseSpanBytes = uint64_t{48} << 20;
+
+// copy_strided from the mapping of `checkpoint` at `source`, a stripe of rows of the
+// largest-stride dimension at a time, releasing each stripe's source span after copying it.
+void copy_in_stripes(uint8_t* target, const Shape& target_strides, const MappedCheckpoint& checkpoint,
+                     const uint8_t* source, const Shape& source_strides, const Shape& sizes,
+                     int element_size) {
+  for (int64_t stride : source_strides)
+    if (stride < 0) return copy_strided(target, target_strides, source, source_strides, sizes, element_size);
+  size_t widest = 0;
+  for (size_t d = 0; d < sizes.size(); ++d)
+    if (sizes[d] > 1 && (sizes[widest] <= 1 || source_strides[d] > source_strides[widest])) widest = d;
+  const int64_t row_bytes = std::max<int64_t>(1, source_strides[widest] * element_size);
+  const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(kMaxSparseSpanBytes) / row_bytes);
+  Shape stripe = sizes;
+  for (int64_t first = 0; first < sizes[widest]; first += rows) {
+    stripe[widest] = std::min(rows, sizes[widest] - first);
+    const uint8_t* from = source + first * row_bytes;
+    copy_strided(target + first * target_strides[widest] * element_size, target_strides, from, source_strides,
+                 stripe, element_size);
+    int64_t reach = 0;
+    for (size_t d = 0; d < stripe.size(); ++d) reach += (stripe[d] - 1) * source_strides[d];
+    checkpoint.release(from, static_cast<uint64_t>((reach + 1) * element_size));
+  }
+}
+
 // A source byte range read by a block; released from the resident set once the block is
 // built.
 struct Touched {
@@ -532,8 +563,13 @@ class Runner {
         const uint64_t size = static_cast<uint64_t>((reach + 1) * element_size);
         access->touched.push_back({source.checkpoint, first, size});
         if (access->collect_only) continue;
-        copy_strided(target, view_strides, access->translate(first, size), piece.source_strides,
-                     sub_sizes, element_size);
+        const uint8_t* data = access->translate(first, size);
+        if (data == first && size > kMaxSparseSpanBytes) {
+          copy_in_stripes(target, view_strides, *source.checkpoint, first, piece.source_strides, sub_sizes,
+                          element_size);
+        } else {
+          copy_strided(target, view_strides, data, piece.source_strides, sub_sizes, element_size);
+        }
       } else if (!access->collect_only) {
         copy_from_chunks(target, view_strides, source, source_first, piece.source_strides,
                          sub_sizes, element_size);
