@@ -129,14 +129,7 @@ for wrong in wrong1 wrong2 wrong3 wrong4 wrong5 wrong6; do
   if [[ -e "$wrong" ]]; then fail "$wrong: output written despite the error"; else pass "$wrong: no output"; fi
 done
 
-# Real-sized MoE layers are far too large for the suite: in bf16 one 671B MoE layer is 22.5 GB,
-# one 17bx128e layer 32 GB, one 235B-A22B layer 4.8 GB (measured on the 2-core test machine:
-# init of 235B-A22B with n_layers=1 took 33 s, its verify 90 s). The benchmark script runs:
-#   ckconv init -m deepseek_v3 -f 671B --set n_layers=4 --set vocab_size=512 --dtype bf16 -o ds671
-#   ckconv verify -m deepseek_v3 -f 671B --set n_layers=4 --set vocab_size=512 --native ds671
-#   ckconv init -m qwen3 -f 235B-A22B --set n_layers=2 --set vocab_size=512 --dtype bf16 -o qwen235
-#   ckconv verify -m qwen3 -f 235B-A22B --set n_layers=2 --set vocab_size=512 --native qwen235
-#   ckconv init -m llama4 -f 17bx128e --set n_layers=2 --set vocab_size=512 --dtype bf16 -o maverick
-#   ckconv verify -m llama4 -f 17bx128e --set n_layers=2 --set vocab_size=512 --native maverick
-# (671B needs n_layers=4: its first 3 layers are dense.)
+# Real-sized MoE layers are far too large for the suite (in bf16 one 671B MoE layer is 22.5 GB,
+# one 17bx128e layer 32 GB, one 235B-A22B layer 4.8 GB): scripts/large_shapes.sh round-trips
+# them on demand (README, "Real-sized MoE layers").
 finish
