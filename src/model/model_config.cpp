@@ -56,6 +56,40 @@ bool same_kind(const nlohmann::json& old_value, const nlohmann::json& new_value)
   fail(ErrorKind::kUsage, "config field '" + field + "': expected " + expected);
 }
 
+// A --config file stands in for the built-in family file, so it must define every field the
+// built-in one does, with values of the same kind, and set no other; checked when it is
+// loaded (not when a field is first used, which for `init` may be never), and all problems
+// are reported together, naming the file.
+void check_config_file(const nlohmann::json& document, const std::string& family,
+                       const std::filesystem::path& path) {
+  const nlohmann::json builtin = family_document(family, std::nullopt);
+  const nlohmann::json& fields = builtin["defaults"];
+  if (!document.contains("defaults") || !document["defaults"].is_object())
+    fail(ErrorKind::kUsage, path.string() + ": a config file needs a \"defaults\" object");
+  std::vector<std::string> problems;
+  auto check = [&](const std::string& where, const std::string& key, const nlohmann::json& value) {
+    if (!fields.contains(key))
+      problems.push_back(where + key + " is not a field of " + family);
+    else if (!same_kind(fields[key], value))
+      problems.push_back(where + key + " is " + value.dump() + ", expected a value like " + fields[key].dump());
+  };
+  const nlohmann::json& defaults = document["defaults"];
+  for (const auto& item : fields.items())
+    if (!defaults.contains(item.key())) problems.push_back("defaults." + item.key() + " is missing");
+  for (const auto& item : defaults.items()) check("defaults.", item.key(), item.value());
+  for (const auto& flavor : document["flavors"].items()) {
+    if (!flavor.value().is_object()) {
+      problems.push_back("flavors." + flavor.key() + " is not an object");
+      continue;
+    }
+    for (const auto& item : flavor.value().items()) check("flavors." + flavor.key() + ".", item.key(), item.value());
+  }
+  if (problems.empty()) return;
+  std::string message = path.string() + ": ";
+  for (size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
+  fail(ErrorKind::kUsage, message);
+}
+
 }  // namespace
 
 Override parse_override(const std::string& text) {
@@ -117,6 +151,7 @@ ModelConfig load_model_config(const std::string& family, const std::string& flav
                               const std::vector<Override>& overrides,
                               const std::optional<std::filesystem::path>& config_file) {
   nlohmann::json document = family_document(family, config_file);
+  if (config_file) check_config_file(document, family, *config_file);
   const nlohmann::json& flavors = document["flavors"];
   if (!flavors.contains(flavor))
     fail(ErrorKind::kUsage,

@@ -644,6 +644,15 @@ def model_cases():
     config("field_wrong_type", 2, "dim", dict(family, flavors={"debugmodel": dict(family["flavors"]["debugmodel"], dim="wide")}))
     config("negative_dim", 2, "dim", dict(family, flavors={"debugmodel": dict(family["flavors"]["debugmodel"], dim=-64)}))
     config("unknown_family", 2, "", dict(family, family="llama9"))
+    config("missing_field", 2, "missing_field.json: defaults.norm_eps is missing",
+           dict(family, defaults={k: v for k, v in family["defaults"].items() if k != "norm_eps"}))
+    config("unknown_field", 2, "unknown_field.json: flavors.debugmodel.dims is not a field of llama3",
+           dict(family, flavors={"debugmodel": dict(family["flavors"]["debugmodel"], dims=256)}))
+    # Checked when loaded, so even init (which never reads rope_theta) refuses it.
+    file = write("config/invalid_default.json",
+                 json.dumps(dict(family, defaults=dict(family["defaults"], rope_theta="big"))).encode())
+    case("config.invalid_default_init", 2, 'invalid_default.json: defaults.rope_theta is "big"', "", "init",
+         "-m", "llama3", "-f", "debugmodel", "--config", file, "-o", path("out/config.invalid_default"))
     file = write("config/set_from_invalid.json", b'{"dim": ')
     case("config.set_from_invalid_json", 2, "", "set_from_invalid", "to-hf", "-m", "llama3", "-f", "debugmodel",
          "--set-from", file, "-i", os.path.join(GQA, "native.safetensors"), "-o", path("out/config.set_from"))
