@@ -22,4 +22,14 @@ else
   pass "qwen3_tiny_moe_nolb: no expert_bias_E"
 fi
 "$CKCONV" inspect qwen3_tiny_moe.native | grep "layers.1.moe.expert_bias_E" >/dev/null && pass "qwen3_tiny_moe: expert_bias_E re-created" || fail "qwen3_tiny_moe: expert_bias_E missing"
+# A HuggingFace hub cache snapshot: every file is a symlink into ../../blobs/.
+mkdir -p hub/blobs hub/snapshots/rev
+cp "$FIXTURES/adapters/llama3_tiny_gqa/hf/model.safetensors" hub/blobs/0a1b
+cp "$FIXTURES/adapters/llama3_tiny_gqa/hf/config.json" hub/blobs/2c3d
+ln -s ../../blobs/0a1b hub/snapshots/rev/model.safetensors
+ln -s ../../blobs/2c3d hub/snapshots/rev/config.json
+# shellcheck disable=SC2046
+"$CKCONV" from-hf -q $(fixture_args llama3_tiny_gqa) -i hub/snapshots/rev -o hub.native --native-format safetensors
+same_bytes hub.native/model.safetensors "$FIXTURES/adapters/llama3_tiny_gqa/roundtrip_native.safetensors" \
+  "llama3_tiny_gqa: from-hf of a hub cache snapshot (symlinked shards)"
 finish
