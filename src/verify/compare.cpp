@@ -73,10 +73,6 @@ bool matches(const std::vector<std::regex>& patterns, const std::string& name) {
   return false;
 }
 
-}  // namespace
-
-namespace {
-
 using TensorMap = std::map<std::string, const CatalogTensor*>;
 
 TensorMap tensors_by_name(const MappedCheckpoint& checkpoint, const std::vector<std::regex>& ignore) {
@@ -105,12 +101,9 @@ std::string describe_differences(const std::string& name, int64_t count, int64_t
          " elements differ, first at element " + std::to_string(first) + ", max |delta| " + delta;
 }
 
-}  // namespace
-
-Comparison compare_key_sets(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
-                            const std::vector<std::regex>& ignore) {
+// Names missing or extra on either side, and names whose dtype or shape changed.
+Comparison key_set_differences(const TensorMap& left, const TensorMap& right) {
   Comparison result;
-  const TensorMap left = tensors_by_name(expected, ignore), right = tensors_by_name(actual, ignore);
   for (const auto& [name, tensor] : left)
     if (!right.count(name)) result.differences.push_back("missing after the round trip: " + name);
   for (const auto& [name, tensor] : right)
@@ -127,11 +120,18 @@ Comparison compare_key_sets(const MappedCheckpoint& expected, const MappedCheckp
   return result;
 }
 
+}  // namespace
+
+Comparison compare_key_sets(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
+                            const std::vector<std::regex>& ignore) {
+  return key_set_differences(tensors_by_name(expected, ignore), tensors_by_name(actual, ignore));
+}
+
 Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpoint& actual,
                            const std::vector<Exclusion>& exclusions,
                            const std::vector<std::regex>& ignore) {
-  Comparison result = compare_key_sets(expected, actual, ignore);
   const TensorMap left = tensors_by_name(expected, ignore), right = tensors_by_name(actual, ignore);
+  Comparison result = key_set_differences(left, right);
   const AlignedBuffer a(kCompareBufferBytes + 2 * File::kDirectAlignment);
   const AlignedBuffer b(kCompareBufferBytes + 2 * File::kDirectAlignment);
   for (const auto& [name, expected_tensor] : left) {
@@ -287,13 +287,9 @@ Comparison StreamingComparison::result() const {
 Comparison check_excluded_zeros(const MappedCheckpoint& checkpoint,
                                 const std::vector<Exclusion>& exclusions) {
   Comparison result;
-  std::map<std::string, const CatalogTensor*> tensors;
-  for (const auto& tensor : checkpoint.catalog().tensors) tensors[tensor.name] = &tensor;
   const AlignedBuffer buffer(kCompareBufferBytes + 2 * File::kDirectAlignment);
-  for (const auto& [name, tensor] : tensors) {
-    const Exclusion* excluded = nullptr;
-    for (const auto& exclusion : exclusions)
-      if (std::regex_match(name, exclusion.pattern)) excluded = &exclusion;
+  for (const auto& [name, tensor] : tensors_by_name(checkpoint, {})) {
+    const Exclusion* excluded = exclusion_of(exclusions, name);
     if (!excluded) continue;
     const int64_t element_size = dtype_size(tensor->dtype);
     const int64_t total = num_elements(tensor->shape);
