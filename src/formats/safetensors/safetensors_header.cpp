@@ -17,7 +17,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-
 // A name from an untrusted file, quoted for a message: control bytes become \xNN so a
 // hostile name cannot forge lines in the terminal.
 std::string quote_name(std::string_view text) {
@@ -472,7 +471,7 @@ class HeaderBuilder {
 
 // A shard name must stay inside the checkpoint directory.
 bool is_plain_shard_name(std::string_view name) {
-  if (name.size() <= kSafetensorsSuffix.size() || !name.ends_with(kSafetensorsSuffix)) return false;
+  if (!has_safetensors_suffix(name)) return false;
   if (name.find_first_of(std::string_view("/\\\0", 3)) != std::string_view::npos) return false;
   return name != "." && name != "..";
 }

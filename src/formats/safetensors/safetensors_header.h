@@ -30,6 +30,11 @@ inline constexpr int kMaxSafetensorsJsonDepth = 64;
 inline constexpr std::string_view kSafetensorsMetadataKey = "__metadata__";
 inline constexpr std::string_view kSafetensorsSuffix = ".safetensors";
 
+// Whether `name` ends in ".safetensors" after at least one other character.
+inline bool has_safetensors_suffix(std::string_view name) {
+  return name.size() > kSafetensorsSuffix.size() && name.ends_with(kSafetensorsSuffix);
+}
+
 // One tensor as a header describes it. Offsets are relative to the data section.
 struct SafetensorsEntry {
   std::string name;

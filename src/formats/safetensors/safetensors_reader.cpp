@@ -15,7 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
 void append_file(Catalog& catalog, const fs::path& file_path, const SafetensorsHeader& header) {
   check_tensor_count(catalog.tensors.size() + header.tensors.size(), file_path.string());
   const auto file_index = static_cast<uint32_t>(catalog.files.size());
@@ -130,8 +129,7 @@ Catalog read_safetensors(const fs::path& path) {
   std::vector<fs::path> candidates;
   for (const fs::directory_entry& entry : fs::directory_iterator(path, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > kSafetensorsSuffix.size() && name.ends_with(kSafetensorsSuffix) &&
-        entry.is_regular_file(error))
+    if (has_safetensors_suffix(name) && entry.is_regular_file(error))
       candidates.push_back(entry.path());
   }
   if (error)

@@ -12,7 +12,6 @@
 namespace ckconv {
 namespace {
 
-
 // One file's part of the plan: reference order, offsets and header bytes for `members`.
 void plan_file(const std::vector<OutputTensorSpec>& tensors, const std::vector<uint64_t>& sizes,
                const std::vector<size_t>& members,
