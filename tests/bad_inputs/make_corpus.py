@@ -3,7 +3,7 @@
 
     make_corpus.py FIXTURES_DIR OUT_DIR
 
-Every case is a damaged or hostile copy of a real fixture (../shared/fixtures; read-only, so
+Every case is a damaged or hostile copy of a real fixture (tests/fixtures; treated as read-only, so
 everything is copied first) written under OUT_DIR, plus one line of OUT_DIR/cases.tsv:
 
     name <TAB> exit code <TAB> message fragment <TAB> file the message must name <TAB> argv...

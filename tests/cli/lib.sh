@@ -3,7 +3,7 @@
 set -euo pipefail
 : "${CKCONV:?CKCONV must name the ckconv binary}"
 : "${CKCONV_SOURCE_DIR:?CKCONV_SOURCE_DIR must name the repository}"
-FIXTURES="${CKCONV_FIXTURES:-$CKCONV_SOURCE_DIR/../shared/fixtures}"
+FIXTURES="${CKCONV_FIXTURES:-$CKCONV_SOURCE_DIR/tests/fixtures}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ckconv-test.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the seed corpora tests/fuzz/corpus/<target>/ from the real fixtures
-# (../shared/fixtures): small files only. Run once when fixtures change; the seeds are
+# (tests/fixtures): small files only. Run once when fixtures change; the seeds are
 # committed so scripts/fuzz.sh and its replay mode need nothing else.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-fixtures="${CKCONV_FIXTURES:-$here/../../../shared/fixtures}"
+fixtures="${CKCONV_FIXTURES:-$here/../fixtures}"
 formats="$fixtures/formats"
 corpus="$here/corpus"
 rm -rf "$corpus"

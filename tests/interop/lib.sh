@@ -3,7 +3,7 @@
 # no bind mounts are needed. Without the chroot a test exits 77 (ctest: skipped), loudly.
 set -euo pipefail
 : "${CKCONV:?}" "${CKCONV_SOURCE_DIR:?}"
-FIXTURES="${CKCONV_FIXTURES:-$CKCONV_SOURCE_DIR/../shared/fixtures}"
+FIXTURES="${CKCONV_FIXTURES:-$CKCONV_SOURCE_DIR/tests/fixtures}"
 REFENV="$CKCONV_SOURCE_DIR/scripts/refenv.sh"
 if ! "$REFENV" status >/dev/null 2>&1; then
   echo "SKIPPED: the reference environment is not available (run scripts/refenv.sh setup)" >&2

@@ -1,4 +1,4 @@
-"""Self-test of the interop checkers against the shared adapter fixtures: each checker must pass on
+"""Self-test of the interop checkers against the adapter fixtures (tests/fixtures/adapters): each checker must pass on
 the good fixtures and FAIL on deliberately broken copies, so a checker that passes silently is
 caught. Runs inside the reference chroot; the fixtures must be copied into the chroot tree first:
 
