@@ -3,7 +3,7 @@
 # to HuggingFace safetensors with the round-trip check, and show the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --target ckconv
 ckconv="${CKCONV_BUILD_DIR:-build}/ckconv"
 demo="$(mktemp -d "${TMPDIR:-/tmp}/ckconv-demo.XXXXXX")"
 set -x

@@ -4,6 +4,7 @@
 # transformers from Debian, cached outside the repo) and runs every test with ctest: unit
 # tests, CLI tests of the real binary (the bad-input corpus included), replays of the fuzz
 # corpora, and interop tests against the references. Any sanitizer report fails its test.
+# Every C++ file must match .clang-format (scripts/check_format.sh); a difference fails the run.
 # Extra arguments go to ctest (e.g. -L interop, -R cli.errors).
 # CKCONV_TEST_SANITIZE=0 tests an ordinary build instead (build/, or CKCONV_BUILD_DIR).
 # While ctest runs, every libFuzzer target (clang) fuzzes for CKCONV_TEST_FUZZ_SECONDS
@@ -13,7 +14,10 @@ cd "$(dirname "$0")/.."
 fuzz_seconds="${CKCONV_TEST_FUZZ_SECONDS:-30}"
 fuzz_deps=()
 [[ "$fuzz_seconds" == 0 ]] || fuzz_deps=(clang libclang-rt-14-dev)
-scripts/setup.sh --deps-only debootstrap python3 "${fuzz_deps[@]}"
+scripts/setup.sh --deps-only debootstrap python3 clang-format "${fuzz_deps[@]}"
+# Formatting is checked first (a second) and fails the run at the end, after the tests.
+format_status=0
+scripts/check_format.sh || format_status=1
 if [[ "${CKCONV_TEST_SANITIZE:-1}" == 1 ]]; then
   # One build serves every test; unity batches keep the instrumented build short.
   export CKCONV_BUILD_DIR="${CKCONV_BUILD_DIR:-build-test}" CKCONV_BUILD_TYPE=Sanitize
@@ -58,4 +62,5 @@ if [[ "$fuzz_seconds" != 0 ]]; then
   [[ "$(cat "$logs/fuzz.status")" == 0 ]] || { echo "test: FUZZING FOUND A PROBLEM (above)" >&2; status=1; }
 fi
 rm -rf "$logs"
+[[ "$format_status" == 0 ]] || { echo "test: FORMATTING DIFFERS from .clang-format (above)" >&2; status=1; }
 exit "$status"
