@@ -11,7 +11,8 @@ if [[ "${1:-}" == --deps-only ]]; then
   deps_only=true
   shift
 fi
-packages=(g++ cmake ninja-build libcli11-dev libspdlog-dev nlohmann-json3-dev doctest-dev zlib1g-dev "$@")
+packages=(g++ cmake ninja-build pkg-config libcli11-dev libspdlog-dev nlohmann-json3-dev doctest-dev zlib1g-dev
+          libxxhash-dev "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
