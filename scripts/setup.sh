@@ -17,7 +17,8 @@ while [[ "${1:-}" == --target ]]; do
   targets+=(--target "${2:?--target needs a name}")
   shift 2
 done
-packages=(g++ cmake ninja-build libcli11-dev libspdlog-dev nlohmann-json3-dev doctest-dev zlib1g-dev "$@")
+packages=(g++ cmake ninja-build pkg-config libcli11-dev libspdlog-dev nlohmann-json3-dev doctest-dev zlib1g-dev
+          libxxhash-dev "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "core/error.h"
@@ -19,26 +20,49 @@ int default_threads() {
 }
 
 void add_model_options(CLI::App& app, ModelOptions& options) {
-  app.add_option("-m,--model", options.model, "model family: llama3, qwen3, ... (configs/<model>.json)")->required();
-  app.add_option("-f,--flavor", options.flavor, "flavor of the family, e.g. 8B or debugmodel")->required();
-  app.add_option("--config", options.config_file, "use this family JSON instead of the built-in configs/<model>.json");
-  app.add_option("--set", options.sets, "override a config field, e.g. --set n_layers=2 (repeatable)");
-  app.add_option("--set-from", options.set_from,
-                 "read overrides from a JSON object (or a torchtitan fixture flavor.json's \"overrides\")");
+  app.add_option("-m,--model", options.model,
+                 "model family: llama3, qwen3, ... (configs/<model>.json)")
+      ->required();
+  app.add_option("-f,--flavor", options.flavor, "flavor of the family, e.g. 8B or debugmodel")
+      ->required();
+  app.add_option("--config", options.config_file,
+                 "use this family JSON instead of the built-in configs/<model>.json");
+  app.add_option("--set", options.sets,
+                 "override a config field, e.g. --set n_layers=2 (repeatable)");
+  app.add_option(
+      "--set-from", options.set_from,
+      "read overrides from a JSON object (or a torchtitan fixture flavor.json's \"overrides\")");
 }
 
 void add_run_options(CLI::App& app, RunOptions& options) {
   app.add_option("--threads", options.threads,
                  "worker threads; default: the cores, at most 8 (output bytes do not depend on it)")
       ->check(CLI::Range(1, 256));
-  app.add_option("--buffer-mib", options.buffer_mib,
+  app.add_option("--block-mib", options.block_mib,
                  "size of each block buffer in MiB; (threads + 6) buffers (output bytes do not "
                  "depend on it)")
       ->check(CLI::Range(1, 4096));
-  app.add_option("--json", options.json_report, "write a machine-readable report to this file ('-' = stdout)");
+  // The option's name before 2026-12; hidden (no group) and kept so existing scripts work.
+  app.add_option("--buffer-mib", options.block_mib, "deprecated name of --block-mib")
+      ->check(CLI::Range(1, 4096))
+      ->group("");
+  app.add_option("--json", options.json_report,
+                 "write a machine-readable report to this file ('-' = stdout)");
   app.add_flag("-q,--quiet", options.quiet, "print only errors");
   app.add_flag("-v,--verbose", options.verbose, "print the plan's dropped/created/skipped keys");
   app.add_flag("--no-sync", options.no_sync, "skip fsync of the output (faster; not crash-safe)");
+}
+
+void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std::string& help) {
+  static const std::map<std::string, CheckpointFormat> kSpellings = {
+      {"dcp", CheckpointFormat::kDcp},
+      {"safetensors", CheckpointFormat::kSafetensors},
+      {"torch", CheckpointFormat::kTorchSave},
+  };
+  app.add_option_function<std::string>(
+         "--native-format", [&format](const std::string& text) { format = kSpellings.at(text); },
+         help)
+      ->check(CLI::IsMember({"dcp", "safetensors", "torch"}));
 }
 
 ModelConfig load_config(const ModelOptions& options) {
@@ -53,14 +77,15 @@ ModelConfig load_config(const ModelOptions& options) {
 WriteOptions write_options(const RunOptions& options) {
   WriteOptions write;
   write.threads = options.threads;
-  write.tile_bytes = options.buffer_mib << 20;
+  write.block_bytes = options.block_mib << 20;
   write.sync = !options.no_sync;
   if (!options.quiet && ::isatty(STDERR_FILENO)) {
     auto start = std::chrono::steady_clock::now();
     write.progress = [start](uint64_t done, uint64_t total) {
       const double seconds = std::max(1e-9, seconds_since(start));
-      std::fprintf(stderr, "\r%6.1f%%  %8.1f MiB of %.1f MiB  %7.1f MiB/s", total ? 100.0 * done / total : 100.0,
-                   done / 1048576.0, total / 1048576.0, done / 1048576.0 / seconds);
+      std::fprintf(stderr, "\r%6.1f%%  %8.1f MiB of %.1f MiB  %7.1f MiB/s",
+                   total ? 100.0 * done / total : 100.0, done / 1048576.0, total / 1048576.0,
+                   done / 1048576.0 / seconds);
       if (done == total) std::fprintf(stderr, "\r\033[K");
       std::fflush(stderr);
     };
@@ -79,17 +104,18 @@ nlohmann::json summary_json(const ConversionSummary& summary) {
     files.push_back({{"path", name}, {"bytes", size}});
     total += size;
   }
-  return {{"direction", summary.direction == Direction::kToHf ? "to_hf" : "from_hf"},
-          {"input_format", summary.input_format},
-          {"output_format", summary.output_format},
-          {"input_tensors", summary.input_tensors},
-          {"output_tensors", summary.output_tensors},
-          {"tensor_bytes", summary.output_tensor_bytes},
-          {"output_bytes", total},
-          {"files", files},
-          {"dropped", summary.report.dropped},
-          {"created", summary.report.created},
-          {"skipped", summary.report.skipped}};
+  return {
+      {"direction", summary.direction == Direction::kToHf ? "to_hf" : "from_hf"},
+      {"input_format", summary.input_format ? checkpoint_format_name(*summary.input_format) : ""},
+      {"output_format", checkpoint_format_name(summary.output_format)},
+      {"input_tensors", summary.input_tensors},
+      {"output_tensors", summary.output_tensors},
+      {"tensor_bytes", summary.output_tensor_bytes},
+      {"output_bytes", total},
+      {"files", files},
+      {"dropped", summary.report.dropped},
+      {"created", summary.report.created},
+      {"skipped", summary.report.skipped}};
 }
 
 nlohmann::json verify_json(const VerifyReport& report) {
@@ -110,13 +136,16 @@ void print_summary(const RunOptions& options, const ConversionSummary& summary, 
   if (options.quiet) return;
   uint64_t total = 0;
   for (const auto& [name, size] : summary.files) total += size;
-  spdlog::info("{} -> {}: {} tensors in, {} tensors out, {} files, {:.1f} MiB in {:.2f} s ({:.1f} MiB/s)",
-               summary.input_format.empty() ? "init" : summary.input_format, summary.output_format,
-               summary.input_tensors, summary.output_tensors, summary.files.size(), total / 1048576.0, seconds,
-               seconds > 0 ? total / 1048576.0 / seconds : 0.0);
+  spdlog::info(
+      "{} -> {}: {} tensors in, {} tensors out, {} files, {:.1f} MiB in {:.2f} s ({:.1f} MiB/s)",
+      summary.input_format ? checkpoint_format_name(*summary.input_format) : "init",
+      checkpoint_format_name(summary.output_format), summary.input_tensors, summary.output_tensors,
+      summary.files.size(), total / 1048576.0, seconds,
+      seconds > 0 ? total / 1048576.0 / seconds : 0.0);
   auto list = [&](const char* label, const std::vector<std::string>& items) {
     if (items.empty()) return;
-    spdlog::info("{} {} key(s){}", label, items.size(), options.verbose ? ":" : " (--verbose lists them)");
+    spdlog::info("{} {} key(s){}", label, items.size(),
+                 options.verbose ? ":" : " (--verbose lists them)");
     if (options.verbose)
       for (const auto& item : items) spdlog::info("  {}", item);
   };
@@ -129,7 +158,8 @@ void print_verify(const RunOptions& options, const VerifyReport& report) {
   for (const auto& difference : report.differences) spdlog::error("verify: {}", difference);
   if (options.quiet) return;
   for (const auto& note : report.notes) spdlog::info("verify: {}", note);
-  if (report.passed) spdlog::info("verify: round trip passed (tensors bit-equal, files byte-equal)");
+  if (report.passed)
+    spdlog::info("verify: round trip passed (tensors bit-equal, files byte-equal)");
 }
 
 }  // namespace ckconv::cli

@@ -24,13 +24,13 @@ struct ModelOptions {
 };
 
 // Blocks built at once by default: the cores, at most 8. The executor adds 6 workers that
-// only wait on writes, so block buffers take (threads + 6) x --buffer-mib (32 MiB on 2
-// cores), plus threads x 2 x --buffer-mib of staging for uncached inputs.
+// only wait on writes, so block buffers take (threads + 6) x --block-mib (32 MiB on 2
+// cores), plus threads x 2 x --block-mib of staging for uncached inputs.
 int default_threads();
 
 struct RunOptions {
   int threads = default_threads();
-  uint64_t buffer_mib = 4;
+  uint64_t block_mib = 4;  // --block-mib (formerly --buffer-mib)
   std::string json_report;
   bool quiet = false;
   bool verbose = false;
@@ -39,6 +39,9 @@ struct RunOptions {
 
 void add_model_options(CLI::App& app, ModelOptions& options);
 void add_run_options(CLI::App& app, RunOptions& options);
+// --native-format dcp|safetensors|torch (torch: a torch.save file), parsed into `format`, which
+// keeps its value when the option is absent; any other spelling is a usage error.
+void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std::string& help);
 ModelConfig load_config(const ModelOptions& options);
 WriteOptions write_options(const RunOptions& options);
 

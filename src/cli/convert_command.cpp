@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/common.h"
+#include "cli/size_option.h"
 #include "core/error.h"
 #include "formats/checkpoint_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
@@ -18,7 +19,7 @@ struct ConvertArgs {
   std::string input;
   std::string output;
   std::string max_shard_size;
-  std::string native_format = "dcp";
+  CheckpointFormat native_format = CheckpointFormat::kDcp;
   bool verify = false;
   bool dry_run = false;
   bool force = false;
@@ -31,7 +32,6 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
   if (!args.max_shard_size.empty()) write.max_shard_size_bytes = parse_size(args.max_shard_size);
-  native_format_name(write.native_format);  // reject a bad value before any work
 
   MappedCheckpoint input(read_checkpoint(args.input));
   nlohmann::json report = {{"command", direction == Direction::kToHf ? "to-hf" : "from-hf"},
@@ -40,11 +40,13 @@ int run_convert(Direction direction, const ConvertArgs& args) {
                            {"input", args.input},
                            {"output", args.output}};
   if (args.dry_run) {
-    ConversionSummary summary = write_conversion(direction, config, adapter, input, {}, write, true);
+    ConversionSummary summary =
+        write_conversion(direction, config, adapter, input, {}, write, true);
     report["dry_run"] = true;
     report["conversion"] = summary_json(summary);
     if (!args.run.quiet) {
-      spdlog::info("dry run: the input matches {}/{}; would write:", config.family(), config.flavor());
+      spdlog::info("dry run: the input matches {}/{}; would write:", config.family(),
+                   config.flavor());
       for (const auto& [name, size] : summary.files) spdlog::info("  {:>14} bytes  {}", size, name);
     }
     write_report(args.run, report);
@@ -55,7 +57,8 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   OutputDirectory output(args.output, args.force);
   std::vector<uint64_t> block_digests;  // lets --verify-roundtrip skip reading the output back
   if (args.verify) write.block_digests = &block_digests;
-  ConversionSummary summary = write_conversion(direction, config, adapter, input, output.staging(), write);
+  ConversionSummary summary =
+      write_conversion(direction, config, adapter, input, output.staging(), write);
   const double convert_seconds = seconds_since(start);
   report["conversion"] = summary_json(summary);
   report["seconds"] = convert_seconds;
@@ -63,7 +66,8 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   int code = 0;
   if (args.verify) {
     const auto verify_start = std::chrono::steady_clock::now();
-    VerifyReport verify = verify_roundtrip(direction, config, adapter, input, output.target(), write, output.staging());
+    VerifyReport verify = verify_roundtrip(direction, config, adapter, input, output.target(),
+                                           write, output.staging());
     report["verify"] = verify_json(verify);
     report["verify"]["seconds"] = seconds_since(verify_start);
     print_verify(args.run, verify);
@@ -84,22 +88,27 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
   auto args = std::make_shared<ConvertArgs>();
   CLI::App* command = app.add_subcommand(
       to_hf ? "to-hf" : "from-hf",
-      to_hf ? "convert a native checkpoint (DCP, torch.save or safetensors) to HuggingFace safetensors"
+      to_hf ? "convert a native checkpoint (DCP, torch.save or safetensors) to HuggingFace "
+              "safetensors"
             : "convert a HuggingFace safetensors checkpoint to a native torchtitan checkpoint");
   add_model_options(*command, args->model);
   add_run_options(*command, args->run);
-  command->add_option("-i,--input", args->input, "input checkpoint (file or directory)")->required();
-  command->add_option("-o,--output", args->output, "output directory (written atomically)")->required();
+  command->add_option("-i,--input", args->input, "input checkpoint (file or directory)")
+      ->required();
+  command->add_option("-o,--output", args->output, "output directory (written atomically)")
+      ->required();
   command->add_flag("--verify-roundtrip", args->verify,
                     "also run the round trip on the output and publish it only if it is exact");
-  command->add_flag("--dry-run", args->dry_run, "check the input against the flavor and print the plan; write nothing");
+  command->add_flag("--dry-run", args->dry_run,
+                    "check the input against the flavor and print the plan; write nothing");
   command->add_flag("--force", args->force, "replace an existing output directory");
   if (to_hf)
-    command->add_option("--max-shard-size", args->max_shard_size,
-                        "split into model-0000i-of-0000N.safetensors shards of at most this size (e.g. 5GB)");
+    command->add_option(
+        "--max-shard-size", args->max_shard_size,
+        "split into model-0000i-of-0000N.safetensors shards of at most this size (e.g. 5GB)");
   else
-    command->add_option("--native-format", args->native_format, "dcp (torchtitan's format, default), safetensors or torch")
-        ->check(CLI::IsMember({"dcp", "safetensors", "torch"}));
+    add_native_format_option(*command, args->native_format,
+                             "dcp (torchtitan's format, default), safetensors or torch");
   command->callback([args, direction, &exit_code]() { exit_code = run_convert(direction, *args); });
 }
 

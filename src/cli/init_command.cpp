@@ -16,7 +16,7 @@ struct InitArgs {
   RunOptions run;
   std::string output;
   std::string dtype = "f32";
-  std::string native_format = "safetensors";
+  CheckpointFormat native_format = CheckpointFormat::kSafetensors;
   uint64_t seed = 0;
   bool force = false;
 };
@@ -26,19 +26,25 @@ int run_init(const InitArgs& args) {
   const ModelConfig config = load_config(args.model);
   InitOptions init;
   init.seed = args.seed;
-  init.dtype = args.dtype == "bf16" ? DType::kBF16 : args.dtype == "f16" ? DType::kF16 : DType::kF32;
+  init.dtype = args.dtype == "bf16"  ? DType::kBF16
+               : args.dtype == "f16" ? DType::kF16
+                                     : DType::kF32;
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
-  native_format_name(write.native_format);
   OutputDirectory output(args.output, args.force);
   ConversionSummary summary = write_initial_checkpoint(config, init, output.staging(), write);
   output.publish();
   const double seconds = seconds_since(start);
   print_summary(args.run, summary, seconds);
   if (!args.run.quiet) spdlog::info("wrote {}", output.target().string());
-  nlohmann::json report = {{"command", "init"}, {"model", config.family()}, {"flavor", config.flavor()},
-                           {"output", args.output}, {"seed", args.seed}, {"dtype", args.dtype},
-                           {"conversion", summary_json(summary)}, {"seconds", seconds}};
+  nlohmann::json report = {{"command", "init"},
+                           {"model", config.family()},
+                           {"flavor", config.flavor()},
+                           {"output", args.output},
+                           {"seed", args.seed},
+                           {"dtype", args.dtype},
+                           {"conversion", summary_json(summary)},
+                           {"seconds", seconds}};
   write_report(args.run, report);
   return 0;
 }
@@ -47,15 +53,16 @@ int run_init(const InitArgs& args) {
 
 void add_init_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<InitArgs>();
-  CLI::App* command = app.add_subcommand("init", "write a deterministic random-init native checkpoint of a flavor");
+  CLI::App* command =
+      app.add_subcommand("init", "write a deterministic random-init native checkpoint of a flavor");
   add_model_options(*command, args->model);
   add_run_options(*command, args->run);
   command->add_option("-o,--output", args->output, "output directory")->required();
-  command->add_option("--seed", args->seed, "random seed (values depend only on seed, key and index)");
+  command->add_option("--seed", args->seed,
+                      "random seed (values depend only on seed, key and index)");
   command->add_option("--dtype", args->dtype, "f32, bf16 or f16 (expert_bias_E stays f32)")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
-  command->add_option("--native-format", args->native_format, "safetensors (default), dcp or torch")
-      ->check(CLI::IsMember({"dcp", "safetensors", "torch"}));
+  add_native_format_option(*command, args->native_format, "safetensors (default), dcp or torch");
   command->add_flag("--force", args->force, "replace an existing output directory");
   command->callback([args, &exit_code]() { exit_code = run_init(*args); });
 }

@@ -18,30 +18,42 @@ int run_inspect(const InspectArgs& args) {
   uint64_t total = 0;
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& tensor : catalog.tensors) {
-    const uint64_t bytes = static_cast<uint64_t>(num_elements(tensor.shape) * dtype_size(tensor.dtype));
+    const uint64_t bytes =
+        static_cast<uint64_t>(num_elements(tensor.shape) * dtype_size(tensor.dtype));
     total += bytes;
-    tensors.push_back({{"name", tensor.name}, {"dtype", dtype_name(tensor.dtype)}, {"shape", tensor.shape},
-                       {"bytes", bytes}, {"chunks", tensor.chunks.size()}});
+    tensors.push_back({{"name", tensor.name},
+                       {"dtype", dtype_name(tensor.dtype)},
+                       {"shape", tensor.shape},
+                       {"bytes", bytes},
+                       {"chunks", tensor.chunks.size()}});
   }
   nlohmann::json skipped = nlohmann::json::array();
-  for (const auto& item : catalog.skipped) skipped.push_back({{"name", item.name}, {"reason", item.reason}});
+  for (const auto& item : catalog.skipped)
+    skipped.push_back({{"name", item.name}, {"reason", item.reason}});
   if (args.json) {
-    nlohmann::json report = {{"path", args.path}, {"format", catalog.format}, {"files", catalog.files.size()},
-                             {"tensor_count", catalog.tensors.size()}, {"tensor_bytes", total},
-                             {"metadata", catalog.metadata}, {"tensors", tensors}, {"skipped", skipped}};
+    nlohmann::json report = {{"path", args.path},
+                             {"format", checkpoint_format_name(catalog.format)},
+                             {"files", catalog.files.size()},
+                             {"tensor_count", catalog.tensors.size()},
+                             {"tensor_bytes", total},
+                             {"metadata", catalog.metadata},
+                             {"tensors", tensors},
+                             {"skipped", skipped}};
     std::printf("%s\n", report.dump(2).c_str());
     return 0;
   }
-  std::printf("path:    %s\nformat:  %s\nfiles:   %zu\ntensors: %zu\nbytes:   %llu\n", args.path.c_str(),
-              catalog.format.c_str(), catalog.files.size(), catalog.tensors.size(),
-              static_cast<unsigned long long>(total));
-  for (const auto& [key, value] : catalog.metadata) std::printf("metadata: %s = %s\n", key.c_str(), value.c_str());
+  std::printf("path:    %s\nformat:  %s\nfiles:   %zu\ntensors: %zu\nbytes:   %llu\n",
+              args.path.c_str(), std::string(checkpoint_format_name(catalog.format)).c_str(),
+              catalog.files.size(), catalog.tensors.size(), static_cast<unsigned long long>(total));
+  for (const auto& [key, value] : catalog.metadata)
+    std::printf("metadata: %s = %s\n", key.c_str(), value.c_str());
   for (const auto& tensor : catalog.tensors) {
     std::string line = std::string(dtype_name(tensor.dtype)) + " " + shape_to_string(tensor.shape);
     if (tensor.chunks.size() > 1) line += " (" + std::to_string(tensor.chunks.size()) + " chunks)";
     std::printf("  %-60s %s\n", tensor.name.c_str(), line.c_str());
   }
-  for (const auto& item : catalog.skipped) std::printf("  skipped %s: %s\n", item.name.c_str(), item.reason.c_str());
+  for (const auto& item : catalog.skipped)
+    std::printf("  skipped %s: %s\n", item.name.c_str(), item.reason.c_str());
   return 0;
 }
 

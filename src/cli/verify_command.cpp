@@ -27,9 +27,10 @@ int run_verify(const VerifyArgs& args) {
   const bool from_native = !args.native.empty();
   const std::string path = from_native ? args.native : args.hf;
   MappedCheckpoint input(read_checkpoint(path));
-  if (from_native) write.native_format = input.catalog().format == "torch_save" ? "torch" : input.catalog().format;
-  VerifyReport report = verify_roundtrip(from_native ? Direction::kToHf : Direction::kFromHf, config, adapter,
-                                         input, std::filesystem::absolute(path), write);
+  if (from_native) write.native_format = input.catalog().format;
+  VerifyReport report =
+      verify_roundtrip(from_native ? Direction::kToHf : Direction::kFromHf, config, adapter, input,
+                       std::filesystem::absolute(path), write);
   print_verify(args.run, report);
   nlohmann::json json = {{"command", "verify"},
                          {"model", config.family()},
@@ -46,8 +47,9 @@ int run_verify(const VerifyArgs& args) {
 
 void add_verify_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<VerifyArgs>();
-  CLI::App* command = app.add_subcommand(
-      "verify", "round-trip a checkpoint (to_hf -> from_hf -> to_hf, or from_hf -> to_hf -> from_hf) and compare");
+  CLI::App* command = app.add_subcommand("verify",
+                                         "round-trip a checkpoint (to_hf -> from_hf -> to_hf, or "
+                                         "from_hf -> to_hf -> from_hf) and compare");
   add_model_options(*command, args->model);
   add_run_options(*command, args->run);
   auto* native = command->add_option("--native", args->native, "start from this native checkpoint");

@@ -11,6 +11,7 @@
 
 #include "core/dtype.h"
 #include "core/shape.h"
+#include "formats/checkpoint_format.h"
 
 namespace ckconv {
 
@@ -51,7 +52,7 @@ struct SkippedItem {
 };
 
 struct Catalog {
-  std::string format;  // "safetensors", "dcp", "torch_save"
+  CheckpointFormat format = CheckpointFormat::kSafetensors;
   std::filesystem::path path;
   std::vector<std::filesystem::path> files;  // absolute or relative to the working directory
   std::vector<CatalogTensor> tensors;        // in the checkpoint's own order

@@ -8,8 +8,8 @@
 
 namespace ckconv {
 
-// "dcp", "torch_save" or "safetensors"; kBadInput when nothing recognisable is there.
-std::string detect_checkpoint_format(const std::filesystem::path& path);
+// The format of the checkpoint at `path`; kBadInput when nothing recognisable is there.
+CheckpointFormat detect_checkpoint_format(const std::filesystem::path& path);
 Catalog read_checkpoint(const std::filesystem::path& path);
 
 }  // namespace ckconv

@@ -14,28 +14,33 @@ namespace {
 // config.json as transformers writes it: 2-space indent, sorted keys are not required.
 std::string hf_config_json(const Adapter& adapter, DType dtype) {
   nlohmann::json config = adapter.hf_config;
-  config["torch_dtype"] = dtype == DType::kBF16 ? "bfloat16" : dtype == DType::kF16 ? "float16"
-                          : dtype == DType::kF64 ? "float64" : "float32";
+  config["torch_dtype"] = dtype == DType::kBF16  ? "bfloat16"
+                          : dtype == DType::kF16 ? "float16"
+                          : dtype == DType::kF64 ? "float64"
+                                                 : "float32";
   return config.dump(2) + "\n";
 }
 
-OutputLayout plan_output(Direction direction, const std::vector<OutputTensorSpec>& tensors,
-                         const Adapter& adapter, const WriteOptions& options, std::string* format) {
+FilePlan plan_output(Direction direction, const std::vector<OutputTensorSpec>& tensors,
+                     const Adapter& adapter, const WriteOptions& options) {
   if (direction == Direction::kToHf) {
     SafetensorsWriteOptions write;
     write.max_shard_size_bytes = options.max_shard_size_bytes;
     write.metadata = {{"format", "pt"}};
-    OutputLayout layout = plan_safetensors(tensors, write);
+    FilePlan file_plan = plan_safetensors(tensors, write);
     DType dtype = tensors.empty() ? DType::kF32 : tensors.front().dtype;
     std::string json = hf_config_json(adapter, dtype);
-    layout.files.push_back(OutputFile{"config.json", json.size(), {LiteralBytes{0, json}}});
-    *format = "safetensors";
-    return layout;
+    file_plan.files.push_back(PlannedFile{"config.json", json.size(), {LiteralBytes{0, json}}});
+    return file_plan;
   }
-  return plan_native_output(tensors, options, format);
+  return plan_native_output(tensors, options);
 }
 
-void check_equal(const MappedCheckpoint& input, const CatalogTensor& a, const CatalogTensor& b) {
+// Tied tensors (enable_weight_tying: the embedding and lm_head) must hold the same bytes, since
+// only one of them is written; kBadInput naming both when they differ in dtype, shape or any
+// byte. Reads both in 8 MiB steps.
+void check_tied_tensors_bit_equal(const MappedCheckpoint& input, const CatalogTensor& a,
+                                  const CatalogTensor& b) {
   const bool same_type = a.dtype == b.dtype && a.shape == b.shape;
   bool equal = same_type;
   if (same_type) {
@@ -48,7 +53,8 @@ void check_equal(const MappedCheckpoint& input, const CatalogTensor& a, const Ca
       const int64_t count = std::min(step, total - first);
       input.read_elements(a, first, count, left.data());
       input.read_elements(b, first, count, right.data());
-      equal = std::memcmp(left.data(), right.data(), static_cast<size_t>(count * element_size)) == 0;
+      equal =
+          std::memcmp(left.data(), right.data(), static_cast<size_t>(count * element_size)) == 0;
     }
   }
   if (!equal)
@@ -59,19 +65,17 @@ void check_equal(const MappedCheckpoint& input, const CatalogTensor& a, const Ca
 
 }  // namespace
 
-OutputLayout plan_native_output(const std::vector<OutputTensorSpec>& tensors,
-                                const WriteOptions& options, std::string* format) {
-  const std::string native = native_format_name(options.native_format);
-  *format = native;
-  if (native == "safetensors") return plan_safetensors(tensors, SafetensorsWriteOptions{});
-  if (native == "dcp") return plan_dcp(tensors, DcpWriteOptions{});
-  return plan_torch_save(tensors, "model");
-}
-
-std::string native_format_name(const std::string& option) {
-  if (option == "torch" || option == "torch_save") return "torch_save";
-  if (option == "dcp" || option == "safetensors") return option;
-  fail(ErrorKind::kUsage, "unknown native format '" + option + "' (use dcp, safetensors or torch)");
+FilePlan plan_native_output(const std::vector<OutputTensorSpec>& tensors,
+                            const WriteOptions& options) {
+  switch (options.native_format) {
+    case CheckpointFormat::kSafetensors:
+      return plan_safetensors(tensors, SafetensorsWriteOptions{});
+    case CheckpointFormat::kDcp:
+      return plan_dcp(tensors, DcpWriteOptions{});
+    case CheckpointFormat::kTorchSave:
+      return plan_torch_save(tensors, "model");
+  }
+  fail(ErrorKind::kInternal, "unknown native format");
 }
 
 namespace {
@@ -90,7 +94,7 @@ ExecutionPlan execution_plan(TensorPlan& plan, const MappedCheckpoint& input) {
 ExecuteOptions execute_options(const WriteOptions& options) {
   ExecuteOptions execute;
   execute.threads = options.threads;
-  execute.tile_bytes = options.tile_bytes;
+  execute.block_bytes = options.block_bytes;
   execute.sync = options.sync;
   execute.progress = options.progress;
   execute.block_digests = options.block_digests;
@@ -110,21 +114,23 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   summary.input_tensors = input.catalog().tensors.size();
   summary.output_tensors = plan.outputs.size();
   for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
-  OutputLayout layout = plan_output(direction, plan.outputs, adapter, options, &summary.output_format);
-  for (const auto& file : layout.files) summary.files.push_back({file.relative_path, file.size_bytes});
+  summary.output_format =
+      direction == Direction::kToHf ? CheckpointFormat::kSafetensors : options.native_format;
+  FilePlan file_plan = plan_output(direction, plan.outputs, adapter, options);
+  for (const auto& file : file_plan.files)
+    summary.files.push_back({file.relative_path, file.size_bytes});
   summary.report = plan.report;
   if (dry_run) return summary;
 
-  for (const auto& [a, b] : plan.must_be_equal) check_equal(input, *a, *b);
+  for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
   ExecuteOptions execute_with = execute_options(options);
   if (options.inspector) {
-    options.inspector->begin(plan.outputs, layout);
-    execute_with.inspect_block = [inspector = options.inspector](uint32_t file, uint64_t offset,
-                                                                 const uint8_t* data, uint64_t size) {
-      inspector->block(file, offset, data, size);
-    };
+    options.inspector->begin(plan.outputs, file_plan);
+    execute_with.inspect_block = [inspector = options.inspector](
+                                     uint32_t file, uint64_t offset, const uint8_t* data,
+                                     uint64_t size) { inspector->block(file, offset, data, size); };
   }
-  execute(execution_plan(plan, input), layout, directory, execute_with);
+  execute(execution_plan(plan, input), file_plan, directory, execute_with);
   return summary;
 }
 
@@ -133,12 +139,12 @@ bool conversion_matches(Direction direction, const ModelConfig& config, const Ad
                         const WriteOptions& options,
                         const std::vector<uint64_t>* expected_digests) {
   TensorPlan plan = plan_conversion(direction, config, adapter, input.catalog());
-  std::string format;
-  OutputLayout layout = plan_output(direction, plan.outputs, adapter, options, &format);
-  for (const auto& [a, b] : plan.must_be_equal) check_equal(input, *a, *b);
+  FilePlan file_plan = plan_output(direction, plan.outputs, adapter, options);
+  for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
   ExecuteOptions execute = execute_options(options);
   execute.block_digests = nullptr;
-  return matches_files(execution_plan(plan, input), layout, directory, execute, expected_digests);
+  return matches_files(execution_plan(plan, input), file_plan, directory, execute,
+                       expected_digests);
 }
 
 }  // namespace ckconv

@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "adapters/adapter.h"
-#include "formats/output_layout.h"
+#include "formats/checkpoint_format.h"
+#include "formats/file_plan.h"
 #include "model/model_config.h"
 #include "pipeline/mapped_checkpoint.h"
 #include "pipeline/plan.h"
@@ -21,31 +22,31 @@ namespace ckconv {
 class OutputInspector {
  public:
   virtual ~OutputInspector() = default;
-  // Once, before any block: the output tensors and the layout placing them.
-  virtual void begin(const std::vector<OutputTensorSpec>& tensors, const OutputLayout& layout) = 0;
+  // Once, before any block: the output tensors and the file plan placing them.
+  virtual void begin(const std::vector<OutputTensorSpec>& tensors, const FilePlan& file_plan) = 0;
   // Every block of output bytes, possibly from several threads at once.
   virtual void block(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size) = 0;
 };
 
 struct WriteOptions {
-  std::string native_format = "dcp";  // from_hf output: "dcp", "safetensors" or "torch"
-  std::optional<uint64_t> max_shard_size_bytes;  // HF output sharding
+  CheckpointFormat native_format = CheckpointFormat::kDcp;  // from_hf (and init) output
+  std::optional<uint64_t> max_shard_size_bytes;             // HF output sharding
   int threads = 1;
-  uint64_t tile_bytes = uint64_t{4} << 20;
+  uint64_t block_bytes = uint64_t{4} << 20;
   bool sync = true;
   std::function<void(uint64_t, uint64_t)> progress;
   // When set, receives digests of the output's blocks (ExecuteOptions::block_digests), so
   // that verify can compare a later conversion with this one without reading it back.
   std::vector<uint64_t>* block_digests = nullptr;
-  // When set, sees the planned output (tensors, and where the layout puts them) before any
+  // When set, sees the planned output (tensors, and where the file plan puts them) before any
   // byte is written, then every block of bytes as ExecuteOptions::inspect_block.
   OutputInspector* inspector = nullptr;
 };
 
 struct ConversionSummary {
   Direction direction = Direction::kToHf;
-  std::string input_format;
-  std::string output_format;
+  std::optional<CheckpointFormat> input_format;  // none for init, which reads nothing
+  CheckpointFormat output_format = CheckpointFormat::kSafetensors;
   size_t input_tensors = 0;
   size_t output_tensors = 0;
   uint64_t output_tensor_bytes = 0;
@@ -69,10 +70,8 @@ bool conversion_matches(Direction direction, const ModelConfig& config, const Ad
                         const WriteOptions& options,
                         const std::vector<uint64_t>* expected_digests = nullptr);
 
-std::string native_format_name(const std::string& option);
-
-// The layout of a native checkpoint of `tensors` in options.native_format.
-OutputLayout plan_native_output(const std::vector<OutputTensorSpec>& tensors,
-                                const WriteOptions& options, std::string* format);  // "torch" -> "torch_save"
+// The file plan of a native checkpoint of `tensors` in options.native_format.
+FilePlan plan_native_output(const std::vector<OutputTensorSpec>& tensors,
+                            const WriteOptions& options);
 
 }  // namespace ckconv

@@ -1,8 +1,10 @@
 // The streaming executor: runs tensor recipes (layout/recipe.h) from mapped source
-// checkpoints into the files of an output layout (formats/output_layout.h). Each file is
-// built in fixed-size aligned blocks (literal bytes, then the tensor tiles overlapping the
-// block, zeros elsewhere), each written with one pwrite at its offset, unbuffered (O_DIRECT)
-// where the file system allows; source pages read for a block are released once it is built.
+// checkpoints into the files of a file plan (formats/file_plan.h). Each file is
+// built in fixed-size aligned blocks (pipeline/block_builder.h: literal bytes, then the
+// tensor tiles overlapping the block, zeros elsewhere) by a pool of workers
+// (pipeline/block_pool.h), each block written with one pwrite at its offset, unbuffered
+// (O_DIRECT) where the file system allows; source pages read for a block are released once
+// it is built.
 // Peak memory is (3 x threads + writes_in_flight) x block size (block and staging buffers),
 // whatever the model size. Output bytes do not depend on the thread count or the block size.
 #pragma once
@@ -12,7 +14,7 @@
 #include <functional>
 #include <vector>
 
-#include "formats/output_layout.h"
+#include "formats/file_plan.h"
 #include "layout/recipe.h"
 #include "pipeline/mapped_checkpoint.h"
 
@@ -26,48 +28,47 @@ struct SourceRef {
   std::function<void(int64_t first, int64_t count, uint8_t* out)> generate;
 };
 
-// recipes[i] is the recipe of the layout's tensor i; sources[i][k] binds recipes[i].sources[k].
+// recipes[i] is the recipe of the file plan's tensor i; sources[i][k] binds recipes[i].sources[k].
 struct ExecutionPlan {
   std::vector<TensorRecipe> recipes;
   std::vector<std::vector<SourceRef>> sources;
 };
 
 struct ExecuteOptions {
-  uint64_t tile_bytes = uint64_t{4} << 20;  // block size (rounded down to 4 KiB)
-  int threads = 1;                          // blocks built at once
+  uint64_t block_bytes = uint64_t{4} << 20;  // block size (rounded down to 4 KiB)
+  int threads = 1;                           // blocks built at once
   // Workers beyond `threads`, each with its own block buffer, so that this many more blocks
   // are being written while others are built: the virtual disk this was measured on writes
   // ~1.3x faster with 6 writes of 4 MiB in flight than with 2 of 16 MiB (README, Benchmarks).
   int writes_in_flight = 6;
   bool sync = true;  // fsync every file before returning
-  // When set, receives a 64-bit hash (XXH64) of every block, for matches_files.
+  // When set, receives a 64-bit hash (XXH64, from libxxhash) of every block, for matches_files.
   std::vector<uint64_t>* block_digests = nullptr;
   // When set, sees every block once built and before it is written: file index, offset in
   // the file and bytes. Called from the worker threads, concurrently. verify checks tensor
   // bytes here instead of reading the output back.
-  std::function<void(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size)> inspect_block;
+  std::function<void(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size)>
+      inspect_block;
   // Called now and then from worker threads with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> progress;
 };
 
-// Creates every file of `layout` in `directory` (which must exist) and fills it. Throws
+// Creates every file of `file_plan` in `directory` (which must exist) and fills it. Throws
 // Error; on failure the caller removes the directory.
-void execute(const ExecutionPlan& plan, const OutputLayout& layout,
+void execute(const ExecutionPlan& plan, const FilePlan& file_plan,
              const std::filesystem::path& directory, const ExecuteOptions& options);
 
 // Builds the bytes execute() would write and, instead of writing them, compares them with
-// the files already in `directory`: true when it holds exactly the layout's files (no more,
+// the files already in `directory`: true when it holds exactly the file plan's files (no more,
 // no fewer) with exactly these bytes. Verify uses it for its last conversion, which then
 // needs no disk space. With `expected_digests` (the block_digests of the execute() that
 // wrote `directory`, with the same block size), blocks are compared by digest and the files'
 // bytes are not read again. Throws Error on I/O failures.
-bool matches_files(const ExecutionPlan& plan, const OutputLayout& layout,
+bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
                    const std::filesystem::path& directory, const ExecuteOptions& options,
                    const std::vector<uint64_t>* expected_digests = nullptr);
 
-// Strided copy kernel, exposed for tests: copies a box of `sizes` elements from `source`
-// (element strides `source_strides`) to `target` (element strides `target_strides`).
-void copy_strided(uint8_t* target, const Shape& target_strides, const uint8_t* source,
-                  const Shape& source_strides, const Shape& sizes, int element_size);
+// The digest ExecuteOptions::block_digests holds for a block's bytes: XXH64 with seed 0.
+uint64_t block_digest(const uint8_t* data, size_t size);
 
 }  // namespace ckconv

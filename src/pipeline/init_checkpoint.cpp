@@ -62,11 +62,26 @@ Fill fill_of(const ExpectedTensor& tensor) {
 
 void store(DType dtype, float value, uint8_t* out) {
   switch (dtype) {
-    case DType::kF32: std::memcpy(out, &value, 4); break;
-    case DType::kF64: { double wide = value; std::memcpy(out, &wide, 8); break; }
-    case DType::kBF16: { uint16_t bits = float_to_bfloat16(value); std::memcpy(out, &bits, 2); break; }
-    case DType::kF16: { uint16_t bits = float_to_half(value); std::memcpy(out, &bits, 2); break; }
-    default: fail(ErrorKind::kUsage, "init supports f32, bf16, f16 and f64");
+    case DType::kF32:
+      std::memcpy(out, &value, 4);
+      break;
+    case DType::kF64: {
+      double wide = value;
+      std::memcpy(out, &wide, 8);
+      break;
+    }
+    case DType::kBF16: {
+      uint16_t bits = float_to_bfloat16(value);
+      std::memcpy(out, &bits, 2);
+      break;
+    }
+    case DType::kF16: {
+      uint16_t bits = float_to_half(value);
+      std::memcpy(out, &bits, 2);
+      break;
+    }
+    default:
+      fail(ErrorKind::kUsage, "init supports f32, bf16, f16 and f64");
   }
 }
 
@@ -85,7 +100,8 @@ ConversionSummary write_initial_checkpoint(const ModelConfig& config, const Init
     specs.push_back({tensor.name, dtype, tensor.shape});
     TensorRecipe recipe = recipe_identity(tensor.name, "init:" + tensor.name, tensor.shape, dtype);
     const Fill fill = fill_of(tensor);
-    const std::string value_name = tied && tensor.name == "tok_embeddings.weight" ? "lm_head.weight" : tensor.name;
+    const std::string value_name =
+        tied && tensor.name == "tok_embeddings.weight" ? "lm_head.weight" : tensor.name;
     const uint64_t key = mix(init.seed ^ hash_name(value_name));
     const int element_size = dtype_size(dtype);
     SourceRef source;
@@ -108,14 +124,16 @@ ConversionSummary write_initial_checkpoint(const ModelConfig& config, const Init
   ConversionSummary summary;
   summary.output_tensors = specs.size();
   for (const auto& spec : specs) summary.output_tensor_bytes += spec.size_bytes();
-  OutputLayout layout = plan_native_output(specs, options, &summary.output_format);
-  for (const auto& file : layout.files) summary.files.push_back({file.relative_path, file.size_bytes});
+  summary.output_format = options.native_format;
+  FilePlan file_plan = plan_native_output(specs, options);
+  for (const auto& file : file_plan.files)
+    summary.files.push_back({file.relative_path, file.size_bytes});
   ExecuteOptions execute_options;
   execute_options.threads = options.threads;
-  execute_options.tile_bytes = options.tile_bytes;
+  execute_options.block_bytes = options.block_bytes;
   execute_options.sync = options.sync;
   execute_options.progress = options.progress;
-  execute(plan, layout, directory, execute_options);
+  execute(plan, file_plan, directory, execute_options);
   return summary;
 }
 

@@ -10,7 +10,7 @@
 
 #include "adapters/adapter.h"
 #include "formats/catalog.h"
-#include "formats/output_layout.h"
+#include "formats/file_plan.h"
 #include "layout/recipe.h"
 #include "model/model_config.h"
 

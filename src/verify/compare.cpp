@@ -75,7 +75,8 @@ bool matches(const std::vector<std::regex>& patterns, const std::string& name) {
 
 using TensorMap = std::map<std::string, const CatalogTensor*>;
 
-TensorMap tensors_by_name(const MappedCheckpoint& checkpoint, const std::vector<std::regex>& ignore) {
+TensorMap tensors_by_name(const MappedCheckpoint& checkpoint,
+                          const std::vector<std::regex>& ignore) {
   TensorMap tensors;
   for (const auto& tensor : checkpoint.catalog().tensors)
     if (!matches(ignore, tensor.name)) tensors[tensor.name] = &tensor;
@@ -93,8 +94,8 @@ const Exclusion* exclusion_of(const std::vector<Exclusion>& exclusions, const st
   return excluded;
 }
 
-std::string describe_differences(const std::string& name, int64_t count, int64_t total, int64_t first,
-                                 double max_abs) {
+std::string describe_differences(const std::string& name, int64_t count, int64_t total,
+                                 int64_t first, double max_abs) {
   char delta[64];
   std::snprintf(delta, sizeof delta, "%.6g", max_abs);
   return name + ": " + std::to_string(count) + " of " + std::to_string(total) +
@@ -142,7 +143,8 @@ Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpo
     const Exclusion* excluded = exclusion_of(exclusions, name);
     const int64_t element_size = dtype_size(expected_tensor->dtype);
     const int64_t total = num_elements(expected_tensor->shape);
-    const int64_t step = std::max<int64_t>(1, kCompareBufferBytes / std::max<int64_t>(1, element_size));
+    const int64_t step =
+        std::max<int64_t>(1, kCompareBufferBytes / std::max<int64_t>(1, element_size));
     int64_t first_difference = -1;
     int64_t difference_count = 0;
     double max_abs = 0;
@@ -163,7 +165,8 @@ Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpo
         if (std::memcmp(x, y, element_size) == 0) continue;
         if (first_difference < 0) first_difference = first + i;
         ++difference_count;
-        const double delta = std::fabs(as_double(expected_tensor->dtype, x) - as_double(expected_tensor->dtype, y));
+        const double delta =
+            std::fabs(as_double(expected_tensor->dtype, x) - as_double(expected_tensor->dtype, y));
         if (!std::isnan(delta)) max_abs = std::max(max_abs, delta);
       }
       expected.release_elements(*expected_tensor, first, count);
@@ -171,7 +174,9 @@ Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpo
     }
     if (excluded) {
       result.notes.push_back(name + ": value not compared (" + excluded->reason + ")");
-      if (!all_zero) result.differences.push_back(name + ": excluded from the value check but not zeros after the round trip");
+      if (!all_zero)
+        result.differences.push_back(
+            name + ": excluded from the value check but not zeros after the round trip");
     } else if (first_difference >= 0) {
       result.differences.push_back(
           describe_differences(name, difference_count, total, first_difference, max_abs));
@@ -185,14 +190,15 @@ StreamingComparison::StreamingComparison(const MappedCheckpoint& expected,
                                          const std::vector<std::regex>& ignore)
     : expected_(expected), exclusions_(exclusions), ignore_(ignore) {}
 
-void StreamingComparison::begin(const std::vector<OutputTensorSpec>& tensors, const OutputLayout& layout) {
+void StreamingComparison::begin(const std::vector<OutputTensorSpec>& tensors,
+                                const FilePlan& file_plan) {
   const TensorMap expected = tensors_by_name(expected_, ignore_);
   targets_.clear();
-  for (const TensorPlacement& placement : layout.placements) {
+  for (const TensorPlacement& placement : file_plan.placements) {
     const OutputTensorSpec& spec = tensors.at(placement.tensor);
     auto found = expected.find(spec.name);
-    if (found == expected.end() || found->second->dtype != spec.dtype || found->second->shape != spec.shape ||
-        exclusion_of(exclusions_, spec.name) != nullptr)
+    if (found == expected.end() || found->second->dtype != spec.dtype ||
+        found->second->shape != spec.shape || exclusion_of(exclusions_, spec.name) != nullptr)
       continue;
     targets_.push_back({spec.name, found->second, placement.file, placement.byte_offset,
                         static_cast<uint64_t>(spec.size_bytes())});
@@ -203,7 +209,8 @@ void StreamingComparison::begin(const std::vector<OutputTensorSpec>& tensors, co
   stats_.assign(targets_.size(), Stats{});
 }
 
-void StreamingComparison::block(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size) {
+void StreamingComparison::block(uint32_t file, uint64_t offset, const uint8_t* data,
+                                uint64_t size) {
   const uint64_t end = offset + size;
   // The first target that ends after `offset` in this file; targets do not overlap.
   auto it = std::lower_bound(targets_.begin(), targets_.end(), std::make_pair(file, offset),
@@ -215,18 +222,20 @@ void StreamingComparison::block(uint32_t file, uint64_t offset, const uint8_t* d
     const uint64_t begin = std::max(offset, it->offset);
     const uint64_t stop = std::min(end, it->offset + it->size);
     if (begin < stop)
-      compare_range(static_cast<size_t>(it - targets_.begin()), begin - it->offset, stop - it->offset,
-                    data + (begin - offset));
+      compare_range(static_cast<size_t>(it - targets_.begin()), begin - it->offset,
+                    stop - it->offset, data + (begin - offset));
   }
 }
 
 // Compares bytes [begin, end) of target `index` (offsets in the tensor) with `actual`.
-void StreamingComparison::compare_range(size_t index, uint64_t begin, uint64_t end, const uint8_t* actual) {
+void StreamingComparison::compare_range(size_t index, uint64_t begin, uint64_t end,
+                                        const uint8_t* actual) {
   const Target& target = targets_[index];
   const CatalogTensor& tensor = *target.expected;
   const int64_t element_size = dtype_size(tensor.dtype);
   thread_local std::unique_ptr<AlignedBuffer> buffer;
-  if (!buffer) buffer = std::make_unique<AlignedBuffer>(kCompareBufferBytes + 2 * File::kDirectAlignment);
+  if (!buffer)
+    buffer = std::make_unique<AlignedBuffer>(kCompareBufferBytes + 2 * File::kDirectAlignment);
   Stats local;
   // Whole elements overlapping [begin, end), a buffer's worth at a time.
   const int64_t step = std::max<int64_t>(1, kCompareBufferBytes / element_size);
@@ -235,8 +244,10 @@ void StreamingComparison::compare_range(size_t index, uint64_t begin, uint64_t e
     const int64_t count = std::min(step, last - first);
     const uint8_t* expected = elements(expected_, tensor, first, count, *buffer);
     // The byte window of this step inside [begin, end).
-    const uint64_t window_begin = std::max<uint64_t>(begin, static_cast<uint64_t>(first * element_size));
-    const uint64_t window_end = std::min<uint64_t>(end, static_cast<uint64_t>((first + count) * element_size));
+    const uint64_t window_begin =
+        std::max<uint64_t>(begin, static_cast<uint64_t>(first * element_size));
+    const uint64_t window_end =
+        std::min<uint64_t>(end, static_cast<uint64_t>((first + count) * element_size));
     const uint8_t* x = expected + (window_begin - first * element_size);
     const uint8_t* y = actual + (window_begin - begin);
     if (std::memcmp(x, y, window_end - window_begin) != 0) {
@@ -250,7 +261,8 @@ void StreamingComparison::compare_range(size_t index, uint64_t begin, uint64_t e
           if (local.first_difference < 0) local.first_difference = element;
           ++local.count;
           if (element_end - byte == static_cast<uint64_t>(element_size)) {
-            const double delta = std::fabs(as_double(tensor.dtype, x + at) - as_double(tensor.dtype, y + at));
+            const double delta =
+                std::fabs(as_double(tensor.dtype, x + at) - as_double(tensor.dtype, y + at));
             if (!std::isnan(delta)) local.max_abs = std::max(local.max_abs, delta);
           }
         }
@@ -272,7 +284,8 @@ Comparison StreamingComparison::result() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<size_t> order(targets_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return targets_[a].name < targets_[b].name; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return targets_[a].name < targets_[b].name; });
   Comparison result;
   for (size_t i : order) {
     const Stats& stats = stats_[i];
@@ -310,17 +323,20 @@ Comparison check_excluded_zeros(const MappedCheckpoint& checkpoint,
   return result;
 }
 
-Comparison compare_directories(const std::filesystem::path& expected, const std::filesystem::path& actual) {
+Comparison compare_directories(const std::filesystem::path& expected,
+                               const std::filesystem::path& actual) {
   Comparison result;
   auto list = [](const std::filesystem::path& root) {
     std::set<std::string> names;
     for (const auto& entry : std::filesystem::recursive_directory_iterator(root))
-      if (entry.is_regular_file()) names.insert(std::filesystem::relative(entry.path(), root).string());
+      if (entry.is_regular_file())
+        names.insert(std::filesystem::relative(entry.path(), root).string());
     return names;
   };
   const std::set<std::string> left = list(expected), right = list(actual);
   for (const auto& name : left)
-    if (!right.count(name)) result.differences.push_back("file missing in the second pass: " + name);
+    if (!right.count(name))
+      result.differences.push_back("file missing in the second pass: " + name);
   for (const auto& name : right)
     if (!left.count(name)) result.differences.push_back("extra file in the second pass: " + name);
   std::vector<uint8_t> a(kCompareBufferBytes), b(kCompareBufferBytes);
@@ -328,7 +344,8 @@ Comparison compare_directories(const std::filesystem::path& expected, const std:
     if (!right.count(name)) continue;
     File x = File::open_read(expected / name), y = File::open_read(actual / name);
     if (x.size() != y.size()) {
-      result.differences.push_back(name + ": " + std::to_string(x.size()) + " bytes vs " + std::to_string(y.size()));
+      result.differences.push_back(name + ": " + std::to_string(x.size()) + " bytes vs " +
+                                   std::to_string(y.size()));
       continue;
     }
     for (uint64_t offset = 0; offset < x.size();) {
@@ -338,7 +355,8 @@ Comparison compare_directories(const std::filesystem::path& expected, const std:
       if (std::memcmp(a.data(), b.data(), count) != 0) {
         size_t i = 0;
         while (a[i] == b[i]) ++i;
-        result.differences.push_back(name + ": bytes differ, first at offset " + std::to_string(offset + i));
+        result.differences.push_back(name + ": bytes differ, first at offset " +
+                                     std::to_string(offset + i));
         break;
       }
       offset += count;

@@ -47,7 +47,7 @@ class StreamingComparison : public OutputInspector {
  public:
   StreamingComparison(const MappedCheckpoint& expected, const std::vector<Exclusion>& exclusions,
                       const std::vector<std::regex>& ignore = {});
-  void begin(const std::vector<OutputTensorSpec>& tensors, const OutputLayout& layout) override;
+  void begin(const std::vector<OutputTensorSpec>& tensors, const FilePlan& file_plan) override;
   void block(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size) override;
   Comparison result() const;
 
@@ -80,6 +80,7 @@ Comparison check_excluded_zeros(const MappedCheckpoint& checkpoint,
                                 const std::vector<Exclusion>& exclusions);
 
 // Same relative file names and the same bytes in each.
-Comparison compare_directories(const std::filesystem::path& expected, const std::filesystem::path& actual);
+Comparison compare_directories(const std::filesystem::path& expected,
+                               const std::filesystem::path& actual);
 
 }  // namespace ckconv

@@ -34,10 +34,10 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   // later unbuffered read (a 3.85 GB verify took 14.5 s with buffered scratch, 26.7 s of it
   // system time, against 10.6 s unbuffered).
   write.sync = false;
-  if (start == Direction::kToHf && input.catalog().format != "safetensors")
+  if (start == Direction::kToHf && input.catalog().format != CheckpointFormat::kSafetensors)
     write.native_format = input.catalog().format;  // exercise the input's own native writer
   else if (start == Direction::kToHf)
-    write.native_format = "safetensors";
+    write.native_format = CheckpointFormat::kSafetensors;
 
   std::optional<ScratchDirectory> first_scratch;
   std::filesystem::path first = first_output.value_or(std::filesystem::path());

@@ -11,6 +11,10 @@ expect_exit 2 "unknown flavor 'huge'" -- "$CKCONV" to-hf -m llama3 -f huge -i "$
 expect_exit 2 "unknown config field 'n_layer'" -- "$CKCONV" to-hf -m llama3 -f debugmodel --set n_layer=2 -i "$GQA/native.safetensors" -o out
 expect_exit 2 "expected a value like" -- "$CKCONV" to-hf -m llama3 -f debugmodel --set n_layers=2.5 -i "$GQA/native.safetensors" -o out
 expect_exit 2 "" -- "$CKCONV" to-hf -m llama3
+for size in 5XB 0x10 1.5 GB; do
+  expect_exit 2 "invalid size '$size'" -- "$CKCONV" to-hf "$@" -i "$GQA/native.safetensors" -o out --max-shard-size "$size"
+done
+expect_exit 2 "must be positive" -- "$CKCONV" to-hf "$@" -i "$GQA/native.safetensors" -o out --max-shard-size 0MB
 # Wrong flavor: the shapes named, expected against found.
 expect_exit 3 "shape mismatches" -- "$CKCONV" to-hf -m llama3 -f debugmodel -i "$GQA/native.safetensors" -o out
 expect_exit 3 "qkv_linear.wq.weight: expected [128, 128], found [64, 64]" -- "$CKCONV" to-hf "$@" --set n_heads=2 --set n_kv_heads=2 --set dim=128 -i "$GQA/native.safetensors" -o out

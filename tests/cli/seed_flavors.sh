@@ -38,8 +38,11 @@ done
 
 # Determinism: the same input gives the same bytes at any thread count and buffer size.
 "$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t1 --threads 1
-"$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t2 --threads 2 --buffer-mib 1
+"$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t2 --threads 2 --block-mib 1
 same_bytes t1/model.safetensors t2/model.safetensors "to-hf bytes independent of threads and buffer size"
+# --buffer-mib is the deprecated, hidden name of --block-mib; scripts using it keep working.
+"$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t3 --buffer-mib 2
+same_bytes t1/model.safetensors t3/model.safetensors "--buffer-mib still accepted"
 same_bytes t1/model.safetensors llama3_8B.hf/model.safetensors "to-hf bytes identical across runs"
 "$CKCONV" init -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 --dtype bf16 -o init2 --threads 2
 same_bytes init2/model.safetensors llama3_8B.native/model.safetensors "init bytes independent of threads"
@@ -53,4 +56,15 @@ else
   fail "sharded output layout: $(ls sharded)"
 fi
 if "$CKCONV" verify -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 --hf sharded; then pass "verify from sharded HF"; else fail "verify from sharded HF"; fi
+# --max-shard-size spellings: 200MB = 0.2GB = 200M = 200000000 (B) bytes (decimal units, as
+# huggingface_hub); 200MiB = 200Mi = 209715200 bytes (binary units).
+for size in 0.2GB 200M 200000000 200000000B; do
+  "$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o "sharded_$size" --max-shard-size "$size"
+  same_bytes sharded/model.safetensors.index.json "sharded_$size/model.safetensors.index.json" "--max-shard-size '$size' = 200MB"
+done
+for size in 200MiB 200Mi 209715200; do
+  "$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o "sharded_$size" --max-shard-size "$size"
+done
+same_bytes sharded_209715200/model.safetensors.index.json sharded_200MiB/model.safetensors.index.json "--max-shard-size 200MiB = 209715200"
+same_bytes sharded_209715200/model.safetensors.index.json sharded_200Mi/model.safetensors.index.json "--max-shard-size 200Mi = 209715200"
 finish

@@ -1,6 +1,5 @@
 // Fuzzes the model.safetensors.index.json parser. Accepted file names must be plain names.
-#include "formats/safetensors/safetensors_header.h"
-
+#include "formats/safetensors/safetensors_index.h"
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -31,9 +31,8 @@ std::string two_tensor_file(std::string* a_bytes, std::string* b_bytes) {
     const uint16_t high = static_cast<uint16_t>(bits >> 16);
     b_bytes->append(reinterpret_cast<const char*>(&high), 2);
   }
-  std::string header =
-      R"({"a":{"dtype":"F32","shape":[3,5],"data_offsets":[0,60]},)"
-      R"("b":{"dtype":"BF16","shape":[7],"data_offsets":[60,74]}})";
+  std::string header = R"({"a":{"dtype":"F32","shape":[3,5],"data_offsets":[0,60]},)"
+                       R"("b":{"dtype":"BF16","shape":[7],"data_offsets":[60,74]}})";
   while (header.size() % 8 != 0) header += ' ';
   std::string length(8, '\0');
   for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
@@ -43,11 +42,11 @@ std::string two_tensor_file(std::string* a_bytes, std::string* b_bytes) {
 // An output file holding "b" at offset 100 and "a" at offset 200 (other bytes: literals).
 struct Output {
   std::vector<OutputTensorSpec> tensors = {{"a", DType::kF32, {3, 5}}, {"b", DType::kBF16, {7}}};
-  OutputLayout layout;
+  FilePlan file_plan;
   std::string bytes = std::string(300, 'x');
   Output(const std::string& a, const std::string& b) {
-    layout.files.push_back({"out.bin", bytes.size(), {}});
-    layout.placements = {{1, 0, 100}, {0, 0, 200}};
+    file_plan.files.push_back({"out.bin", bytes.size(), {}});
+    file_plan.placements = {{1, 0, 100}, {0, 0, 200}};
     bytes.replace(100, b.size(), b);
     bytes.replace(200, a.size(), a);
   }
@@ -56,10 +55,11 @@ struct Output {
 Comparison stream(const MappedCheckpoint& expected, const Output& output, uint64_t block_size,
                   const std::vector<Exclusion>& exclusions = {}) {
   StreamingComparison comparison(expected, exclusions);
-  comparison.begin(output.tensors, output.layout);
+  comparison.begin(output.tensors, output.file_plan);
   for (uint64_t offset = 0; offset < output.bytes.size(); offset += block_size) {
     const uint64_t size = std::min<uint64_t>(block_size, output.bytes.size() - offset);
-    comparison.block(0, offset, reinterpret_cast<const uint8_t*>(output.bytes.data()) + offset, size);
+    comparison.block(0, offset, reinterpret_cast<const uint8_t*>(output.bytes.data()) + offset,
+                     size);
   }
   return comparison.result();
 }
@@ -78,9 +78,9 @@ TEST_CASE("StreamingComparison finds differing elements wherever blocks split th
     CHECK(stream(expected, same, block_size).equal());
 
     Output changed(a, b);
-    changed.bytes[200 + 4 * 6 + 1] ^= 1;    // a[6] (row 1, column 1)
+    changed.bytes[200 + 4 * 6 + 1] ^= 1;      // a[6] (row 1, column 1)
     changed.bytes[200 + 4 * 13 + 3] ^= 0x40;  // a[13], sign/exponent byte
-    changed.bytes[100 + 2 * 5] ^= 1;         // b[5]
+    changed.bytes[100 + 2 * 5] ^= 1;          // b[5]
     const Comparison result = stream(expected, changed, block_size);
     REQUIRE(result.differences.size() == 2);
     // Sorted by name.

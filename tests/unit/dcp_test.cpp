@@ -61,7 +61,7 @@ TEST_CASE("dcp: PyTorch 2.6 and 2.14 checkpoints with nested, list and non-tenso
   for (const std::string& version : kTorchVersions) {
     CAPTURE(version);
     Catalog catalog = read_dcp(kFixtures / "formats" / version / "ck");
-    CHECK(catalog.format == "dcp");
+    CHECK(catalog.format == CheckpointFormat::kDcp);
     REQUIRE(catalog.tensors.size() == 3);
     CHECK(catalog.tensors[0].name == "tok_embeddings.weight");
     CHECK(catalog.tensors[0].dtype == DType::kF32);
@@ -105,21 +105,21 @@ TEST_CASE("dcp: written checkpoints read back bit-exactly and deterministically"
     CAPTURE(fixture);
     Catalog source = read_safetensors(kFixtures / "adapters" / fixture / "native.safetensors");
     const auto specs = test::specs_of(source);
-    OutputLayout layout = plan_dcp(specs, {});
-    REQUIRE(layout.files.size() == 2);
-    CHECK(layout.files[0].relative_path == kDcpDataFileName);
-    CHECK(layout.files[1].relative_path == ".metadata");
-    CHECK(layout.files[1].literals.size() == 1);
+    FilePlan file_plan = plan_dcp(specs, {});
+    REQUIRE(file_plan.files.size() == 2);
+    CHECK(file_plan.files[0].relative_path == kDcpDataFileName);
+    CHECK(file_plan.files[1].relative_path == ".metadata");
+    CHECK(file_plan.files[1].literals.size() == 1);
     TempDir dir;
-    test::materialize(layout, test::bytes_of(source), dir.path());
+    test::materialize(file_plan, test::bytes_of(source), dir.path());
     Catalog written = read_dcp(dir.path());
     check_same_tensors(written, source);
     for (size_t i = 0; i < specs.size(); ++i) CHECK(written.tensors[i].name == specs[i].name);
 
-    OutputLayout again = plan_dcp(specs, {});
-    CHECK(again.files[1].literals[0].bytes == layout.files[1].literals[0].bytes);
-    CHECK(again.files[0].literals.size() == layout.files[0].literals.size());
-    CHECK(again.files[0].size_bytes == layout.files[0].size_bytes);
+    FilePlan again = plan_dcp(specs, {});
+    CHECK(again.files[1].literals[0].bytes == file_plan.files[1].literals[0].bytes);
+    CHECK(again.files[0].literals.size() == file_plan.files[0].literals.size());
+    CHECK(again.files[0].size_bytes == file_plan.files[0].size_bytes);
   }
   // Optional StorageMeta; every dtype form (v2 and v3 storages, 0-d, empty).
   const std::vector<OutputTensorSpec> specs = {{"a", DType::kF8_E5M2, {3, 2}},
@@ -132,9 +132,9 @@ TEST_CASE("dcp: written checkpoints read back bit-exactly and deterministically"
   DcpWriteOptions options;
   options.include_storage_meta = true;
   options.checkpoint_id = "step-10";
-  OutputLayout layout = plan_dcp(specs, options);
+  FilePlan file_plan = plan_dcp(specs, options);
   TempDir dir;
-  test::materialize(layout, data, dir.path());
+  test::materialize(file_plan, data, dir.path());
   Catalog written = read_dcp(dir.path());
   REQUIRE(written.tensors.size() == specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -142,7 +142,7 @@ TEST_CASE("dcp: written checkpoints read back bit-exactly and deterministically"
     CHECK(written.tensors[i].shape == specs[i].shape);
     CHECK(gather_tensor_bytes(written, written.tensors[i]) == data[i]);
   }
-  const std::string& metadata = layout.files[1].literals[0].bytes;
+  const std::string& metadata = file_plan.files[1].literals[0].bytes;
   CHECK(metadata.find("step-10") != std::string::npos);
   CHECK(metadata.find("StorageMeta") != std::string::npos);
   CHECK_THROWS_AS(plan_dcp({{"x", DType::kF32, {1}}, {"x", DType::kF32, {1}}}, {}), Error);
@@ -356,7 +356,7 @@ TEST_CASE("dcp: tensors chunked over several files are reassembled from their bo
     TempDir bad;
     write_chunked_dcp(bad.path(), tensors, {whole, vector, whole});
     expect_dcp_refused(bad.path(),
-                   "holds a tensor of shape [2] but .metadata says the chunk has size [3]");
+                       "holds a tensor of shape [2] but .metadata says the chunk has size [3]");
   }
   SUBCASE("a missing data file") {
     TempDir bad;
@@ -392,12 +392,12 @@ TEST_CASE("dcp: relative paths that leave the checkpoint directory are refused")
   {
     TempDir root;
     expect_dcp_refused(checkpoint_naming(root, "../0_0.distc"),
-                   "leaves the checkpoint directory ('..'");
+                       "leaves the checkpoint directory ('..'");
   }
   {
     TempDir root;
     expect_dcp_refused(checkpoint_naming(root, "/etc/passwd1"),
-                   "leaves the checkpoint directory (absolute");
+                       "leaves the checkpoint directory (absolute");
   }
   {
     TempDir root;

@@ -1,6 +1,6 @@
 // The block executor: output bytes do not depend on the block size or the thread count,
 // elements cut by block edges and unaligned tensor offsets come out whole, literals and
-// padding land where the layout says, CRC patches match the tensor bytes, and
+// padding land where the file plan says, CRC patches match the tensor bytes, and
 // matches_files accepts exactly the files execute() writes.
 #include "pipeline/executor.h"
 
@@ -16,8 +16,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "layout/recipe.h"
 #include "format_test_helpers.h"
+#include "layout/recipe.h"
 
 using namespace ckconv;
 
@@ -39,7 +39,7 @@ SourceRef generated(int seed, int element_size) {
 
 struct Fixture {
   ExecutionPlan plan;
-  OutputLayout layout;
+  FilePlan file_plan;
   std::vector<std::string> expected;  // per file
 };
 
@@ -85,13 +85,13 @@ Fixture make_fixture() {
   std::string b;
   for (int64_t i = 0; i < 20; ++i) b.push_back(static_cast<char>(source_byte(3, i)));
 
-  f.layout.files.push_back(
-      OutputFile{"a.bin", a.size(), {LiteralBytes{0, header}, LiteralBytes{tail_offset, tail}}});
-  f.layout.files.push_back(OutputFile{"b/c.bin", b.size(), {}});
-  f.layout.placements = {TensorPlacement{0, 0, copy_offset},
-                         TensorPlacement{1, 0, transposed_offset},
-                         TensorPlacement{2, 0, zeros_offset}, TensorPlacement{3, 1, 0}};
-  f.layout.crc_patches = {Crc32Patch{1, 0, tail_offset + 4}};
+  f.file_plan.files.push_back(
+      PlannedFile{"a.bin", a.size(), {LiteralBytes{0, header}, LiteralBytes{tail_offset, tail}}});
+  f.file_plan.files.push_back(PlannedFile{"b/c.bin", b.size(), {}});
+  f.file_plan.placements = {TensorPlacement{0, 0, copy_offset},
+                            TensorPlacement{1, 0, transposed_offset},
+                            TensorPlacement{2, 0, zeros_offset}, TensorPlacement{3, 1, 0}};
+  f.file_plan.crc_patches = {Crc32Patch{1, 0, tail_offset + 4}};
   f.expected = {a, b};
   return f;
 }
@@ -116,10 +116,10 @@ TEST_CASE("execute writes the same bytes for every block size and thread count")
           temp.path() / ("out-" + std::to_string(block) + "-" + std::to_string(threads));
       std::filesystem::create_directories(out);
       ExecuteOptions options;
-      options.tile_bytes = block;
+      options.block_bytes = block;
       options.threads = threads;
       options.writes_in_flight = threads == 1 ? 0 : 2;
-      execute(f.plan, f.layout, out, options);
+      execute(f.plan, f.file_plan, out, options);
       CHECK(read_all(out / "a.bin") == f.expected[0]);
       CHECK(read_all(out / "b/c.bin") == f.expected[1]);
       CHECK(std::filesystem::file_size(out / "a.bin") == f.expected[0].size());
@@ -131,34 +131,34 @@ TEST_CASE("matches_files accepts exactly the files execute writes") {
   const Fixture f = make_fixture();
   TempDir temp;
   ExecuteOptions options;
-  options.tile_bytes = 4096;
+  options.block_bytes = 4096;
   options.threads = 2;
-  execute(f.plan, f.layout, temp.path(), options);
-  CHECK(matches_files(f.plan, f.layout, temp.path(), options));
+  execute(f.plan, f.file_plan, temp.path(), options);
+  CHECK(matches_files(f.plan, f.file_plan, temp.path(), options));
 
   SUBCASE("a changed tensor byte") {
     std::string a = f.expected[0];
     a[5000] = static_cast<char>(a[5000] ^ 1);
     std::ofstream(temp.path() / "a.bin", std::ios::binary) << a;
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
+    CHECK_FALSE(matches_files(f.plan, f.file_plan, temp.path(), options));
   }
   SUBCASE("a changed CRC") {
     std::string a = f.expected[0];
     a[a.size() - 6] = static_cast<char>(a[a.size() - 6] ^ 1);
     std::ofstream(temp.path() / "a.bin", std::ios::binary) << a;
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
+    CHECK_FALSE(matches_files(f.plan, f.file_plan, temp.path(), options));
   }
   SUBCASE("an extra file") {
     std::ofstream(temp.path() / "extra.bin") << "x";
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
+    CHECK_FALSE(matches_files(f.plan, f.file_plan, temp.path(), options));
   }
   SUBCASE("a missing file") {
     std::filesystem::remove(temp.path() / "b/c.bin");
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
+    CHECK_FALSE(matches_files(f.plan, f.file_plan, temp.path(), options));
   }
   SUBCASE("a longer file") {
     std::ofstream(temp.path() / "b/c.bin", std::ios::binary | std::ios::app) << "x";
-    CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options));
+    CHECK_FALSE(matches_files(f.plan, f.file_plan, temp.path(), options));
   }
 }
 
@@ -166,20 +166,36 @@ TEST_CASE("matches_files compares by block digests without reading the bytes bac
   const Fixture f = make_fixture();
   TempDir temp;
   ExecuteOptions options;
-  options.tile_bytes = 4096;
+  options.block_bytes = 4096;
   options.threads = 2;
   std::vector<uint64_t> digests;
   options.block_digests = &digests;
-  execute(f.plan, f.layout, temp.path(), options);
+  execute(f.plan, f.file_plan, temp.path(), options);
   REQUIRE(digests.size() == 9);  // a.bin: 8 blocks of 4 KiB, b/c.bin: 1
   options.block_digests = nullptr;
-  CHECK(matches_files(f.plan, f.layout, temp.path(), options, &digests));
+  CHECK(matches_files(f.plan, f.file_plan, temp.path(), options, &digests));
   std::vector<uint64_t> wrong = digests;
   wrong[1] ^= 1;
-  CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options, &wrong));
+  CHECK_FALSE(matches_files(f.plan, f.file_plan, temp.path(), options, &wrong));
   // The CRC fields are compared with the files, not by digest.
   std::string a = f.expected[0];
   a[a.size() - 6] = static_cast<char>(a[a.size() - 6] ^ 1);
   std::ofstream(temp.path() / "a.bin", std::ios::binary) << a;
-  CHECK_FALSE(matches_files(f.plan, f.layout, temp.path(), options, &digests));
+  CHECK_FALSE(matches_files(f.plan, f.file_plan, temp.path(), options, &digests));
+}
+
+TEST_CASE("block digests are XXH64 with seed 0 (xxHash's published sanity-check values)") {
+  // xxHash's sanity buffer (tests/sanity_test_vectors.h): byte i is the top byte of
+  // 2654435761 * 11400714785074694797^i.
+  std::vector<uint8_t> buffer(222);
+  uint64_t generator = 2654435761u;
+  for (uint8_t& byte : buffer) {
+    byte = static_cast<uint8_t>(generator >> 56);
+    generator *= 11400714785074694797ull;
+  }
+  CHECK(block_digest(buffer.data(), 0) == 0xEF46DB3751D8E999ull);
+  CHECK(block_digest(buffer.data(), 1) == 0xE934A84ADB052768ull);
+  CHECK(block_digest(buffer.data(), 14) == 0x8282DCC4994E35C8ull);
+  CHECK(block_digest(buffer.data(), 222) == 0xB641AE8CB691C174ull);
+  CHECK(block_digest(reinterpret_cast<const uint8_t*>("abc"), 3) == 0x44BC2CF5AD770999ull);
 }

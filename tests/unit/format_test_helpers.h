@@ -1,11 +1,12 @@
 // Test-only helpers for the DCP / torch.save / pickle / zip tests: temporary directories,
 // whole-file I/O, gathering a catalog tensor's bytes through its chunks (what the executor
-// does, done naively), and materialising an OutputLayout the way the executor will
+// does, done naively), and materialising an FilePlan the way the executor will
 // (literals, then tensor bytes at their placements, then CRC-32 patches).
 #pragma once
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,7 +18,7 @@
 #include "core/dtype.h"
 #include "core/shape.h"
 #include "formats/catalog.h"
-#include "formats/output_layout.h"
+#include "formats/file_plan.h"
 #include "formats/torch_save/zip_writer.h"
 
 namespace ckconv::test {
@@ -26,6 +27,12 @@ namespace fs = std::filesystem;
 
 inline const fs::path kFixtures = CKCONV_FIXTURES_DIR;
 inline const std::vector<std::string> kTorchVersions = {"torch2.6_py3.13", "torch2.14_py3.14"};
+
+// zlib's CRC-32, the zip polynomial.
+inline uint32_t crc32_of(const std::string& bytes) {
+  return static_cast<uint32_t>(
+      crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+}
 
 inline std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -91,13 +98,13 @@ inline std::string gather_tensor_bytes(const Catalog& catalog, const CatalogTens
   return out;
 }
 
-// Writes `layout` under `dir` as the executor will, with `tensor_bytes[i]` the row-major bytes
+// Writes `file_plan` under `dir` as the executor will, with `tensor_bytes[i]` the row-major bytes
 // of input tensor i. Also checks that literals and placements tile each file exactly.
-inline void materialize(const OutputLayout& layout, const std::vector<std::string>& tensor_bytes,
+inline void materialize(const FilePlan& file_plan, const std::vector<std::string>& tensor_bytes,
                         const fs::path& dir) {
   std::vector<std::string> contents;
   std::vector<std::vector<int>> writes;  // per byte: how many writes covered it
-  for (const OutputFile& file : layout.files) {
+  for (const PlannedFile& file : file_plan.files) {
     contents.emplace_back(file.size_bytes, '\0');
     writes.emplace_back(file.size_bytes, 0);
     for (const LiteralBytes& literal : file.literals) {
@@ -106,7 +113,7 @@ inline void materialize(const OutputLayout& layout, const std::vector<std::strin
       for (size_t i = 0; i < literal.bytes.size(); ++i) ++writes.back()[literal.offset + i];
     }
   }
-  for (const TensorPlacement& placement : layout.placements) {
+  for (const TensorPlacement& placement : file_plan.placements) {
     const std::string& bytes = tensor_bytes.at(placement.tensor);
     REQUIRE(placement.byte_offset + bytes.size() <= contents.at(placement.file).size());
     contents[placement.file].replace(placement.byte_offset, bytes.size(), bytes);
@@ -114,18 +121,18 @@ inline void materialize(const OutputLayout& layout, const std::vector<std::strin
   }
   for (size_t f = 0; f < contents.size(); ++f)
     for (size_t i = 0; i < writes[f].size(); ++i)
-      REQUIRE_MESSAGE(writes[f][i] == 1, layout.files[f].relative_path
+      REQUIRE_MESSAGE(writes[f][i] == 1, file_plan.files[f].relative_path
                                              << " byte " << i << " written " << writes[f][i]
                                              << " times");
-  for (const Crc32Patch& patch : layout.crc_patches) {
-    const TensorPlacement& placement = layout.placements.at(patch.placement);
+  for (const Crc32Patch& patch : file_plan.crc_patches) {
+    const TensorPlacement& placement = file_plan.placements.at(patch.placement);
     const std::string& bytes = tensor_bytes.at(placement.tensor);
-    uint32_t crc = zip_crc32(bytes.data(), bytes.size());
+    uint32_t crc = crc32_of(bytes);
     for (int i = 0; i < 4; ++i)
       contents.at(patch.file)[patch.offset + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   }
   for (size_t f = 0; f < contents.size(); ++f) {
-    fs::path path = dir / layout.files[f].relative_path;
+    fs::path path = dir / file_plan.files[f].relative_path;
     fs::create_directories(path.parent_path());
     write_file(path, contents[f]);
   }

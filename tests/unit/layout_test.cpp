@@ -9,7 +9,6 @@
 
 #include "core/error.h"
 #include "layout/recipe.h"
-#include "pipeline/executor.h"
 
 using namespace ckconv;
 
@@ -26,7 +25,8 @@ Values iota(int64_t count, int64_t start = 0) {
 // Reference evaluator: element by element, straight from the Piece definition.
 Values evaluate(const TensorRecipe& recipe, const std::map<std::string, Values>& sources) {
   std::vector<Shape> shapes;
-  for (const auto& name : recipe.sources) shapes.push_back({static_cast<int64_t>(sources.at(name).size())});
+  for (const auto& name : recipe.sources)
+    shapes.push_back({static_cast<int64_t>(sources.at(name).size())});
   Values out(static_cast<size_t>(num_elements(recipe.shape)), -1);
   const Shape strides = contiguous_strides(recipe.view_shape);
   for (const Piece& piece : recipe.pieces) {
@@ -42,7 +42,8 @@ Values evaluate(const TensorRecipe& recipe, const std::map<std::string, Values>&
         target += (piece.offsets[d] + index[d]) * strides[d];
         if (piece.source != Piece::kZeros) source += index[d] * piece.source_strides[d];
       }
-      out[target] = piece.source == Piece::kZeros ? 0 : sources.at(recipe.sources[piece.source])[source];
+      out[target] =
+          piece.source == Piece::kZeros ? 0 : sources.at(recipe.sources[piece.source])[source];
     }
   }
   return out;
@@ -54,17 +55,21 @@ TEST_CASE("RoPE permutation follows the row formula and inverts exactly") {
   const int64_t heads = 3, head_dim = 8, cols = 5, half = head_dim / 2;
   const Shape shape = {heads * head_dim, cols};
   const Values native = iota(num_elements(shape));
-  TensorRecipe to_hf = recipe_rope_permute("hf", "native", heads, head_dim, shape, DType::kF32, false);
+  TensorRecipe to_hf =
+      recipe_rope_permute("hf", "native", heads, head_dim, shape, DType::kF32, false);
   validate_recipe(to_hf, {shape});
   const Values hf = evaluate(to_hf, {{"native", native}});
   for (int64_t h = 0; h < heads; ++h)
     for (int64_t i = 0; i < half; ++i)
       for (int64_t j = 0; j < 2; ++j)
         for (int64_t c = 0; c < cols; ++c)
-          CHECK(hf[((h * head_dim + j * half + i) * cols + c)] == native[(h * head_dim + 2 * i + j) * cols + c]);
-  TensorRecipe back = recipe_rope_permute("native", "hf", heads, head_dim, shape, DType::kF32, true);
+          CHECK(hf[((h * head_dim + j * half + i) * cols + c)] ==
+                native[(h * head_dim + 2 * i + j) * cols + c]);
+  TensorRecipe back =
+      recipe_rope_permute("native", "hf", heads, head_dim, shape, DType::kF32, true);
   CHECK(evaluate(back, {{"hf", hf}}) == native);
-  CHECK_THROWS_AS(recipe_rope_permute("x", "y", 2, 3, {6, 4}, DType::kF32, false), Error);  // odd head_dim
+  CHECK_THROWS_AS(recipe_rope_permute("x", "y", 2, 3, {6, 4}, DType::kF32, false),
+                  Error);  // odd head_dim
 }
 
 TEST_CASE("fused QKV split groups query heads per KV head, and packing inverts it") {
@@ -75,8 +80,8 @@ TEST_CASE("fused QKV split groups query heads per KV head, and packing inverts i
     std::map<std::string, Values> parts;
     const char* names[] = {"q", "k", "v"};
     for (int part = 0; part < 3; ++part) {
-      TensorRecipe recipe = recipe_fused_qkv_part(names[part], "fused", part, heads, kv_heads, head_dim, fused_shape,
-                                                  DType::kF32, permute);
+      TensorRecipe recipe = recipe_fused_qkv_part(names[part], "fused", part, heads, kv_heads,
+                                                  head_dim, fused_shape, DType::kF32, permute);
       validate_recipe(recipe, {fused_shape});
       parts[names[part]] = evaluate(recipe, {{"fused", fused}});
     }
@@ -92,9 +97,10 @@ TEST_CASE("fused QKV split groups query heads per KV head, and packing inverts i
       const int64_t row = head * head_dim + (j <= per_group ? moved : d);
       for (int64_t c = 0; c < cols; ++c) CHECK(parts[name][row * cols + c] == fused[r * cols + c]);
     }
-    TensorRecipe pack = recipe_fused_qkv_pack("fused", "q", "k", "v", heads, kv_heads, head_dim, fused_shape,
-                                              DType::kF32, permute);
-    validate_recipe(pack, {{heads * head_dim, cols}, {kv_heads * head_dim, cols}, {kv_heads * head_dim, cols}});
+    TensorRecipe pack = recipe_fused_qkv_pack("fused", "q", "k", "v", heads, kv_heads, head_dim,
+                                              fused_shape, DType::kF32, permute);
+    validate_recipe(
+        pack, {{heads * head_dim, cols}, {kv_heads * head_dim, cols}, {kv_heads * head_dim, cols}});
     CHECK(evaluate(pack, parts) == fused);
   }
 }
@@ -106,7 +112,8 @@ TEST_CASE("expert stack and unstack are inverse, experts in integer order") {
   std::vector<std::string> names;
   for (int64_t e = 0; e < 12; ++e) {
     names.push_back("e" + std::to_string(e));
-    experts[names.back()] = evaluate(recipe_unstack(names.back(), "s", e, stacked_shape, DType::kF32), {{"s", stacked}});
+    experts[names.back()] = evaluate(
+        recipe_unstack(names.back(), "s", e, stacked_shape, DType::kF32), {{"s", stacked}});
     CHECK(experts[names.back()] == iota(6, e * 6));
   }
   TensorRecipe stack = recipe_stack("s", names, stacked_shape, DType::kF32);
@@ -128,10 +135,13 @@ TEST_CASE("llama4 gate_up: cat of transposes on the last dim, gate half first") 
         CHECK(gate_up[(e * dim + d) * 2 * hidden + f] == w1[(e * hidden + f) * dim + d]);
         CHECK(gate_up[(e * dim + d) * 2 * hidden + hidden + f] == w3[(e * hidden + f) * dim + d]);
       }
-  CHECK(evaluate(recipe_split_transposed("w1", "g", 0, {part, part}, DType::kF32), {{"g", gate_up}}) == w1);
-  CHECK(evaluate(recipe_split_transposed("w3", "g", 1, {part, part}, DType::kF32), {{"g", gate_up}}) == w3);
+  CHECK(evaluate(recipe_split_transposed("w1", "g", 0, {part, part}, DType::kF32),
+                 {{"g", gate_up}}) == w1);
+  CHECK(evaluate(recipe_split_transposed("w3", "g", 1, {part, part}, DType::kF32),
+                 {{"g", gate_up}}) == w3);
   const Values down = evaluate(recipe_transpose_last2("t", "w", part, DType::kF32), {{"w", w1}});
-  CHECK(evaluate(recipe_transpose_last2("w", "t", {experts, dim, hidden}, DType::kF32), {{"t", down}}) == w1);
+  CHECK(evaluate(recipe_transpose_last2("w", "t", {experts, dim, hidden}, DType::kF32),
+                 {{"t", down}}) == w1);
 }
 
 TEST_CASE("validate_recipe rejects overlapping, uncovered and out-of-range pieces") {
@@ -143,40 +153,4 @@ TEST_CASE("validate_recipe rejects overlapping, uncovered and out-of-range piece
   TensorRecipe uncovered = recipe_identity("a", "b", {4}, DType::kF32);
   uncovered.pieces[0].sizes = {3};
   CHECK_THROWS_AS(validate_recipe(uncovered, {{4}}), Error);
-}
-
-TEST_CASE("copy_strided handles runs, transposes and every element size") {
-  for (int size : {1, 2, 4, 8, 16}) {
-    const int64_t rows = 37, cols = 70;  // not multiples of the 32-element block
-    std::vector<uint8_t> source(static_cast<size_t>(rows * cols * size));
-    for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 7 + 3);
-    std::vector<uint8_t> target(source.size());
-    copy_strided(target.data(), {rows, 1}, source.data(), {1, cols}, {cols, rows}, size);  // transpose
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        CHECK(std::memcmp(&target[(c * rows + r) * size], &source[(r * cols + c) * size], size) == 0);
-    std::vector<uint8_t> copy(source.size());
-    copy_strided(copy.data(), {cols, 1}, source.data(), {cols, 1}, {rows, cols}, size);
-    CHECK(copy == source);
-  }
-}
-
-TEST_CASE("copy_strided reads and writes elements at unaligned addresses") {
-  // Tensors in a safetensors or torch.save file may start at any byte offset; the strided
-  // copy must not dereference misaligned typed pointers (UBSan checks this in the sanitizer
-  // build).
-  for (int size : {2, 4, 8, 16}) {
-    const int64_t rows = 5, cols = 9;
-    std::vector<uint8_t> source(static_cast<size_t>(rows * cols * size) + 1);
-    for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 13 + 1);
-    std::vector<uint8_t> target(source.size());
-    copy_strided(target.data() + 1, {rows, 1}, source.data() + 1, {1, cols}, {cols, rows}, size);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        CHECK(std::memcmp(&target[1 + (c * rows + r) * size], &source[1 + (r * cols + c) * size], size) == 0);
-    std::vector<uint8_t> strided(source.size());
-    copy_strided(strided.data() + 1, {1}, source.data() + 1, {2}, {(rows * cols + 1) / 2}, size);
-    for (int64_t i = 0; i < (rows * cols + 1) / 2; ++i)
-      CHECK(std::memcmp(&strided[1 + i * size], &source[1 + 2 * i * size], size) == 0);
-  }
 }

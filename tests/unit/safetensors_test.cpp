@@ -13,10 +13,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "format_test_helpers.h"
 #include "formats/safetensors/safetensors_header.h"
+#include "formats/safetensors/safetensors_header_writer.h"
+#include "formats/safetensors/safetensors_index.h"
 #include "formats/safetensors/safetensors_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
-#include "format_test_helpers.h"
+#include "formats/safetensors/strict_json.h"
 
 namespace ckconv {
 namespace {
@@ -74,12 +77,12 @@ void expect_bad_file(const std::string& image, const std::string& fragment) {
                fragment);
 }
 
-// Executes a layout in memory the way the executor does: each file at its size, literals,
+// Executes a file plan in memory the way the executor does: each file at its size, literals,
 // then tensor bytes at their placements, taken from `tensor_bytes(tensor index)`.
 template <typename TensorBytes>
-std::vector<std::string> materialize(const OutputLayout& layout, TensorBytes tensor_bytes) {
+std::vector<std::string> materialize(const FilePlan& file_plan, TensorBytes tensor_bytes) {
   std::vector<std::string> files;
-  for (const OutputFile& file : layout.files) {
+  for (const PlannedFile& file : file_plan.files) {
     std::string bytes(file.size_bytes, '\0');
     for (const LiteralBytes& literal : file.literals) {
       REQUIRE(literal.offset + literal.bytes.size() <= bytes.size());
@@ -87,7 +90,7 @@ std::vector<std::string> materialize(const OutputLayout& layout, TensorBytes ten
     }
     files.push_back(std::move(bytes));
   }
-  for (const TensorPlacement& placement : layout.placements) {
+  for (const TensorPlacement& placement : file_plan.placements) {
     const std::string data = tensor_bytes(placement.tensor);
     std::string& file = files.at(placement.file);
     REQUIRE(placement.byte_offset + data.size() <= file.size());
@@ -113,10 +116,10 @@ void check_replans_identically(const fs::path& path) {
   }
   SafetensorsWriteOptions options;
   options.metadata = header.metadata.value_or(std::map<std::string, std::string>{});
-  const OutputLayout layout = plan_safetensors(specs, options);
-  REQUIRE(layout.files.size() == 1);
-  CHECK(layout.files[0].relative_path == "model.safetensors");
-  const auto files = materialize(layout, [&](size_t tensor) {
+  const FilePlan file_plan = plan_safetensors(specs, options);
+  REQUIRE(file_plan.files.size() == 1);
+  CHECK(file_plan.files[0].relative_path == "model.safetensors");
+  const auto files = materialize(file_plan, [&](size_t tensor) {
     const SafetensorsEntry& entry = *sources.at(tensor);
     return original.substr(header.data_section_offset() + entry.data_begin, entry.size_bytes());
   });
@@ -200,7 +203,7 @@ TEST_CASE("safetensors: a.safetensors parses to the expected entries") {
 
 TEST_CASE("safetensors: read_safetensors catalogs a single file") {
   const Catalog catalog = read_safetensors(kFormats / "a.safetensors");
-  CHECK(catalog.format == "safetensors");
+  CHECK(catalog.format == CheckpointFormat::kSafetensors);
   REQUIRE(catalog.files.size() == 1);
   CHECK(catalog.metadata.at("format") == "pt");
   REQUIRE(catalog.tensors.size() == 9);
@@ -279,20 +282,20 @@ TEST_CASE("safetensors: sharded plan reproduces huggingface_hub's shards byte fo
     sources.push_back(tensor);
   }
   SafetensorsWriteOptions options;
-  options.max_shard_size_bytes = parse_size("100");
+  options.max_shard_size_bytes = 100;
   options.metadata = {{"format", "pt"}};
-  const OutputLayout layout = plan_safetensors(specs, options);
-  REQUIRE(layout.files.size() == 4);
-  const auto files = materialize(layout, [&](size_t index) {
+  const FilePlan file_plan = plan_safetensors(specs, options);
+  REQUIRE(file_plan.files.size() == 4);
+  const auto files = materialize(file_plan, [&](size_t index) {
     const CatalogTensor& tensor = *sources.at(index);
     const StoredChunk& chunk = tensor.chunks[0];
     return originals.at(chunk.file).substr(chunk.byte_offset, specs[index].size_bytes());
   });
   for (size_t i = 0; i < 3; ++i) {
-    CHECK(layout.files[i].relative_path == catalog.files[i].filename().string());
+    CHECK(file_plan.files[i].relative_path == catalog.files[i].filename().string());
     CHECK(files[i] == originals[i]);
   }
-  CHECK(layout.files[3].relative_path == "model.safetensors.index.json");
+  CHECK(file_plan.files[3].relative_path == "model.safetensors.index.json");
   CHECK(files[3] == R"({
   "metadata": {
     "total_parameters": 145,
@@ -310,7 +313,7 @@ TEST_CASE("safetensors: sharded plan reproduces huggingface_hub's shards byte fo
   // And what we planned reads back as a valid sharded checkpoint.
   TempDir out;
   for (size_t i = 0; i < files.size(); ++i)
-    write_bytes(out.path() / layout.files[i].relative_path, files[i]);
+    write_bytes(out.path() / file_plan.files[i].relative_path, files[i]);
   const Catalog reread = read_safetensors(out.path());
   CHECK(reread.tensors.size() == 5);
 }
@@ -319,21 +322,21 @@ TEST_CASE("safetensors: plan writes one file when it fits, names shards by the s
   std::vector<OutputTensorSpec> specs = {{"x", DType::kF32, {4}}, {"y", DType::kBF16, {4}}};
   SafetensorsWriteOptions options;
   options.max_shard_size_bytes = 24;
-  OutputLayout layout = plan_safetensors(specs, options);
-  REQUIRE(layout.files.size() == 1);
-  CHECK(layout.files[0].relative_path == "model.safetensors");
+  FilePlan file_plan = plan_safetensors(specs, options);
+  REQUIRE(file_plan.files.size() == 1);
+  CHECK(file_plan.files[0].relative_path == "model.safetensors");
   // No metadata given: no __metadata__ key.
-  CHECK(layout.files[0].literals[0].bytes.substr(8, 5) == R"({"x":)");
-  CHECK(layout.placements.size() == 2);
+  CHECK(file_plan.files[0].literals[0].bytes.substr(8, 5) == R"({"x":)");
+  CHECK(file_plan.placements.size() == 2);
 
   options.max_shard_size_bytes = 16;
   options.file_stem = "weights";
-  layout = plan_safetensors(specs, options);
-  REQUIRE(layout.files.size() == 3);
-  CHECK(layout.files[0].relative_path == "weights-00001-of-00002.safetensors");
-  CHECK(layout.files[1].relative_path == "weights-00002-of-00002.safetensors");
-  CHECK(layout.files[2].relative_path == "weights.safetensors.index.json");
-  CHECK(layout.files[2].literals[0].bytes.size() == layout.files[2].size_bytes);
+  file_plan = plan_safetensors(specs, options);
+  REQUIRE(file_plan.files.size() == 3);
+  CHECK(file_plan.files[0].relative_path == "weights-00001-of-00002.safetensors");
+  CHECK(file_plan.files[1].relative_path == "weights-00002-of-00002.safetensors");
+  CHECK(file_plan.files[2].relative_path == "weights.safetensors.index.json");
+  CHECK(file_plan.files[2].literals[0].bytes.size() == file_plan.files[2].size_bytes);
 }
 
 TEST_CASE("safetensors: index JSON escapes like Python's json.dumps(ensure_ascii=True)") {
@@ -369,24 +372,6 @@ TEST_CASE("safetensors: plan refuses reserved, non-UTF-8 and duplicate names") {
         plan_safetensors({{"f4", DType::kF4, {3}}}, options);
       },
       ErrorKind::kBadInput, "whole number of bytes");
-}
-
-TEST_CASE("safetensors: parse_size") {
-  CHECK(parse_size("5GB") == 5'000'000'000u);
-  CHECK(parse_size("500MB") == 500'000'000u);
-  CHECK(parse_size("100KB") == 100'000u);
-  CHECK(parse_size("123") == 123u);
-  CHECK(parse_size("123B") == 123u);
-  CHECK(parse_size("5gb") == 5'000'000'000u);
-  CHECK(parse_size(" 1.5 GB ") == 1'500'000'000u);
-  CHECK(parse_size("2GiB") == (uint64_t{2} << 30));
-  CHECK(parse_size("512MiB") == (uint64_t{512} << 20));
-  CHECK(parse_size("1TB") == 1'000'000'000'000u);
-  for (const char* junk : {"", "GB", "5XB", "-5GB", "5 G B", "1.5", "5GB!", "1e9", "0x10", "."})
-    expect_error([&] { parse_size(junk); }, ErrorKind::kUsage, "invalid size");
-  expect_error([&] { parse_size("0MB"); }, ErrorKind::kUsage, "positive");
-  expect_error([&] { parse_size("99999999999TB"); }, ErrorKind::kUsage, "too large");
-  expect_error([&] { parse_size("18446744073709551616"); }, ErrorKind::kUsage, "too large");
 }
 
 // --- accepted unusual but valid files ---------------------------------------------------------
@@ -603,11 +588,13 @@ TEST_CASE("safetensors: bad: __metadata__ not a map of strings") {
 TEST_CASE("safetensors: bad: more dimensions than kMaxTensorRank") {
   std::string dims;
   for (size_t i = 0; i <= kMaxTensorRank; ++i) dims += i ? ",1" : "1";
-  expect_bad_file(file_image(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1),
-                  "shape has 65 dimensions, more than the limit of 64");
+  expect_bad_file(
+      file_image(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1),
+      "shape has 65 dimensions, more than the limit of 64");
   dims.resize(dims.size() - 2);  // exactly the limit is fine
   CHECK(parse_safetensors_file_bytes(
-            file_image(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1), "ok")
+            file_image(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1),
+            "ok")
             .tensors[0]
             .shape.size() == kMaxTensorRank);
 }
@@ -731,6 +718,34 @@ TEST_CASE("safetensors: directory with several files and no index is refused") {
   TempDir empty;
   expect_error([&] { read_safetensors(empty.path()); }, ErrorKind::kBadInput,
                "no model.safetensors.index.json and no *.safetensors file");
+}
+
+// --- the strict JSON routine shared by headers and indexes ------------------------------------
+
+TEST_CASE("strict JSON: limits, UTF-8, NUL and duplicate keys at any depth") {
+  const StrictJsonLimits limits{64, 4};
+  auto refused = [&](const std::string& text, const std::string& fragment) {
+    expect_error([&] { parse_strict_json_document(text, "doc", limits); }, ErrorKind::kBadInput,
+                 "doc " + fragment);
+  };
+  CHECK(parse_strict_json_document(R"({"a": [{"b": 1}, {"b": 2}]})", "doc", limits).size() == 1);
+  refused(R"({"a": [{"b": 1, "b": 2}]})", "has the key 'b' twice");
+  refused(R"({"a": 1, "a": 1})", "has the key 'a' twice");
+  refused(R"([[[[[1]]]]])", "nests JSON deeper than 4 levels");
+  refused(std::string(65, ' '), "is 65 bytes, above the limit of 64");
+  refused("{\"\xff\": 1}", "is not valid UTF-8 (byte 2)");
+  refused(std::string("{}\0x", 4), "is not valid JSON: NUL byte at offset 2");
+  refused("{", "is not valid JSON");
+  // A key repeated in sibling objects is not a duplicate; many keys go through the hash set.
+  std::string wide = "{";
+  for (int i = 0; i < 40; ++i) wide += (i ? ",\"" : "\"") + std::to_string(i) + "\":{\"x\":1}";
+  CHECK(parse_strict_json_document(wide + "}", "doc", {1000, 4}).size() == 40);
+  expect_error(
+      [&] {
+        parse_strict_json_document(wide + ",\"7\":2}", "doc", {1000, 4});
+      },
+      ErrorKind::kBadInput, "has the key '7' twice");
+  CHECK(quote_untrusted_name("a\nb\x7f") == "'a\\x0ab\\x7f'");
 }
 
 }  // namespace ckconv

@@ -50,7 +50,7 @@ TEST_CASE("torch_save: sd.pt with a view, a transpose and a non-tensor") {
   for (const std::string& version : kTorchVersions) {
     CAPTURE(version);
     Catalog catalog = read_torch_save(kFixtures / "formats" / version / "sd.pt");
-    CHECK(catalog.format == "torch_save");
+    CHECK(catalog.format == CheckpointFormat::kTorchSave);
     REQUIRE(catalog.tensors.size() == 4);
     CHECK(catalog.tensors[0].name == "w");  // checkpoint order
     const CatalogTensor& w = tensor_named(catalog, "w");
@@ -124,13 +124,14 @@ TEST_CASE("torch_save: written archives read back with the same tensors, determi
   std::vector<std::string> data;
   for (size_t i = 0; i < specs.size(); ++i)
     data.push_back(test::pattern_bytes(static_cast<size_t>(specs[i].size_bytes()), i));
-  OutputLayout layout = plan_torch_save(specs, "model");
-  REQUIRE(layout.files.size() == 1);
-  CHECK(layout.files[0].relative_path == "model.pt");
-  CHECK(layout.crc_patches.size() == 2 * specs.size());
-  for (const TensorPlacement& placement : layout.placements) CHECK(placement.byte_offset % 64 == 0);
+  FilePlan file_plan = plan_torch_save(specs, "model");
+  REQUIRE(file_plan.files.size() == 1);
+  CHECK(file_plan.files[0].relative_path == "model.pt");
+  CHECK(file_plan.crc_patches.size() == 2 * specs.size());
+  for (const TensorPlacement& placement : file_plan.placements)
+    CHECK(placement.byte_offset % 64 == 0);
   TempDir dir;
-  test::materialize(layout, data, dir.path());
+  test::materialize(file_plan, data, dir.path());
   Catalog catalog = read_torch_save(dir / "model.pt");
   REQUIRE(catalog.tensors.size() == specs.size());
   CHECK(catalog.skipped.empty());
@@ -144,10 +145,10 @@ TEST_CASE("torch_save: written archives read back with the same tensors, determi
     CHECK(gather_tensor_bytes(catalog, tensor) == data[i]);
   }
   // The same specs plan the same bytes.
-  OutputLayout again = plan_torch_save(specs, "model");
-  REQUIRE(again.files[0].literals.size() == layout.files[0].literals.size());
-  for (size_t i = 0; i < layout.files[0].literals.size(); ++i)
-    CHECK(again.files[0].literals[i].bytes == layout.files[0].literals[i].bytes);
+  FilePlan again = plan_torch_save(specs, "model");
+  REQUIRE(again.files[0].literals.size() == file_plan.files[0].literals.size());
+  for (size_t i = 0; i < file_plan.files[0].literals.size(); ++i)
+    CHECK(again.files[0].literals[i].bytes == file_plan.files[0].literals[i].bytes);
 
   CHECK_THROWS_AS(plan_torch_save({{"x", DType::kF4, {2}}}, "m"), Error);
   CHECK_THROWS_AS(plan_torch_save({{"x", DType::kF32, {2}}, {"x", DType::kF32, {1}}}, "m"), Error);
@@ -225,25 +226,30 @@ TEST_CASE("torch_save: inconsistent or hostile archives are refused") {
   expect_torch_save_refused(
       write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3, 1}), {std::string(4, '\0')}),
       "declares 24 bytes but its record holds 4");
-  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 1, {2, 3}, {3, 1}), {six_floats}),
-                 "reaches past its storage");
-  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {4, 1}), {six_floats}),
-                 "reaches past its storage");
-  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3}), {six_floats}),
-                 "does not match size");
-  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("7", 6, 0, {2, 3}, {3, 1}), {six_floats}),
-                 "has no record 't/data/7'");
-  expect_torch_save_refused(write_archive(dir, float_tensor_pickle("0", 6, 0, {6}, {1}, "_rebuild_qtensor"),
-                               {six_floats}),
-                 "unsupported tensor representation torch._utils._rebuild_qtensor");
+  expect_torch_save_refused(
+      write_archive(dir, float_tensor_pickle("0", 6, 1, {2, 3}, {3, 1}), {six_floats}),
+      "reaches past its storage");
+  expect_torch_save_refused(
+      write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {4, 1}), {six_floats}),
+      "reaches past its storage");
+  expect_torch_save_refused(
+      write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3}), {six_floats}),
+      "does not match size");
+  expect_torch_save_refused(
+      write_archive(dir, float_tensor_pickle("7", 6, 0, {2, 3}, {3, 1}), {six_floats}),
+      "has no record 't/data/7'");
+  expect_torch_save_refused(
+      write_archive(dir, float_tensor_pickle("0", 6, 0, {6}, {1}, "_rebuild_qtensor"),
+                    {six_floats}),
+      "unsupported tensor representation torch._utils._rebuild_qtensor");
   expect_torch_save_refused(
       write_archive(dir, float_tensor_pickle("0", 6, 0, {2, 3}, {3, 1}), {six_floats}, "big"),
       "byte order 'big'");
   expect_torch_save_refused(write_archive(dir,
-                               "\x80\x02"
-                               "cos\nsystem\nX\x02\x00\x00\x00idR."s,
-                               {}),
-                 "os.system");
+                                          "\x80\x02"
+                                          "cos\nsystem\nX\x02\x00\x00\x00idR."s,
+                                          {}),
+                            "os.system");
   expect_torch_save_refused(write_archive(dir, "\x80\x02K\x05.", {}), "expected a state dict");
   PickleWriter duplicate;
   duplicate.empty_dict();

@@ -42,7 +42,7 @@ std::vector<ZipEntrySpec> read_entries(const test::fs::path& path) {
 }
 
 void expect_zip_refused(const test::fs::path& path, uint64_t offset, uint64_t length,
-                    const std::string& fragment) {
+                        const std::string& fragment) {
   File file = File::open_read(path);
   try {
     ZipReader zip(file, offset, length, "bad.zip");
@@ -117,7 +117,7 @@ TEST_CASE("zip: holes for tensor data, CRC patch points and reading back at an o
   for (const LiteralBytes& literal : plan.literals)
     archive.replace(literal.offset, literal.bytes.size(), literal.bytes);
   archive.replace(plan.data_offsets[1], data.size(), data);
-  uint32_t crc = zip_crc32(data.data(), data.size());
+  uint32_t crc = test::crc32_of(data);
   for (uint64_t offset : plan.crc_offsets[1]) put_le(archive, offset, crc, 4);
   TempDir dir;
   write_file(dir / "item.bin", std::string(1000, 'x') + archive + "trailing");
@@ -131,7 +131,7 @@ TEST_CASE("zip: holes for tensor data, CRC patch points and reading back at an o
   CHECK(zip.read(*zip.find("a/data/0"), 1000) == data);
   CHECK(zip.read(*zip.find("a/data.pkl"), 1000) == "abc");
   CHECK_THROWS_AS(zip.read(*zip.find("a/data/0"), 99), Error);
-  CHECK(zip_crc32("123456789", 9) == 0xcbf43926u);  // the standard check value
+  CHECK(test::crc32_of("123456789") == 0xcbf43926u);  // CRC-32's standard check value
 }
 
 TEST_CASE("zip: zip64 records for a 5 GiB entry and entries beyond 4 GiB") {
@@ -234,7 +234,8 @@ TEST_CASE("zip: corrupt and hostile archives are refused") {
   expect_zip_refused(with(bad), 0, bad.size(), "entry 1 is corrupt");
 
   PlannedZip twice = plan_stored_zip({{"a/x", 1, std::string("1")}, {"a/x", 1, std::string("2")}});
-  expect_zip_refused(with(twice.literals.front().bytes), 0, twice.size_bytes, "duplicate entry 'a/x'");
+  expect_zip_refused(with(twice.literals.front().bytes), 0, twice.size_bytes,
+                     "duplicate entry 'a/x'");
 }
 
 }  // namespace

@@ -204,7 +204,7 @@ Catalog read_dcp(const std::filesystem::path& dir) {
   }
 
   Catalog catalog;
-  catalog.format = "dcp";
+  catalog.format = CheckpointFormat::kDcp;
   catalog.path = dir;
   std::map<std::string, std::vector<ChunkRequest>> requests_by_file;
   std::set<std::string> names;

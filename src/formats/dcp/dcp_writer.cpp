@@ -32,8 +32,8 @@ void write_dict(PickleWriter& writer, size_t count, const std::function<void(siz
 }
 
 // cls() with its fields set by BUILD, as pickle does for a dataclass instance.
-void write_dataclass(PickleWriter& writer, std::string_view module, const char* cls, size_t field_count,
-                     const std::function<void(size_t)>& field) {
+void write_dataclass(PickleWriter& writer, std::string_view module, const char* cls,
+                     size_t field_count, const std::function<void(size_t)>& field) {
   writer.global(module, cls);
   writer.begin_tuple(0);
   writer.end_tuple(0);
@@ -98,8 +98,7 @@ std::string derived_save_id(const std::vector<OutputTensorSpec>& tensors) {
 }
 
 std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
-                            const std::vector<WrittenItem>& items,
-                            const DcpWriteOptions& options) {
+                            const std::vector<WrittenItem>& items, const DcpWriteOptions& options) {
   PickleWriter w;
   const size_t n = tensors.size();
   const size_t field_count = 4 + (options.include_storage_meta ? 1 : 0);
@@ -196,15 +195,14 @@ std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
 
 }  // namespace
 
-OutputLayout plan_dcp(const std::vector<OutputTensorSpec>& tensors,
-                      const DcpWriteOptions& options) {
+FilePlan plan_dcp(const std::vector<OutputTensorSpec>& tensors, const DcpWriteOptions& options) {
   std::set<std::string> names;
   for (const OutputTensorSpec& tensor : tensors)
     if (!names.insert(tensor.name).second)
       fail_input("duplicate tensor name '" + tensor.name + "' for a DCP checkpoint");
 
-  OutputLayout layout;
-  OutputFile data;
+  FilePlan file_plan;
+  PlannedFile data;
   data.relative_path = kDcpDataFileName;
   std::vector<WrittenItem> items;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -217,21 +215,22 @@ OutputLayout plan_dcp(const std::vector<OutputTensorSpec>& tensors,
       literal.offset += base;
       data.literals.push_back(std::move(literal));
     }
-    layout.placements.push_back(TensorPlacement{i, 0, base + zip.data_offsets[kFirstStorageEntry]});
+    file_plan.placements.push_back(
+        TensorPlacement{i, 0, base + zip.data_offsets[kFirstStorageEntry]});
     for (uint64_t offset : zip.crc_offsets[kFirstStorageEntry])
-      layout.crc_patches.push_back(Crc32Patch{i, 0, base + offset});
+      file_plan.crc_patches.push_back(Crc32Patch{i, 0, base + offset});
     items.push_back(WrittenItem{base, zip.size_bytes});
     data.size_bytes += zip.size_bytes;
   }
-  layout.files.push_back(std::move(data));
+  file_plan.files.push_back(std::move(data));
 
-  OutputFile metadata;
+  PlannedFile metadata;
   metadata.relative_path = ".metadata";
   std::string bytes = metadata_pickle(tensors, items, options);
   metadata.size_bytes = bytes.size();
   metadata.literals.push_back(LiteralBytes{0, std::move(bytes)});
-  layout.files.push_back(std::move(metadata));
-  return layout;
+  file_plan.files.push_back(std::move(metadata));
+  return file_plan;
 }
 
 }  // namespace ckconv

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/output_layout.h"
+#include "formats/file_plan.h"
 
 namespace ckconv {
 
@@ -27,6 +27,6 @@ inline constexpr const char* kDcpDataFileName = "__0_0.distcp";
 
 // files[0] is the .distcp file, files[1] the .metadata. Throws kBadInput for duplicate names
 // and dtypes torch.save cannot hold.
-OutputLayout plan_dcp(const std::vector<OutputTensorSpec>& tensors, const DcpWriteOptions& options);
+FilePlan plan_dcp(const std::vector<OutputTensorSpec>& tensors, const DcpWriteOptions& options);
 
 }  // namespace ckconv

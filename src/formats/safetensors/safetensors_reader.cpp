@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "formats/safetensors/safetensors_header.h"
+#include "formats/safetensors/safetensors_index.h"
 
 namespace ckconv {
 namespace {
@@ -45,7 +46,7 @@ void append_file(Catalog& catalog, const fs::path& file_path, const SafetensorsH
 
 Catalog read_single_file(const fs::path& path, const fs::path& catalog_path) {
   Catalog catalog;
-  catalog.format = "safetensors";
+  catalog.format = CheckpointFormat::kSafetensors;
   catalog.path = catalog_path;
   append_file(catalog, path, read_safetensors_header(path));
   return catalog;
@@ -82,7 +83,7 @@ Catalog read_sharded(const fs::path& directory, const fs::path& index_path) {
   }
 
   Catalog catalog;
-  catalog.format = "safetensors";
+  catalog.format = CheckpointFormat::kSafetensors;
   catalog.path = directory;
   uint64_t total_bytes = 0;
   for (const auto& [file, listed_count] : listed_per_shard) {

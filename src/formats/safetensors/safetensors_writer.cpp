@@ -2,12 +2,13 @@
 #include "formats/safetensors/safetensors_writer.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <numeric>
 
 #include "core/error.h"
 #include "formats/safetensors/safetensors_header.h"
+#include "formats/safetensors/safetensors_header_writer.h"
+#include "formats/safetensors/strict_json.h"
 
 namespace ckconv {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 void plan_file(const std::vector<OutputTensorSpec>& tensors, const std::vector<uint64_t>& sizes,
                const std::vector<size_t>& members,
                const std::optional<std::map<std::string, std::string>>& metadata,
-               std::string relative_path, OutputLayout& layout) {
+               std::string relative_path, FilePlan& file_plan) {
   std::vector<size_t> order = members;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return precedes_in_reference_order(tensors[a].dtype, tensors[a].name, tensors[b].dtype,
@@ -36,14 +37,14 @@ void plan_file(const std::vector<OutputTensorSpec>& tensors, const std::vector<u
     entries.push_back(std::move(entry));
   }
   std::string prefix = serialize_header(entries, metadata);
-  const auto file = static_cast<uint32_t>(layout.files.size());
+  const auto file = static_cast<uint32_t>(file_plan.files.size());
   for (size_t i = 0; i < order.size(); ++i)
-    layout.placements.push_back({order[i], file, prefix.size() + entries[i].data_begin});
-  OutputFile output;
+    file_plan.placements.push_back({order[i], file, prefix.size() + entries[i].data_begin});
+  PlannedFile output;
   output.relative_path = std::move(relative_path);
   output.size_bytes = prefix.size() + offset;
   output.literals.push_back({0, std::move(prefix)});
-  layout.files.push_back(std::move(output));
+  file_plan.files.push_back(std::move(output));
 }
 
 // Python's json.dumps string escaping with ensure_ascii=True: everything outside printable
@@ -116,12 +117,6 @@ std::string shard_name(const std::string& stem, size_t number, size_t count) {
   return stem + suffix + ".safetensors";
 }
 
-[[noreturn]] void fail_size(std::string_view text) {
-  fail(ErrorKind::kUsage, "invalid size '" + std::string(text) +
-                              "': expected a byte count with an optional unit, e.g. 5GB, "
-                              "500MB, 100KB, 2GiB or 123");
-}
-
 }  // namespace
 
 std::vector<std::vector<size_t>> split_into_shards(const std::vector<uint64_t>& sizes_bytes,
@@ -165,8 +160,8 @@ std::string serialize_safetensors_index(const std::map<std::string, std::string>
   return json;
 }
 
-OutputLayout plan_safetensors(const std::vector<OutputTensorSpec>& tensors,
-                              const SafetensorsWriteOptions& options) {
+FilePlan plan_safetensors(const std::vector<OutputTensorSpec>& tensors,
+                          const SafetensorsWriteOptions& options) {
   std::vector<uint64_t> sizes;
   sizes.reserve(tensors.size());
   uint64_t total_size = 0;
@@ -196,91 +191,27 @@ OutputLayout plan_safetensors(const std::vector<OutputTensorSpec>& tensors,
   std::vector<std::vector<size_t>> shards;
   if (options.max_shard_size_bytes)
     shards = split_into_shards(sizes, *options.max_shard_size_bytes);
-  OutputLayout layout;
+  FilePlan file_plan;
   if (shards.size() <= 1) {
     std::vector<size_t> all(tensors.size());
     std::iota(all.begin(), all.end(), size_t{0});
-    plan_file(tensors, sizes, all, metadata, options.file_stem + ".safetensors", layout);
-    return layout;
+    plan_file(tensors, sizes, all, metadata, options.file_stem + ".safetensors", file_plan);
+    return file_plan;
   }
 
   std::map<std::string, std::string> weight_map;
   for (size_t shard = 0; shard < shards.size(); ++shard) {
     std::string name = shard_name(options.file_stem, shard + 1, shards.size());
     for (size_t index : shards[shard]) weight_map.emplace(tensors[index].name, name);
-    plan_file(tensors, sizes, shards[shard], metadata, std::move(name), layout);
+    plan_file(tensors, sizes, shards[shard], metadata, std::move(name), file_plan);
   }
-  OutputFile index;
+  PlannedFile index;
   index.relative_path = options.file_stem + ".safetensors.index.json";
   std::string json = serialize_safetensors_index(weight_map, total_parameters, total_size);
   index.size_bytes = json.size();
   index.literals.push_back({0, std::move(json)});
-  layout.files.push_back(std::move(index));
-  return layout;
-}
-
-uint64_t parse_size(std::string_view text) {
-  const std::string_view original = text;
-  auto trim = [](std::string_view view) {
-    while (!view.empty() && view.front() == ' ') view.remove_prefix(1);
-    while (!view.empty() && view.back() == ' ') view.remove_suffix(1);
-    return view;
-  };
-  text = trim(text);
-  size_t digits_end = 0;
-  while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9')
-    ++digits_end;
-  std::string_view whole = text.substr(0, digits_end);
-  std::string_view fraction;
-  size_t number_end = digits_end;
-  if (number_end < text.size() && text[number_end] == '.') {
-    size_t fraction_end = number_end + 1;
-    while (fraction_end < text.size() && text[fraction_end] >= '0' && text[fraction_end] <= '9')
-      ++fraction_end;
-    fraction = text.substr(number_end + 1, fraction_end - number_end - 1);
-    number_end = fraction_end;
-  }
-  if (whole.empty() && fraction.empty()) fail_size(original);
-  if (fraction.size() > 18) fail_size(original);
-
-  std::string unit(trim(text.substr(number_end)));
-  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  static const std::map<std::string, uint64_t> kUnits = {
-      {"", 1},
-      {"B", 1},
-      {"KB", 1'000},
-      {"MB", 1'000'000},
-      {"GB", 1'000'000'000},
-      {"TB", 1'000'000'000'000},
-      {"KIB", uint64_t{1} << 10},
-      {"MIB", uint64_t{1} << 20},
-      {"GIB", uint64_t{1} << 30},
-      {"TIB", uint64_t{1} << 40},
-  };
-  auto unit_it = kUnits.find(unit);
-  if (unit_it == kUnits.end()) fail_size(original);
-  const uint64_t multiplier = unit_it->second;
-  if (multiplier == 1 && !fraction.empty()) fail_size(original);  // no fractional bytes
-
-  // value = floor((whole + fraction) * multiplier), exact in 128-bit arithmetic.
-  using u128 = unsigned __int128;
-  const u128 limit = ~uint64_t{0};
-  u128 value = 0;
-  for (char c : whole) {
-    value = value * 10 + static_cast<unsigned>(c - '0');
-    if (value > limit) fail(ErrorKind::kUsage, "size '" + std::string(original) + "' is too large");
-  }
-  value *= multiplier;
-  if (value > limit) fail(ErrorKind::kUsage, "size '" + std::string(original) + "' is too large");
-  u128 numerator = 0, denominator = 1;
-  for (char c : fraction) {
-    numerator = numerator * 10 + static_cast<unsigned>(c - '0');
-    denominator *= 10;
-  }
-  value += numerator * multiplier / denominator;
-  if (value > limit) fail(ErrorKind::kUsage, "size '" + std::string(original) + "' is too large");
-  if (value == 0) fail(ErrorKind::kUsage, "size '" + std::string(original) + "' must be positive");
-  return static_cast<uint64_t>(value);
+  file_plan.files.push_back(std::move(index));
+  return file_plan;
 }
 
 }  // namespace ckconv

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "formats/output_layout.h"
+#include "formats/file_plan.h"
 
 namespace ckconv {
 
@@ -31,8 +31,8 @@ struct SafetensorsWriteOptions {
 // file order, each file's tensors in data order. Throws kBadInput for a name that is not
 // valid UTF-8 or is "__metadata__", or a sub-byte tensor that is not a whole number of bytes;
 // kInternal for duplicate names.
-OutputLayout plan_safetensors(const std::vector<OutputTensorSpec>& tensors,
-                              const SafetensorsWriteOptions& options);
+FilePlan plan_safetensors(const std::vector<OutputTensorSpec>& tensors,
+                          const SafetensorsWriteOptions& options);
 
 // huggingface_hub's split (`split_state_dict_into_shards_factory`, spec §2.3): walk tensors in
 // the given order; a tensor larger than the maximum becomes a shard of its own at once while
@@ -46,10 +46,5 @@ std::vector<std::vector<size_t>> split_into_shards(const std::vector<uint64_t>& 
 // indent=2, sort_keys=True) + "\n", with Python's ensure_ascii escaping.
 std::string serialize_safetensors_index(const std::map<std::string, std::string>& weight_map,
                                         uint64_t total_parameters, uint64_t total_size_bytes);
-
-// --max-shard-size: "5GB", "500MB", "100KB", "1.5GB" (decimal units, as huggingface_hub),
-// "2GiB", "512MiB" (binary), "123" or "123B" (bytes); units are case-insensitive. Throws
-// kUsage for anything else, zero, or more than 2^64-1 bytes.
-uint64_t parse_size(std::string_view text);
 
 }  // namespace ckconv

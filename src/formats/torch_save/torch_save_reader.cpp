@@ -253,7 +253,7 @@ Catalog read_torch_save(const std::filesystem::path& path) {
   uint64_t size = file.size();
   TorchSaveArchive archive(file, 0, size, path.string());
   Catalog catalog;
-  catalog.format = "torch_save";
+  catalog.format = CheckpointFormat::kTorchSave;
   catalog.path = path;
   catalog.files.push_back(path);
   if (!archive.root().is_dict())

@@ -76,8 +76,8 @@ PlannedZip plan_torch_save_archive(const std::string& archive_name, const std::s
   return plan_stored_zip(entries);
 }
 
-OutputLayout plan_torch_save(const std::vector<OutputTensorSpec>& tensors,
-                             const std::string& archive_name) {
+FilePlan plan_torch_save(const std::vector<OutputTensorSpec>& tensors,
+                         const std::string& archive_name) {
   if (archive_name.empty() || archive_name.find('/') != std::string::npos)
     fail(ErrorKind::kUsage, "invalid torch.save archive name '" + archive_name + "'");
   std::set<std::string> names;
@@ -100,18 +100,18 @@ OutputLayout plan_torch_save(const std::vector<OutputTensorSpec>& tensors,
   }
   PlannedZip zip = plan_torch_save_archive(archive_name, writer.finish(), storage_sizes);
 
-  OutputLayout layout;
-  OutputFile file;
+  FilePlan file_plan;
+  PlannedFile file;
   file.relative_path = archive_name + ".pt";
   file.size_bytes = zip.size_bytes;
   file.literals = std::move(zip.literals);
-  layout.files.push_back(std::move(file));
+  file_plan.files.push_back(std::move(file));
   for (size_t i = 0; i < tensors.size(); ++i) {
-    layout.placements.push_back(TensorPlacement{i, 0, zip.data_offsets[kFirstStorageEntry + i]});
+    file_plan.placements.push_back(TensorPlacement{i, 0, zip.data_offsets[kFirstStorageEntry + i]});
     for (uint64_t offset : zip.crc_offsets[kFirstStorageEntry + i])
-      layout.crc_patches.push_back(Crc32Patch{i, 0, offset});
+      file_plan.crc_patches.push_back(Crc32Patch{i, 0, offset});
   }
-  return layout;
+  return file_plan;
 }
 
 }  // namespace ckconv

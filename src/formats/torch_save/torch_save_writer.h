@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/output_layout.h"
+#include "formats/file_plan.h"
 #include "formats/pickle/pickle_writer.h"
 #include "formats/torch_save/zip_writer.h"
 
@@ -20,8 +20,8 @@ namespace ckconv {
 // One output file `<archive_name>.pt` holding the tensors as a dict {name: tensor} in the
 // given order. Throws kBadInput for dtypes torch.save cannot hold (sub-byte types) or
 // duplicate names.
-OutputLayout plan_torch_save(const std::vector<OutputTensorSpec>& tensors,
-                             const std::string& archive_name);
+FilePlan plan_torch_save(const std::vector<OutputTensorSpec>& tensors,
+                         const std::string& archive_name);
 
 // Building blocks shared with the DCP writer.
 

@@ -2,7 +2,7 @@
 // (formats.md §4.2, checked against the byte dumps of fixtures/formats/*/sd.pt).
 #include "formats/torch_save/zip_writer.h"
 
-#include <array>
+#include <zlib.h>
 
 #include "core/error.h"
 
@@ -12,14 +12,10 @@ namespace {
 constexpr uint64_t k32BitLimit = 0xffffffff;  // miniz switches to zip64 at >= this value
 constexpr uint16_t kFlags = 0x0808;           // data descriptor follows + UTF-8 names
 
-std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
-  }
-  return table;
+// Zip's CRC-32 is zlib's (polynomial 0xEDB88320, reflected).
+uint32_t zip_crc32(const std::string& bytes) {
+  return static_cast<uint32_t>(
+      crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
 }
 
 // Accumulates the archive as literal runs separated by holes (data the executor writes).
@@ -70,14 +66,6 @@ uint32_t saturate32(uint64_t value) {
 
 }  // namespace
 
-uint32_t zip_crc32(const void* data, size_t size, uint32_t crc) {
-  static const std::array<uint32_t, 256> table = make_crc_table();
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ bytes[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
-}
-
 PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
   PlannedZip plan;
   ZipBuilder out;
@@ -85,8 +73,7 @@ PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
   for (const ZipEntrySpec& spec : entries) {
     CKCONV_CHECK(!spec.content || spec.content->size() == spec.size_bytes);
     CKCONV_CHECK(spec.name.size() < 0xffff);
-    WrittenEntry entry{out.cursor(), spec.size_bytes,
-                       spec.content ? zip_crc32(spec.content->data(), spec.content->size()) : 0};
+    WrittenEntry entry{out.cursor(), spec.size_bytes, spec.content ? zip_crc32(*spec.content) : 0};
     bool large_size = spec.size_bytes >= k32BitLimit;
     bool large_offset = entry.header_offset >= k32BitLimit;
     // Local zip64 extra (miniz): uncompressed and compressed size (the latter 0 here, the real

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/output_layout.h"
+#include "formats/file_plan.h"
 
 namespace ckconv {
 
@@ -38,8 +38,5 @@ struct PlannedZip {
 inline constexpr uint64_t kTorchSaveAlignment = 64;
 
 PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries);
-
-// CRC-32 with the zip polynomial (0xEDB88320, reflected), continuing from `crc`.
-uint32_t zip_crc32(const void* data, size_t size, uint32_t crc = 0);
 
 }  // namespace ckconv

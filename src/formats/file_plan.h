@@ -1,7 +1,7 @@
-// What a format writer decides before any tensor byte is written: the output files, their
-// sizes, the literal bytes (headers, zip records, index JSON) and the byte offset where each
-// tensor's row-major contiguous data goes. The executor then only fills tensor bytes, so
-// every format shares one streaming write path.
+// The file plan: what a format writer decides before any tensor byte is written: the output
+// files, their sizes, the literal bytes (headers, zip records, index JSON) and the byte offset
+// where each tensor's row-major contiguous data goes. The executor then only fills tensor
+// bytes, so every format shares one streaming write path.
 #pragma once
 
 #include <cstdint>
@@ -41,14 +41,16 @@ struct Crc32Patch {
   uint64_t offset = 0;
 };
 
-struct OutputFile {
+// One output file of a plan.
+struct PlannedFile {
   std::string relative_path;  // relative to the output directory
   uint64_t size_bytes = 0;
   std::vector<LiteralBytes> literals;
 };
 
-struct OutputLayout {
-  std::vector<OutputFile> files;
+// Every output file, where each tensor goes, and the CRC-32s to patch in after writing.
+struct FilePlan {
+  std::vector<PlannedFile> files;
   std::vector<TensorPlacement> placements;
   std::vector<Crc32Patch> crc_patches;
 };

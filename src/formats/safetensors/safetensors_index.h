@@ -1,0 +1,29 @@
+// model.safetensors.index.json of a sharded safetensors checkpoint: parsing the untrusted
+// document into its weight map (tensor name -> shard file) and total size.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ckconv {
+
+// An index lists one line per tensor; 100 MB is ~1M tensors, far beyond any real model.
+inline constexpr uint64_t kMaxSafetensorsIndexBytes = 100'000'000;
+
+// model.safetensors.index.json after its JSON shape was checked: weight_map entries sorted
+// by tensor name, every file a plain `*.safetensors` name (no directory part).
+struct SafetensorsIndex {
+  std::optional<uint64_t> total_size_bytes;
+  std::vector<std::pair<std::string, std::string>> weight_map;  // tensor name -> file name
+};
+
+// Parses an index document; kBadInput naming `where` for bad JSON (strict_json.h: size,
+// depth, UTF-8, duplicate keys), a missing or non-object weight_map, a non-string or unsafe
+// file name, a bad total_size.
+SafetensorsIndex parse_safetensors_index(std::string_view json_text, const std::string& where);
+
+}  // namespace ckconv
