@@ -12,22 +12,22 @@ namespace ckconv {
 namespace {
 
 // config.json as transformers writes it: 2-space indent, sorted keys are not required.
-std::string hf_config_json(const Adapter& adapter, DType dtype) {
-  nlohmann::json config = adapter.hf_config;
+std::string hf_config_json(const FamilyRules& rules, DType dtype) {
+  nlohmann::json config = rules.hf_config;
   config["torch_dtype"] = dtype == DType::kBF16 ? "bfloat16" : dtype == DType::kF16 ? "float16"
                           : dtype == DType::kF64 ? "float64" : "float32";
   return config.dump(2) + "\n";
 }
 
 OutputLayout plan_output(Direction direction, const std::vector<OutputTensorSpec>& tensors,
-                         const Adapter& adapter, const WriteOptions& options, std::string* format) {
+                         const FamilyRules& rules, const WriteOptions& options, std::string* format) {
   if (direction == Direction::kToHf) {
     SafetensorsWriteOptions write;
     write.max_shard_size_bytes = options.max_shard_size_bytes;
     write.metadata = {{"format", "pt"}};
     OutputLayout layout = plan_safetensors(tensors, write);
     DType dtype = tensors.empty() ? DType::kF32 : tensors.front().dtype;
-    std::string json = hf_config_json(adapter, dtype);
+    std::string json = hf_config_json(rules, dtype);
     layout.files.push_back(OutputFile{"config.json", json.size(), {LiteralBytes{0, json}}});
     *format = "safetensors";
     return layout;
@@ -100,17 +100,17 @@ ExecuteOptions execute_options(const WriteOptions& options) {
 }  // namespace
 
 ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
-                                   const Adapter& adapter, const MappedCheckpoint& input,
+                                   const FamilyRules& rules, const MappedCheckpoint& input,
                                    const std::filesystem::path& directory,
                                    const WriteOptions& options, bool dry_run) {
-  TensorPlan plan = plan_conversion(direction, config, adapter, input.catalog());
+  TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
   ConversionSummary summary;
   summary.direction = direction;
   summary.input_format = input.catalog().format;
   summary.input_tensors = input.catalog().tensors.size();
   summary.output_tensors = plan.outputs.size();
   for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
-  OutputLayout layout = plan_output(direction, plan.outputs, adapter, options, &summary.output_format);
+  OutputLayout layout = plan_output(direction, plan.outputs, rules, options, &summary.output_format);
   for (const auto& file : layout.files) summary.files.push_back({file.relative_path, file.size_bytes});
   summary.report = plan.report;
   if (dry_run) return summary;
@@ -128,13 +128,13 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   return summary;
 }
 
-bool conversion_matches(Direction direction, const ModelConfig& config, const Adapter& adapter,
+bool conversion_matches(Direction direction, const ModelConfig& config, const FamilyRules& rules,
                         const MappedCheckpoint& input, const std::filesystem::path& directory,
                         const WriteOptions& options,
                         const std::vector<uint64_t>* expected_digests) {
-  TensorPlan plan = plan_conversion(direction, config, adapter, input.catalog());
+  TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
   std::string format;
-  OutputLayout layout = plan_output(direction, plan.outputs, adapter, options, &format);
+  OutputLayout layout = plan_output(direction, plan.outputs, rules, options, &format);
   for (const auto& [a, b] : plan.must_be_equal) check_equal(input, *a, *b);
   ExecuteOptions execute = execute_options(options);
   execute.block_digests = nullptr;
