@@ -1,7 +1,8 @@
 // The rule pieces every family writes the same way (renames, q/k/v projections plain or
 // fused, SwiGLU feed-forwards, per-expert splits, layer norms, embeddings, final norm and
 // output), each spelling its native keys with their shapes, so each family's rule file states
-// only what is particular to it. The builder also keeps the native order (FamilyRules).
+// only what is particular to it. The builder also keeps the native order (FamilyRules). Below
+// it, the helpers family files share for key names, derived fields and config.json.
 #pragma once
 
 #include <cstdint>

@@ -44,8 +44,8 @@ RuleStep rule_from_hf(const Rule& rule, const RuleInputs& inputs);
 // "" when `rule` has the key counts and parameters its op needs, else what is wrong.
 std::string rule_problem(const Rule& rule);
 
-// The HF keys the rule only refers to, without writing them on to_hf (kTied: the embeddings
-// another rule writes).
+// True when the rule's HF keys are written by other rules, not by its own to_hf (kTied
+// refers to the embeddings the embeddings rule writes).
 bool rule_refers_to_hf(const Rule& rule);
 
 }  // namespace ckconv
