@@ -28,7 +28,7 @@ struct ConvertArgs {
 int run_convert(Direction direction, const ConvertArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig config = load_config(args.model);
-  const Adapter adapter = build_adapter(config);
+  const FamilyRules rules = build_family_rules(config);
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
   if (!args.max_shard_size.empty()) write.max_shard_size_bytes = parse_size(args.max_shard_size);
@@ -41,7 +41,7 @@ int run_convert(Direction direction, const ConvertArgs& args) {
                            {"output", args.output}};
   if (args.dry_run) {
     ConversionSummary summary =
-        write_conversion(direction, config, adapter, input, {}, write, true);
+        write_conversion(direction, config, rules, input, {}, write, true);
     report["dry_run"] = true;
     report["conversion"] = summary_json(summary);
     if (!args.run.quiet) {
@@ -58,7 +58,7 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   std::vector<uint64_t> block_digests;  // lets --verify-roundtrip skip reading the output back
   if (args.verify) write.block_digests = &block_digests;
   ConversionSummary summary =
-      write_conversion(direction, config, adapter, input, output.staging(), write);
+      write_conversion(direction, config, rules, input, output.staging(), write);
   const double convert_seconds = seconds_since(start);
   report["conversion"] = summary_json(summary);
   report["seconds"] = convert_seconds;
@@ -66,7 +66,7 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   int code = 0;
   if (args.verify) {
     const auto verify_start = std::chrono::steady_clock::now();
-    VerifyReport verify = verify_roundtrip(direction, config, adapter, input, output.target(),
+    VerifyReport verify = verify_roundtrip(direction, config, rules, input, output.target(),
                                            write, output.staging());
     report["verify"] = verify_json(verify);
     report["verify"]["seconds"] = seconds_since(verify_start);

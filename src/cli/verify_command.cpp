@@ -22,14 +22,14 @@ int run_verify(const VerifyArgs& args) {
     fail(ErrorKind::kUsage, "verify needs exactly one of --native CKPT or --hf HF_DIR");
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig config = load_config(args.model);
-  const Adapter adapter = build_adapter(config);
+  const FamilyRules rules = build_family_rules(config);
   WriteOptions write = write_options(args.run);
   const bool from_native = !args.native.empty();
   const std::string path = from_native ? args.native : args.hf;
   MappedCheckpoint input(read_checkpoint(path));
   if (from_native) write.native_format = input.catalog().format;
   VerifyReport report =
-      verify_roundtrip(from_native ? Direction::kToHf : Direction::kFromHf, config, adapter, input,
+      verify_roundtrip(from_native ? Direction::kToHf : Direction::kFromHf, config, rules, input,
                        std::filesystem::absolute(path), write);
   print_verify(args.run, report);
   nlohmann::json json = {{"command", "verify"},

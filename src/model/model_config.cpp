@@ -3,7 +3,6 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "model/embedded_configs.h"
-#include "model/native_layout.h"
 
 namespace ckconv {
 namespace {
@@ -147,11 +146,17 @@ bool ModelConfig::get_bool(const std::string& field) const {
 
 bool ModelConfig::has(const std::string& field) const { return fields_.contains(field); }
 
-ModelConfig load_model_config(const std::string& family, const std::string& flavor,
-                              const std::vector<Override>& overrides,
-                              const std::optional<std::filesystem::path>& config_file) {
+nlohmann::json load_family_document(const std::string& family,
+                                    const std::optional<std::filesystem::path>& config_file) {
   nlohmann::json document = family_document(family, config_file);
   if (config_file) check_config_file(document, family, *config_file);
+  return document;
+}
+
+ModelConfig resolve_flavor(const nlohmann::json& document, const std::string& family,
+                           const std::string& flavor, const std::vector<Override>& overrides) {
+  if (!document.is_object() || !document.contains("flavors") || !document["flavors"].is_object())
+    fail(ErrorKind::kUsage, "model '" + family + "': a config needs a \"flavors\" object");
   const nlohmann::json& flavors = document["flavors"];
   if (!flavors.contains(flavor))
     fail(ErrorKind::kUsage,
@@ -177,7 +182,6 @@ ModelConfig load_model_config(const std::string& family, const std::string& flav
                                   config.fields_[override_.field].dump());
     config.fields_[override_.field] = value;
   }
-  derive_config_fields(config);
   return config;
 }
 

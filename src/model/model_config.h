@@ -1,7 +1,8 @@
 // A model family's flavor, resolved: the family file's defaults, then the flavor's fields,
 // then user overrides (`--set field=value`, named like torchtitan's config fields), then the
-// family's derived fields (e.g. llama3 head_dim = dim / n_heads). Every later stage reads
-// dimensions from here, so a checkpoint is always checked against one explicit config.
+// family's derived fields (e.g. llama3 head_dim = dim / n_heads; load_model_config in
+// families/family.h). Every later stage reads dimensions from here, so a checkpoint is always
+// checked against one explicit config.
 #pragma once
 
 #include <cstdint>
@@ -43,19 +44,24 @@ class ModelConfig {
   void set(const std::string& field, nlohmann::json value) { fields_[field] = std::move(value); }
 
  private:
-  friend ModelConfig load_model_config(const std::string&, const std::string&,
-                                       const std::vector<Override>&,
-                                       const std::optional<std::filesystem::path>&);
+  friend ModelConfig resolve_flavor(const nlohmann::json&, const std::string&, const std::string&,
+                                    const std::vector<Override>&);
   std::string family_;
   std::string flavor_;
   nlohmann::json fields_;
 };
 
-// `family` names configs/<family>.json (compiled in) unless `config_file` is given.
-// Unknown family, flavor or override field is kUsage, listing what exists.
-ModelConfig load_model_config(const std::string& family, const std::string& flavor,
-                              const std::vector<Override>& overrides,
-                              const std::optional<std::filesystem::path>& config_file = {});
+// The family document (flavors and defaults) of `family`: configs/<family>.json, compiled
+// in, unless `config_file` is given, which must then define exactly the built-in file's fields
+// with values of the same kinds. Unknown family or bad file is kUsage.
+nlohmann::json load_family_document(const std::string& family,
+                                    const std::optional<std::filesystem::path>& config_file = {});
+
+// `flavor` of a family document (configs/<family>.json contents): the defaults, the flavor's
+// fields, then `overrides`; without the family's derived fields (Family::derive_fields).
+// Unknown flavor or override field is kUsage.
+ModelConfig resolve_flavor(const nlohmann::json& document, const std::string& family,
+                           const std::string& flavor, const std::vector<Override>& overrides);
 
 std::vector<std::string> list_families();
 std::vector<std::string> list_flavors(const std::string& family);

@@ -12,8 +12,8 @@ namespace ckconv {
 namespace {
 
 // config.json as transformers writes it: 2-space indent, sorted keys are not required.
-std::string hf_config_json(const Adapter& adapter, DType dtype) {
-  nlohmann::json config = adapter.hf_config;
+std::string hf_config_json(const FamilyRules& rules, DType dtype) {
+  nlohmann::json config = rules.hf_config;
   config["torch_dtype"] = dtype == DType::kBF16  ? "bfloat16"
                           : dtype == DType::kF16 ? "float16"
                           : dtype == DType::kF64 ? "float64"
@@ -22,14 +22,14 @@ std::string hf_config_json(const Adapter& adapter, DType dtype) {
 }
 
 FilePlan plan_output(Direction direction, const std::vector<OutputTensorSpec>& tensors,
-                     const Adapter& adapter, const WriteOptions& options) {
+                     const FamilyRules& rules, const WriteOptions& options) {
   if (direction == Direction::kToHf) {
     SafetensorsWriteOptions write;
     write.max_shard_size_bytes = options.max_shard_size_bytes;
     write.metadata = {{"format", "pt"}};
     FilePlan file_plan = plan_safetensors(tensors, write);
     DType dtype = tensors.empty() ? DType::kF32 : tensors.front().dtype;
-    std::string json = hf_config_json(adapter, dtype);
+    std::string json = hf_config_json(rules, dtype);
     file_plan.files.push_back(PlannedFile{"config.json", json.size(), {LiteralBytes{0, json}}});
     return file_plan;
   }
@@ -104,10 +104,10 @@ ExecuteOptions execute_options(const WriteOptions& options) {
 }  // namespace
 
 ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
-                                   const Adapter& adapter, const MappedCheckpoint& input,
+                                   const FamilyRules& rules, const MappedCheckpoint& input,
                                    const std::filesystem::path& directory,
                                    const WriteOptions& options, bool dry_run) {
-  TensorPlan plan = plan_conversion(direction, config, adapter, input.catalog());
+  TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
   ConversionSummary summary;
   summary.direction = direction;
   summary.input_format = input.catalog().format;
@@ -116,7 +116,7 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
   summary.output_format =
       direction == Direction::kToHf ? CheckpointFormat::kSafetensors : options.native_format;
-  FilePlan file_plan = plan_output(direction, plan.outputs, adapter, options);
+  FilePlan file_plan = plan_output(direction, plan.outputs, rules, options);
   for (const auto& file : file_plan.files)
     summary.files.push_back({file.relative_path, file.size_bytes});
   summary.report = plan.report;
@@ -134,12 +134,12 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   return summary;
 }
 
-bool conversion_matches(Direction direction, const ModelConfig& config, const Adapter& adapter,
+bool conversion_matches(Direction direction, const ModelConfig& config, const FamilyRules& rules,
                         const MappedCheckpoint& input, const std::filesystem::path& directory,
                         const WriteOptions& options,
                         const std::vector<uint64_t>* expected_digests) {
-  TensorPlan plan = plan_conversion(direction, config, adapter, input.catalog());
-  FilePlan file_plan = plan_output(direction, plan.outputs, adapter, options);
+  TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
+  FilePlan file_plan = plan_output(direction, plan.outputs, rules, options);
   for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
   ExecuteOptions execute = execute_options(options);
   execute.block_digests = nullptr;

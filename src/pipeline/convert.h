@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/adapter.h"
+#include "families/family.h"
 #include "formats/checkpoint_format.h"
 #include "formats/file_plan.h"
 #include "model/model_config.h"
@@ -57,7 +57,7 @@ struct ConversionSummary {
 // Plans the conversion of `input` and writes it into the existing empty `directory`.
 // With `dry_run`, only plans (nothing is written) and returns what would be written.
 ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
-                                   const Adapter& adapter, const MappedCheckpoint& input,
+                                   const FamilyRules& rules, const MappedCheckpoint& input,
                                    const std::filesystem::path& directory,
                                    const WriteOptions& options, bool dry_run = false);
 
@@ -65,7 +65,7 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
 // `directory`, writing nothing: true when they are exactly the same files and bytes. With
 // `expected_digests` (the block_digests of the conversion that wrote `directory`, same
 // options), the files are not read again.
-bool conversion_matches(Direction direction, const ModelConfig& config, const Adapter& adapter,
+bool conversion_matches(Direction direction, const ModelConfig& config, const FamilyRules& rules,
                         const MappedCheckpoint& input, const std::filesystem::path& directory,
                         const WriteOptions& options,
                         const std::vector<uint64_t>* expected_digests = nullptr);

@@ -2,9 +2,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "core/error.h"
-#include "model/native_layout.h"
+#include "families/family.h"
 #include "pipeline/executor.h"
 
 namespace ckconv {
@@ -50,11 +51,25 @@ uint64_t hash_name(const std::string& name) {
   return hash;
 }
 
+// Tied flavors hold one tensor under two names, with the same values: the native tensor
+// written as a tied rule's HF key takes the values generated for the tied one (lm_head).
+std::map<std::string, std::string> tied_value_names(const FamilyRules& rules) {
+  std::map<std::string, std::string> out;
+  for (const Rule& tied : rules.rules) {
+    if (tied.op != RuleOp::kTied) continue;
+    for (const Rule& rule : rules.rules)
+      if (rule.op != RuleOp::kTied && rule.hf.size() == 1 && rule.hf[0] == tied.hf[0])
+        out[rule.native[0].name] = tied.native[0].name;
+  }
+  return out;
+}
+
 enum class Fill { kUniform, kOnes, kZeros };
 
-Fill fill_of(const ExpectedTensor& tensor) {
+// Float32-only buffers (MoE expert biases) start at zero, as in torchtitan.
+Fill fill_of(const NativeTensor& tensor) {
   const std::string& name = tensor.name;
-  if (name.find("expert_bias") != std::string::npos) return Fill::kZeros;
+  if (tensor.float32_only) return Fill::kZeros;
   const bool is_norm = name.find("norm") != std::string::npos;
   if (is_norm && tensor.shape.size() == 1) return Fill::kOnes;
   return Fill::kUniform;
@@ -90,18 +105,18 @@ void store(DType dtype, float value, uint8_t* out) {
 ConversionSummary write_initial_checkpoint(const ModelConfig& config, const InitOptions& init,
                                            const std::filesystem::path& directory,
                                            const WriteOptions& options) {
-  const std::vector<ExpectedTensor> tensors = expected_native_tensors(config);
+  const FamilyRules rules = build_family_rules(config);
+  const std::vector<NativeTensor> tensors = expected_native_tensors(rules);
+  const std::map<std::string, std::string> value_names = tied_value_names(rules);
   std::vector<OutputTensorSpec> specs;
   ExecutionPlan plan;
-  // Tied flavors hold one tensor under two names (spec/adapters.md §1.4): same values.
-  const bool tied = config.has("enable_weight_tying") && config.get_bool("enable_weight_tying");
-  for (const ExpectedTensor& tensor : tensors) {
+  for (const NativeTensor& tensor : tensors) {
     const DType dtype = tensor.float32_only ? DType::kF32 : init.dtype;
     specs.push_back({tensor.name, dtype, tensor.shape});
     TensorRecipe recipe = recipe_identity(tensor.name, "init:" + tensor.name, tensor.shape, dtype);
     const Fill fill = fill_of(tensor);
-    const std::string value_name =
-        tied && tensor.name == "tok_embeddings.weight" ? "lm_head.weight" : tensor.name;
+    const auto tied = value_names.find(tensor.name);
+    const std::string& value_name = tied == value_names.end() ? tensor.name : tied->second;
     const uint64_t key = mix(init.seed ^ hash_name(value_name));
     const int element_size = dtype_size(dtype);
     SourceRef source;

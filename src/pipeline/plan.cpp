@@ -1,96 +1,125 @@
 #include "pipeline/plan.h"
 
+#include <functional>
 #include <map>
 #include <regex>
 #include <set>
 
 #include "core/error.h"
-#include "model/native_layout.h"
+#include "pipeline/rule_ops.h"
 
 namespace ckconv {
 namespace {
 
-// Recipes of one rule in one direction. `shape_of`/`dtype_of` describe the inputs.
-template <typename ShapeOf, typename DTypeOf>
-std::vector<TensorRecipe> rule_recipes(const Rule& rule, Direction direction, ShapeOf shape_of,
-                                       DTypeOf dtype_of) {
-  std::vector<TensorRecipe> out;
-  const auto& n = rule.native;
-  const auto& h = rule.hf;
-  const bool to_hf = direction == Direction::kToHf;
-  switch (rule.op) {
-    case RuleOp::kRename:
-      if (to_hf) out.push_back(recipe_identity(h[0], n[0], shape_of(n[0]), dtype_of(n[0])));
-      else out.push_back(recipe_identity(n[0], h[0], shape_of(h[0]), dtype_of(h[0])));
-      break;
-    case RuleOp::kRopePermute:
-      if (to_hf)
-        out.push_back(recipe_rope_permute(h[0], n[0], rule.heads, rule.head_dim, shape_of(n[0]),
-                                          dtype_of(n[0]), false));
-      else
-        out.push_back(recipe_rope_permute(n[0], h[0], rule.heads, rule.head_dim, shape_of(h[0]),
-                                          dtype_of(h[0]), true));
-      break;
-    case RuleOp::kFusedQkv:
-      if (to_hf) {
-        for (int part = 0; part < 3; ++part)
-          out.push_back(recipe_fused_qkv_part(h[part], n[0], part, rule.heads, rule.kv_heads,
-                                              rule.head_dim, shape_of(n[0]), dtype_of(n[0]),
-                                              rule.permute));
-      } else {
-        Shape fused = shape_of(h[0]);
-        fused[0] = (rule.heads + 2 * rule.kv_heads) * rule.head_dim;
-        out.push_back(recipe_fused_qkv_pack(n[0], h[0], h[1], h[2], rule.heads, rule.kv_heads,
-                                            rule.head_dim, fused, dtype_of(h[0]), rule.permute));
-      }
-      break;
-    case RuleOp::kExperts:
-      if (to_hf) {
-        for (size_t e = 0; e < h.size(); ++e)
-          out.push_back(recipe_unstack(h[e], n[0], static_cast<int64_t>(e), shape_of(n[0]),
-                                       dtype_of(n[0])));
-      } else {
-        Shape stacked = shape_of(h[0]);
-        stacked.insert(stacked.begin(), static_cast<int64_t>(h.size()));
-        out.push_back(recipe_stack(n[0], h, stacked, dtype_of(h[0])));
-      }
-      break;
-    case RuleOp::kTransposeLast2:
-      if (to_hf) out.push_back(recipe_transpose_last2(h[0], n[0], shape_of(n[0]), dtype_of(n[0])));
-      else out.push_back(recipe_transpose_last2(n[0], h[0], shape_of(h[0]), dtype_of(h[0])));
-      break;
-    case RuleOp::kConcatTransposed: {
-      if (to_hf) {
-        std::vector<Shape> shapes;
-        for (const auto& name : n) shapes.push_back(shape_of(name));
-        out.push_back(recipe_concat_transposed(h[0], n, shapes, dtype_of(n[0])));
-      }
-      // from_hf needs the part shapes, which come from the expected native side; handled by
-      // the caller through `native_shape_of`.
-      break;
-    }
-    case RuleOp::kDroppedZeros:
-    case RuleOp::kTied:
-      break;  // no tensor recipe in the to_hf direction; from_hf handled by the caller
+// Both sides of a flavor, derived from its rule table.
+struct FlavorSides {
+  std::vector<NativeTensor> native;                   // torchtitan's state_dict order
+  std::vector<OutputTensorSpec> hf;                   // to_hf output order
+  std::map<std::string, std::string> native_writing;  // HF key -> native key of its rule
+};
+
+std::string first_key(const Rule& rule) {
+  if (!rule.native.empty()) return rule.native[0].name;
+  return rule.hf.empty() ? std::string("(no keys)") : rule.hf[0];
+}
+
+// Every native key consumed once and listed once in the native order.
+std::map<std::string, const NativeTensor*> check_native_keys(const FamilyRules& table) {
+  auto bug = [&](const std::string& message) {
+    fail(ErrorKind::kInternal, table.family + " rules: " + message);
+  };
+  std::map<std::string, const NativeTensor*> natives;
+  for (const Rule& rule : table.rules) {
+    const std::string problem = rule_problem(rule);
+    if (!problem.empty())
+      bug(rule_op_name(rule.op) + " rule of '" + first_key(rule) + "' " + problem);
+    for (const NativeTensor& tensor : rule.native)
+      if (!natives.emplace(tensor.name, &tensor).second)
+        bug("native key '" + tensor.name + "' is consumed by more than one rule");
   }
-  return out;
+  std::set<std::string> ordered;
+  for (const std::string& name : table.native_order) {
+    if (!natives.count(name)) bug("the native order names '" + name + "', which no rule consumes");
+    if (!ordered.insert(name).second) bug("the native order names '" + name + "' twice");
+  }
+  for (const auto& [name, tensor] : natives)
+    if (!ordered.count(name)) bug("native key '" + name + "' is missing from the native order");
+  return natives;
+}
+
+void validate_against(const TensorRecipe& recipe,
+                      const std::function<Shape(const std::string&)>& shape_of) {
+  std::vector<Shape> shapes;
+  for (const auto& source : recipe.sources) shapes.push_back(shape_of(source));
+  validate_recipe(recipe, shapes);
+}
+
+// check_family_rules, returning both sides: to_hf on the flavor's native shapes gives the HF
+// side, from_hf on those HF shapes must give the native shapes back.
+FlavorSides check_rules(const FamilyRules& table) {
+  auto bug = [&](const std::string& message) {
+    fail(ErrorKind::kInternal, table.family + " rules: " + message);
+  };
+  const std::map<std::string, const NativeTensor*> natives = check_native_keys(table);
+  FlavorSides sides;
+  sides.native = expected_native_tensors(table);
+  auto native_shape = [&](const std::string& name) { return natives.at(name)->shape; };
+  const RuleInputs native_inputs{
+      [&](const std::string& name) { return TensorInfo{native_shape(name)}; }, {}};
+  std::map<std::string, Shape> hf_shapes;
+  for (const Rule& rule : table.rules) {
+    if (rule_refers_to_hf(rule)) continue;
+    for (const TensorRecipe& recipe : rule_to_hf(rule, native_inputs).recipes) {
+      validate_against(recipe, native_shape);
+      if (!sides.native_writing.emplace(recipe.name, rule.native[0].name).second)
+        bug("HF key '" + recipe.name + "' is written by more than one rule");
+      hf_shapes[recipe.name] = recipe.shape;
+      sides.hf.push_back({recipe.name, recipe.dtype, recipe.shape});
+    }
+  }
+  auto hf_shape = [&](const std::string& name) {
+    auto found = hf_shapes.find(name);
+    if (found == hf_shapes.end())
+      bug("HF key '" + name + "' is read by from_hf but no rule writes it");
+    return found->second;
+  };
+  const RuleInputs hf_inputs{[&](const std::string& name) { return TensorInfo{hf_shape(name)}; },
+                             {}};
+  std::set<std::string> written;
+  for (const Rule& rule : table.rules)
+    for (const TensorRecipe& recipe : rule_from_hf(rule, hf_inputs).recipes) {
+      validate_against(recipe, hf_shape);
+      auto native = natives.find(recipe.name);
+      if (native == natives.end() || native->second->shape != recipe.shape)
+        bug("from_hf of the " + rule_op_name(rule.op) + " rule of '" + first_key(rule) +
+            "' writes '" + recipe.name + "' " + shape_to_string(recipe.shape) +
+            ", not a native tensor of the flavor");
+      if (!written.insert(recipe.name).second) bug("from_hf writes '" + recipe.name + "' twice");
+    }
+  for (const auto& [name, tensor] : natives)
+    if (!written.count(name)) bug("from_hf does not write native key '" + name + "'");
+  return sides;
 }
 
 bool allowed_dtype(DType dtype) {
-  return dtype == DType::kF32 || dtype == DType::kBF16 || dtype == DType::kF16 || dtype == DType::kF64;
+  return dtype == DType::kF32 || dtype == DType::kBF16 || dtype == DType::kF16 ||
+         dtype == DType::kF64;
 }
 
 // Collects problems and throws one kBadInput error listing them by category.
 class Problems {
  public:
-  void add(const std::string& category, const std::string& item) { items_[category].push_back(item); }
+  void add(const std::string& category, const std::string& item) {
+    items_[category].push_back(item);
+  }
   void throw_if_any(const std::string& context) const {
     if (items_.empty()) return;
     std::string message = context + ":";
     for (const auto& [category, list] : items_) {
       message += "\n  " + category + " (" + std::to_string(list.size()) + "):";
       for (size_t i = 0; i < list.size() && i < 20; ++i) message += "\n    " + list[i];
-      if (list.size() > 20) message += "\n    ... and " + std::to_string(list.size() - 20) + " more";
+      if (list.size() > 20)
+        message += "\n    ... and " + std::to_string(list.size() - 20) + " more";
     }
     fail_input(message);
   }
@@ -99,72 +128,34 @@ class Problems {
   std::map<std::string, std::vector<std::string>> items_;
 };
 
-}  // namespace
+using InputIndex = std::map<std::string, const CatalogTensor*>;
 
-std::vector<OutputTensorSpec> expected_hf_tensors(const ModelConfig& config, const Adapter& adapter) {
-  std::map<std::string, Shape> native;
-  for (const auto& tensor : expected_native_tensors(config)) native[tensor.name] = tensor.shape;
-  std::vector<OutputTensorSpec> out;
-  for (const Rule& rule : adapter.rules) {
-    for (const auto& name : rule.native)
-      if (!native.count(name))
-        fail(ErrorKind::kInternal, "adapter rule names native key '" + name +
-                                       "' that the flavor does not have");
-    for (const TensorRecipe& recipe : rule_recipes(
-             rule, Direction::kToHf, [&](const std::string& n) { return native.at(n); },
-             [](const std::string&) { return DType::kF32; }))
-      out.push_back({recipe.name, recipe.dtype, recipe.shape});
-  }
-  return out;
-}
-
-TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const Adapter& adapter,
-                           const Catalog& input) {
-  const std::vector<ExpectedTensor> native = expected_native_tensors(config);
-  std::map<std::string, const ExpectedTensor*> native_by_name;
-  for (const auto& tensor : native) native_by_name[tensor.name] = &tensor;
-
-  // Internal consistency: each native key is consumed by exactly one rule.
-  std::map<std::string, int> consumed;
-  for (const Rule& rule : adapter.rules)
-    for (const auto& name : rule.native) {
-      if (!native_by_name.count(name))
-        fail(ErrorKind::kInternal, "adapter rule names unknown native key '" + name + "'");
-      ++consumed[name];
-    }
-  for (const auto& tensor : native)
-    if (consumed[tensor.name] != 1)
-      fail(ErrorKind::kInternal, "native key '" + tensor.name + "' is consumed by " +
-                                     std::to_string(consumed[tensor.name]) + " adapter rules");
-
-  std::map<std::string, const CatalogTensor*> inputs;
-  TensorPlan plan;
-  for (const auto& item : input.skipped) plan.report.skipped.push_back(item.name + ": " + item.reason);
-  Problems problems;
+// The input checkpoint against this direction's expected inputs: duplicate, missing,
+// mis-shaped, unsupported-dtype and unexpected keys go to `problems`; HF keys the family
+// ignores and the catalog's non-model items go to the report as skipped.
+InputIndex check_input_coverage(Direction direction, const FamilyRules& table,
+                                const FlavorSides& sides, const Catalog& input,
+                                ConversionReport& report, Problems& problems) {
+  InputIndex inputs;
+  for (const auto& item : input.skipped) report.skipped.push_back(item.name + ": " + item.reason);
   for (const auto& tensor : input.tensors)
     if (!inputs.emplace(tensor.name, &tensor).second) problems.add("duplicate keys", tensor.name);
 
-  const std::string side = direction == Direction::kToHf ? "native" : "HF";
-  const std::string context = "input " + input.path.string() + " does not match " + config.family() +
-                              "/" + config.flavor() + " (" + side + " side)";
-
-  // Expected input tensors of this direction.
-  std::vector<OutputTensorSpec> expected_inputs;
+  std::vector<OutputTensorSpec> expected = sides.hf;
   std::set<std::string> float32_only;
+  std::vector<std::regex> ignored;
   if (direction == Direction::kToHf) {
-    for (const auto& tensor : native) {
-      expected_inputs.push_back({tensor.name, DType::kF32, tensor.shape});
+    expected.clear();
+    for (const auto& tensor : sides.native) {
+      expected.push_back({tensor.name, DType::kF32, tensor.shape});
       if (tensor.float32_only) float32_only.insert(tensor.name);
     }
   } else {
-    expected_inputs = expected_hf_tensors(config, adapter);
+    for (const auto& pattern : table.hf_ignored_patterns) ignored.emplace_back(pattern);
   }
-  std::vector<std::regex> ignored;
-  if (direction == Direction::kFromHf)
-    for (const auto& pattern : adapter.hf_ignored_patterns) ignored.emplace_back(pattern);
 
   std::set<std::string> expected_names;
-  for (const auto& spec : expected_inputs) {
+  for (const auto& spec : expected) {
     expected_names.insert(spec.name);
     auto found = inputs.find(spec.name);
     if (found == inputs.end()) {
@@ -175,88 +166,98 @@ TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const
     if (tensor.shape != spec.shape)
       problems.add("shape mismatches", spec.name + ": expected " + shape_to_string(spec.shape) +
                                            ", found " + shape_to_string(tensor.shape));
-    if (!allowed_dtype(tensor.dtype) ||
-        (float32_only.count(spec.name) && tensor.dtype != DType::kF32))
+    const bool must_be_f32 = float32_only.count(spec.name) > 0;
+    if (!allowed_dtype(tensor.dtype) || (must_be_f32 && tensor.dtype != DType::kF32))
       problems.add("unsupported dtypes",
                    spec.name + ": " + std::string(dtype_name(tensor.dtype)) +
-                       (float32_only.count(spec.name) ? " (must be F32)" : " (expected F32, BF16, F16 or F64)"));
+                       (must_be_f32 ? " (must be F32)" : " (expected F32, BF16, F16 or F64)"));
   }
   for (const auto& tensor : input.tensors) {
     if (expected_names.count(tensor.name)) continue;
     bool is_ignored = false;
-    for (const auto& pattern : ignored) is_ignored = is_ignored || std::regex_match(tensor.name, pattern);
+    for (const auto& pattern : ignored)
+      is_ignored = is_ignored || std::regex_match(tensor.name, pattern);
     if (is_ignored)
-      plan.report.skipped.push_back(tensor.name + ": HF-only buffer, ignored by from_hf");
+      report.skipped.push_back(tensor.name + ": HF-only buffer, ignored by from_hf");
     else
       problems.add("unexpected tensors", tensor.name + " " + shape_to_string(tensor.shape));
   }
-  problems.throw_if_any(context);
+  return inputs;
+}
 
-  auto shape_of = [&](const std::string& name) { return inputs.at(name)->shape; };
-  auto dtype_of = [&](const std::string& name) { return inputs.at(name)->dtype; };
+// Every output tensor as a recipe over the (covered) inputs, through each rule's op; native
+// outputs in torchtitan's order.
+void build_recipes(Direction direction, const FamilyRules& table, const FlavorSides& sides,
+                   const InputIndex& inputs, TensorPlan& plan, Problems& problems) {
+  const RuleInputs rule_inputs{[&](const std::string& name) {
+                                 return TensorInfo{inputs.at(name)->shape, inputs.at(name)->dtype};
+                               },
+                               [&](const std::string& hf) { return sides.native_writing.at(hf); }};
   auto add_recipe = [&](TensorRecipe recipe) {
     std::vector<const CatalogTensor*> sources;
     std::vector<Shape> source_shapes;
     for (const auto& name : recipe.sources) {
-      sources.push_back(inputs.at(name));
-      source_shapes.push_back(inputs.at(name)->shape);
-      if (inputs.at(name)->dtype != recipe.dtype)
+      const CatalogTensor* source = inputs.at(name);
+      sources.push_back(source);
+      source_shapes.push_back(source->shape);
+      if (source->dtype != recipe.dtype)
         problems.add("mixed dtypes", recipe.name + " combines " + recipe.sources[0] + " (" +
                                          std::string(dtype_name(recipe.dtype)) + ") and " + name +
-                                         " (" + std::string(dtype_name(inputs.at(name)->dtype)) + ")");
+                                         " (" + std::string(dtype_name(source->dtype)) + ")");
     }
     validate_recipe(recipe, source_shapes);
     plan.outputs.push_back({recipe.name, recipe.dtype, recipe.shape});
     plan.sources.push_back(std::move(sources));
     plan.recipes.push_back(std::move(recipe));
   };
-
-  if (direction == Direction::kToHf) {
-    for (const Rule& rule : adapter.rules) {
-      if (rule.op == RuleOp::kDroppedZeros) {
-        plan.report.dropped.push_back(rule.native[0] + ": no HF counterpart (re-created as zeros by from_hf)");
-        continue;
-      }
-      if (rule.op == RuleOp::kTied) {
-        plan.must_be_equal.push_back({inputs.at(rule.native[0]), inputs.at("tok_embeddings.weight")});
-        plan.report.dropped.push_back(rule.native[0] + ": tied to tok_embeddings.weight, omitted (tie_word_embeddings)");
-        continue;
-      }
-      for (TensorRecipe& recipe : rule_recipes(rule, direction, shape_of, dtype_of)) add_recipe(std::move(recipe));
-    }
-  } else {
-    // Output in torchtitan's native order.
-    std::map<std::string, TensorRecipe> by_native;
-    for (const Rule& rule : adapter.rules) {
-      switch (rule.op) {
-        case RuleOp::kDroppedZeros:
-          by_native[rule.native[0]] = recipe_zeros(rule.native[0], native_by_name.at(rule.native[0])->shape, DType::kF32);
-          plan.report.created.push_back(rule.native[0] + ": float32 zeros (HF has no such tensor)");
-          break;
-        case RuleOp::kTied:
-          by_native[rule.native[0]] = recipe_identity(rule.native[0], rule.hf[0], shape_of(rule.hf[0]), dtype_of(rule.hf[0]));
-          plan.report.created.push_back(rule.native[0] + ": copy of " + rule.hf[0] + " (tied embeddings)");
-          break;
-        case RuleOp::kConcatTransposed: {
-          std::vector<Shape> parts;
-          for (const auto& name : rule.native) parts.push_back(native_by_name.at(name)->shape);
-          for (size_t k = 0; k < rule.native.size(); ++k)
-            by_native[rule.native[k]] = recipe_split_transposed(rule.native[k], rule.hf[0], static_cast<int>(k), parts, dtype_of(rule.hf[0]));
-          break;
-        }
-        default:
-          for (TensorRecipe& recipe : rule_recipes(rule, direction, shape_of, dtype_of))
-            by_native[recipe.name] = std::move(recipe);
-      }
-    }
-    for (const auto& tensor : native) {
-      TensorRecipe& recipe = by_native.at(tensor.name);
-      if (recipe.shape != tensor.shape)
-        fail(ErrorKind::kInternal, "from_hf recipe for '" + tensor.name + "' has shape " +
-                                       shape_to_string(recipe.shape) + ", flavor says " + shape_to_string(tensor.shape));
-      add_recipe(std::move(recipe));
+  std::map<std::string, TensorRecipe> by_native;
+  for (const Rule& rule : table.rules) {
+    RuleStep step = direction == Direction::kToHf ? rule_to_hf(rule, rule_inputs)
+                                                  : rule_from_hf(rule, rule_inputs);
+    for (auto& line : step.dropped) plan.report.dropped.push_back(std::move(line));
+    for (auto& line : step.created) plan.report.created.push_back(std::move(line));
+    for (const auto& [a, b] : step.must_be_equal)
+      plan.must_be_equal.push_back({inputs.at(a), inputs.at(b)});
+    for (TensorRecipe& recipe : step.recipes) {
+      if (direction == Direction::kToHf)
+        add_recipe(std::move(recipe));
+      else
+        by_native[recipe.name] = std::move(recipe);
     }
   }
+  if (direction == Direction::kToHf) return;
+  for (const auto& tensor : sides.native) {
+    TensorRecipe& recipe = by_native.at(tensor.name);
+    if (recipe.shape != tensor.shape)
+      fail(ErrorKind::kInternal, "from_hf recipe for '" + tensor.name + "' has shape " +
+                                     shape_to_string(recipe.shape) + ", flavor says " +
+                                     shape_to_string(tensor.shape));
+    add_recipe(std::move(recipe));
+  }
+}
+
+}  // namespace
+
+std::vector<OutputTensorSpec> expected_hf_tensors(const FamilyRules& rules) {
+  return check_rules(rules).hf;
+}
+
+void check_family_rules(const FamilyRules& rules) {
+  check_rules(rules);
+}
+
+TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const FamilyRules& rules,
+                           const Catalog& input) {
+  const FlavorSides sides = check_rules(rules);
+  const std::string side = direction == Direction::kToHf ? "native" : "HF";
+  const std::string context = "input " + input.path.string() + " does not match " +
+                              config.family() + "/" + config.flavor() + " (" + side + " side)";
+  TensorPlan plan;
+  Problems problems;
+  const InputIndex inputs =
+      check_input_coverage(direction, rules, sides, input, plan.report, problems);
+  problems.throw_if_any(context);
+  build_recipes(direction, rules, sides, inputs, plan, problems);
   problems.throw_if_any(context);
   return plan;
 }

@@ -1,14 +1,15 @@
-// Plan building: from a model config, its adapter and the input checkpoint's catalog, decide
-// every output tensor as a recipe over input tensors, and check coverage strictly: every
-// input tensor is consumed, dropped or ignored by a named rule, every expected output is
-// produced, shapes and dtypes match the flavor. All problems are reported together, naming
-// the keys, before a byte is written.
+// Plan building, in three steps: check the family's rule table against itself (a ckconv bug
+// if not: kInternal), check the input checkpoint's coverage strictly (every input tensor is
+// consumed, dropped or ignored by a named rule, every expected input is present, shapes and
+// dtypes match the flavor: kBadInput, all problems reported together by key, before a byte is
+// written), then decide every output tensor as a recipe over input tensors. What each rule op
+// does in each direction lives in pipeline/rule_ops.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "adapters/adapter.h"
+#include "families/family.h"
 #include "formats/catalog.h"
 #include "formats/file_plan.h"
 #include "layout/recipe.h"
@@ -26,17 +27,24 @@ struct ConversionReport {
 
 struct TensorPlan {
   std::vector<OutputTensorSpec> outputs;
-  std::vector<TensorRecipe> recipes;                     // parallel to outputs
+  std::vector<TensorRecipe> recipes;                       // parallel to outputs
   std::vector<std::vector<const CatalogTensor*>> sources;  // parallel to recipes[i].sources
   // Pairs of input tensors that must be bit-equal (tied lm_head and embeddings on to_hf).
   std::vector<std::pair<const CatalogTensor*, const CatalogTensor*>> must_be_equal;
   ConversionReport report;
 };
 
-// The HF tensors a flavor's to_hf produces (names and shapes, in output order).
-std::vector<OutputTensorSpec> expected_hf_tensors(const ModelConfig& config, const Adapter& adapter);
+// The HF tensors a flavor's to_hf produces (names and shapes, in output order; dtype F32).
+std::vector<OutputTensorSpec> expected_hf_tensors(const FamilyRules& rules);
 
-TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const Adapter& adapter,
+// Checks a rule table against itself; kInternal naming the key: every rule has the key counts
+// its op needs, every native key is consumed by exactly one rule and listed once in the
+// native order, every HF key is written by one rule (a tied rule refers to a written one),
+// and both directions' recipes are valid, from_hf giving back the native shapes.
+void check_family_rules(const FamilyRules& rules);
+
+// `config` names the flavor in error messages; `rules` is its rule table.
+TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const FamilyRules& rules,
                            const Catalog& input);
 
 }  // namespace ckconv

@@ -13,16 +13,31 @@ void absorb(VerifyReport& report, const Comparison& comparison, const std::strin
   if (!comparison.equal()) report.passed = false;
 }
 
-std::vector<Exclusion> exclusions_of(const Adapter& adapter) {
+std::string regex_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (std::string("\\^$.|?*+()[]{}").find(c) != std::string::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// Native tensors whose values do not survive a round trip: those of the dropped-zeros rules
+// (verify compares their key, shape and dtype, and checks they come back as zeros).
+std::vector<Exclusion> exclusions_of(const FamilyRules& rules) {
   std::vector<Exclusion> out;
-  for (const auto& [pattern, reason] : adapter.verify_exclusions) out.push_back({std::regex(pattern), reason});
+  for (const Rule& rule : rules.rules)
+    if (rule.op == RuleOp::kDroppedZeros)
+      out.push_back({std::regex(regex_escape(rule.native[0].name)),
+                     rule.reason + ": to_hf drops it, from_hf re-creates zeros"});
   return out;
 }
 
 }  // namespace
 
-VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const Adapter& adapter,
-                              const MappedCheckpoint& input, const std::filesystem::path& scratch_near,
+VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const FamilyRules& rules,
+                              const MappedCheckpoint& input,
+                              const std::filesystem::path& scratch_near,
                               const WriteOptions& options,
                               const std::optional<std::filesystem::path>& first_output) {
   VerifyReport report;
@@ -49,15 +64,15 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
     first = first_scratch->path();
     WriteOptions first_write = write;
     first_write.block_digests = &first_digests;
-    write_conversion(start, config, adapter, input, first, first_write);
+    write_conversion(start, config, rules, input, first, first_write);
   }
   // The second conversion must give back the input's tensors. Their values are compared as
   // its blocks are built (against the input, which is usually still in the page cache), so
   // this output is read back only once, by the third conversion.
-  const std::vector<Exclusion> exclusions = exclusions_of(adapter);
+  const std::vector<Exclusion> exclusions = exclusions_of(rules);
   std::vector<std::regex> ignore;
   if (start == Direction::kFromHf)
-    for (const auto& pattern : adapter.hf_ignored_patterns) ignore.emplace_back(pattern);
+    for (const auto& pattern : rules.hf_ignored_patterns) ignore.emplace_back(pattern);
   StreamingComparison back_values(input, start == Direction::kToHf ? exclusions : std::vector<Exclusion>{},
                                   ignore);
   ScratchDirectory back(scratch_near, "verify2");
@@ -65,20 +80,19 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
     MappedCheckpoint first_checkpoint(read_checkpoint(first));
     WriteOptions second_write = write;
     second_write.inspector = &back_values;
-    write_conversion(second, config, adapter, first_checkpoint, back.path(), second_write);
+    write_conversion(second, config, rules, first_checkpoint, back.path(), second_write);
   }
   MappedCheckpoint back_checkpoint(read_checkpoint(back.path()));
   // The third conversion must reproduce the first one's files byte for byte, so it is only
   // compared with them (by block digests when the first conversion recorded them, so the
   // first output is not even read back), never written: no third copy on disk and no third
   // write. Should it differ, it is written after all, so that the report can say where.
-  const bool third_matches =
-      conversion_matches(start, config, adapter, back_checkpoint, first, write,
-                         first_digests.empty() ? nullptr : &first_digests);
+  const bool third_matches = conversion_matches(start, config, rules, back_checkpoint, first, write,
+                                                first_digests.empty() ? nullptr : &first_digests);
   std::optional<ScratchDirectory> again;
   if (!third_matches) {
     again.emplace(scratch_near, "verify3");
-    write_conversion(start, config, adapter, back_checkpoint, again->path(), write);
+    write_conversion(start, config, rules, back_checkpoint, again->path(), write);
   }
   const std::string files_label = start == Direction::kToHf ? "HF files" : "native files";
   auto compare_files = [&]() {

@@ -1,7 +1,7 @@
 // Round-trip verification (spec/adapters.md §7, variant B). From a native checkpoint N0:
 // H1 = to_hf(N0), N1 = from_hf(H1), H2 = to_hf(N1); then N0 and N1 must have the same keys,
-// shapes, dtypes and bits (except the adapter's named exclusions, which must come back as
-// zeros) and H1, H2 must be byte-identical file by file. From an HF checkpoint H0:
+// shapes, dtypes and bits (except the tensors of the family's dropped-zeros rules, which must
+// come back as zeros) and H1, H2 must be byte-identical file by file. From an HF checkpoint H0:
 // N1 = from_hf(H0), H1 = to_hf(N1), N2 = from_hf(H1); H0 and H1 tensors bit-equal, N1 and
 // N2 bit-equal and byte-identical. Intermediates live in scratch directories next to the
 // output and are removed afterwards.
@@ -26,8 +26,9 @@ struct VerifyReport {
 // `first_output`: the first conversion's output if the caller already wrote it (to-hf
 // --verify-roundtrip verifies its own staging directory); if the caller wrote it with
 // options.block_digests set, those digests spare reading it back.
-VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const Adapter& adapter,
-                              const MappedCheckpoint& input, const std::filesystem::path& scratch_near,
+VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const FamilyRules& rules,
+                              const MappedCheckpoint& input,
+                              const std::filesystem::path& scratch_near,
                               const WriteOptions& options,
                               const std::optional<std::filesystem::path>& first_output = {});
 

@@ -2,9 +2,8 @@
 // §2.1 and §6.1 tables), and the native key lists of §2.2 / §6.2.
 #include <doctest/doctest.h>
 
-#include "adapters/adapter.h"
 #include "core/error.h"
-#include "model/native_layout.h"
+#include "families/family.h"
 #include "pipeline/plan.h"
 
 using namespace ckconv;
@@ -23,14 +22,17 @@ TEST_CASE("llama3 FFN hidden dims follow compute_ffn_hidden_dim") {
 }
 
 TEST_CASE("native key counts of the debug flavors match spec/adapters.md") {
-  CHECK(expected_native_tensors(load_model_config("llama3", "debugmodel", {})).size() == 57);
-  CHECK(expected_native_tensors(load_model_config("llama3", "debugmodel_fused_qkv", {})).size() == 45);
-  CHECK(expected_native_tensors(load_model_config("qwen3", "debugmodel", {})).size() == 91);
-  CHECK(expected_native_tensors(load_model_config("qwen3", "debugmodel_fused_qkv", {})).size() == 75);
-  CHECK(expected_native_tensors(load_model_config("qwen3", "debugmodel_moe", {})).size() == 107);
+  auto native_count = [](const char* family, const char* flavor) {
+    return expected_native_tensors(build_family_rules(load_model_config(family, flavor, {})))
+        .size();
+  };
+  CHECK(native_count("llama3", "debugmodel") == 57);
+  CHECK(native_count("llama3", "debugmodel_fused_qkv") == 45);
+  CHECK(native_count("qwen3", "debugmodel") == 91);
+  CHECK(native_count("qwen3", "debugmodel_fused_qkv") == 75);
+  CHECK(native_count("qwen3", "debugmodel_moe") == 107);
   auto hf_count = [](const char* family, const char* flavor) {
-    ModelConfig config = load_model_config(family, flavor, {});
-    return expected_hf_tensors(config, build_adapter(config)).size();
+    return expected_hf_tensors(build_family_rules(load_model_config(family, flavor, {}))).size();
   };
   CHECK(hf_count("llama3", "debugmodel") == 57);
   CHECK(hf_count("llama3", "debugmodel_fused_qkv") == 57);
@@ -47,5 +49,6 @@ TEST_CASE("overrides are checked by name and type") {
   CHECK_THROWS_AS(load_model_config("nope", "8B", {}), Error);
   CHECK_THROWS_AS(parse_override("novalue"), Error);
   ModelConfig config = load_model_config("qwen3", "debugmodel_moe", {{"load_balance_coeff", "null"}});
-  for (const auto& tensor : expected_native_tensors(config)) CHECK(tensor.name.find("expert_bias_E") == std::string::npos);
+  for (const auto& tensor : expected_native_tensors(build_family_rules(config)))
+    CHECK(tensor.name.find("expert_bias_E") == std::string::npos);
 }

@@ -1,0 +1,153 @@
+// deepseek_v3 (torchtitan models/deepseek_v3, transformers DeepseekV3ForCausalLM):
+// multi-head latent attention (q_proj, or q_a_proj/q_a_layernorm/q_b_proj with a low-rank
+// query), renames only (HF rope_interleave keeps torchtitan's interleaved RoPE layout), dense
+// FFN on the first n_dense_layers layers, MoE with per-expert split of w1_EFD/w3_EFD/w2_EDF
+// and shared experts on the rest; expert_bias_E <-> mlp.gate.e_score_correction_bias (it
+// round-trips).
+#include "core/error.h"
+#include "families/rule_builder.h"
+
+namespace ckconv {
+namespace {
+
+void derive_deepseek_v3_fields(ModelConfig& config) {
+  for (const char* field :
+       {"dim", "n_heads", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+        "moe_hidden_dim", "num_experts", "top_k"})
+    if (config.get_int(field) <= 0)
+      fail(ErrorKind::kUsage, std::string("deepseek_v3: ") + field + " must be positive");
+  for (const char* field : {"q_lora_rank", "n_dense_layers", "num_shared_experts"})
+    if (config.get_int(field) < 0)
+      fail(ErrorKind::kUsage, std::string("deepseek_v3: ") + field + " must not be negative");
+  if (config.get_int("n_dense_layers") > 0 && config.get_int("dense_hidden_dim") <= 0)
+    fail(ErrorKind::kUsage,
+         "deepseek_v3: dense_hidden_dim must be positive when n_dense_layers > 0");
+  const nlohmann::json score = config.fields().value("score_func", nlohmann::json());
+  if (score != "softmax" && score != "sigmoid")
+    fail(ErrorKind::kUsage,
+         "deepseek_v3: score_func must be \"softmax\" or \"sigmoid\", found " + score.dump());
+}
+
+// layers.{i}.attention: wq (or wq_a, q_norm, wq_b), wkv_a, kv_norm, wkv_b, wo.
+void deepseek_v3_attention_rules(const ModelConfig& config, int64_t layer, const std::string& hf,
+                                 RuleBuilder& rules) {
+  const int64_t dim = config.get_int("dim");
+  const int64_t n_heads = config.get_int("n_heads");
+  const int64_t q_lora_rank = config.get_int("q_lora_rank");
+  const int64_t kv_lora_rank = config.get_int("kv_lora_rank");
+  const int64_t nope = config.get_int("qk_nope_head_dim");
+  const int64_t rope = config.get_int("qk_rope_head_dim");
+  const int64_t value = config.get_int("v_head_dim");
+  const std::string attn = hf + "self_attn.";
+  if (q_lora_rank == 0) {
+    rules.rename({layer_key(layer, "attention.wq.weight"), {n_heads * (nope + rope), dim}},
+                 attn + "q_proj.weight");
+  } else {
+    rules.rename({layer_key(layer, "attention.wq_a.weight"), {q_lora_rank, dim}},
+                 attn + "q_a_proj.weight");
+    rules.rename({layer_key(layer, "attention.q_norm.weight"), {q_lora_rank}},
+                 attn + "q_a_layernorm.weight");
+    rules.rename(
+        {layer_key(layer, "attention.wq_b.weight"), {n_heads * (nope + rope), q_lora_rank}},
+        attn + "q_b_proj.weight");
+  }
+  rules.rename({layer_key(layer, "attention.wkv_a.weight"), {kv_lora_rank + rope, dim}},
+               attn + "kv_a_proj_with_mqa.weight");
+  rules.rename({layer_key(layer, "attention.kv_norm.weight"), {kv_lora_rank}},
+               attn + "kv_a_layernorm.weight");
+  rules.rename(
+      {layer_key(layer, "attention.wkv_b.weight"), {n_heads * (nope + value), kv_lora_rank}},
+      attn + "kv_b_proj.weight");
+  rules.rename({layer_key(layer, "attention.wo.weight"), {dim, n_heads * value}},
+               attn + "o_proj.weight");
+}
+
+// Native block order: attention, attention_norm, ffn_norm, moe | feed_forward.
+void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
+  const int64_t dim = config.get_int("dim");
+  const int64_t vocab = config.get_int("vocab_size");
+  const int64_t experts = config.get_int("num_experts");
+  const int64_t expert_hidden = config.get_int("moe_hidden_dim");
+  const int64_t shared_hidden = expert_hidden * config.get_int("num_shared_experts");
+  rules.embeddings("model.", vocab, dim);
+  for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
+    const std::string hf = hf_layer_prefix("model.", layer);
+    deepseek_v3_attention_rules(config, layer, hf, rules);
+    rules.layer_norms(layer, hf, dim);
+    if (layer < config.get_int("n_dense_layers")) {
+      rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.",
+                   config.get_int("dense_hidden_dim"), dim);
+      continue;
+    }
+    if (config.get_optional_double("load_balance_coeff"))
+      rules.rename({layer_key(layer, "moe.expert_bias_E"), {experts}, true},
+                   hf + "mlp.gate.e_score_correction_bias");
+    rules.per_expert_swiglu(layer, hf + "mlp.experts.", experts, expert_hidden, dim);
+    rules.rename({layer_key(layer, "moe.router.gate.weight"), {experts, dim}},
+                 hf + "mlp.gate.weight");
+    if (shared_hidden > 0)
+      rules.swiglu(layer_key(layer, "moe.shared_experts."), hf + "mlp.shared_experts.",
+                   shared_hidden, dim);
+  }
+  rules.final_norm_and_output("model.", "lm_head.weight", false, vocab, dim);
+}
+
+nlohmann::json deepseek_v3_hf_config(const ModelConfig& config) {
+  const int64_t q_lora_rank = config.get_int("q_lora_rank");
+  const double mscale = config.get_double("mscale");
+  const std::optional<int64_t> groups = config.get_optional_int("num_expert_groups");
+  const std::optional<int64_t> limited_groups = config.get_optional_int("num_limited_groups");
+  return {
+      {"architectures", {"DeepseekV3ForCausalLM"}},
+      {"model_type", "deepseek_v3"},
+      {"vocab_size", config.get_int("vocab_size")},
+      {"hidden_size", config.get_int("dim")},
+      {"intermediate_size", config.get_int("dense_hidden_dim")},
+      {"moe_intermediate_size", config.get_int("moe_hidden_dim")},
+      {"num_hidden_layers", config.get_int("n_layers")},
+      {"num_attention_heads", config.get_int("n_heads")},
+      {"num_key_value_heads", config.get_int("n_heads")},
+      {"head_dim", config.get_int("qk_rope_head_dim")},
+      {"hidden_act", "silu"},
+      {"rms_norm_eps", config.get_double("norm_eps")},
+      {"rope_theta", config.get_double("rope_theta")},
+      {"rope_interleave", true},
+      // YaRN with mscale = mscale_all_dim, as torchtitan computes its softmax scale.
+      {"rope_scaling",
+       {{"rope_type", "yarn"},
+        {"factor", config.get_double("rope_factor")},
+        {"beta_fast", config.get_double("rope_beta_fast")},
+        {"beta_slow", config.get_double("rope_beta_slow")},
+        {"mscale", mscale},
+        {"mscale_all_dim", mscale},
+        {"original_max_position_embeddings", config.get_int("rope_original_seq_len")}}},
+      {"max_position_embeddings", config.get_int("max_seq_len")},
+      {"tie_word_embeddings", false},
+      {"attention_bias", false},
+      {"attention_dropout", 0.0},
+      {"initializer_range", 0.02},
+      {"use_cache", true},
+      {"n_routed_experts", config.get_int("num_experts")},
+      {"n_shared_experts", config.get_int("num_shared_experts")},
+      {"num_experts_per_tok", config.get_int("top_k")},
+      {"first_k_dense_replace", config.get_int("n_dense_layers")},
+      {"n_group", groups.value_or(1)},
+      {"topk_group", limited_groups.value_or(1)},
+      {"scoring_func", config.fields().value("score_func", "")},
+      {"norm_topk_prob", config.get_bool("route_norm")},
+      {"routed_scaling_factor", config.get_double("route_scale")},
+      {"q_lora_rank", q_lora_rank == 0 ? nlohmann::json(nullptr) : nlohmann::json(q_lora_rank)},
+      {"kv_lora_rank", config.get_int("kv_lora_rank")},
+      {"qk_nope_head_dim", config.get_int("qk_nope_head_dim")},
+      {"qk_rope_head_dim", config.get_int("qk_rope_head_dim")},
+      {"v_head_dim", config.get_int("v_head_dim")},
+  };
+}
+
+}  // namespace
+
+Family deepseek_v3_family() {
+  return {"deepseek_v3", derive_deepseek_v3_fields, deepseek_v3_rules, deepseek_v3_hf_config};
+}
+
+}  // namespace ckconv

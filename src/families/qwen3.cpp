@@ -1,0 +1,104 @@
+// qwen3 dense, fused-QKV and MoE (torchtitan models/qwen3, transformers Qwen3ForCausalLM /
+// Qwen3MoeForCausalLM). A flavor is MoE when num_experts > 0; then every layer is MoE, with no
+// shared experts. Renames only (both sides use rotate-half RoPE), fused wqkv split without
+// permutation, q_norm/k_norm, tied embeddings on the small flavors; MoE flavors split the
+// stacked w1_EFD/w3_EFD/w2_EDF per expert, and expert_bias_E is dropped on to_hf and
+// re-created as zeros on from_hf.
+#include "core/error.h"
+#include "families/rule_builder.h"
+
+namespace ckconv {
+namespace {
+
+void derive_qwen3_fields(ModelConfig& config) {
+  const int64_t n_heads = config.get_int("n_heads");
+  const int64_t n_kv_heads = config.get_int("n_kv_heads");
+  if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
+    fail(ErrorKind::kUsage, "qwen3: n_heads must be a positive multiple of n_kv_heads");
+}
+
+// Native block order: attention (qkv, wo, q_norm, k_norm), moe | feed_forward,
+// attention_norm, ffn_norm.
+void qwen3_rules(const ModelConfig& config, RuleBuilder& rules) {
+  const int64_t dim = config.get_int("dim");
+  const int64_t vocab = config.get_int("vocab_size");
+  const int64_t n_heads = config.get_int("n_heads");
+  const int64_t head_dim = config.get_int("head_dim");
+  const int64_t experts = config.get_int("num_experts");
+  const bool load_balance = config.get_optional_double("load_balance_coeff").has_value();
+  const RuleBuilder::Attention attention{n_heads, config.get_int("n_kv_heads"), head_dim,
+                                         dim,     config.get_bool("fused_qkv"), false};
+  rules.embeddings("model.", vocab, dim);
+  for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
+    const std::string hf = hf_layer_prefix("model.", layer);
+    rules.attention_qkv(layer, hf, attention);
+    rules.rename({layer_key(layer, "attention.wo.weight"), {dim, n_heads * head_dim}},
+                 hf + "self_attn.o_proj.weight");
+    rules.rename({layer_key(layer, "attention.q_norm.weight"), {head_dim}},
+                 hf + "self_attn.q_norm.weight");
+    rules.rename({layer_key(layer, "attention.k_norm.weight"), {head_dim}},
+                 hf + "self_attn.k_norm.weight");
+    if (experts > 0) {
+      if (load_balance)
+        rules.dropped_zeros({layer_key(layer, "moe.expert_bias_E"), {experts}, true},
+                            "HF Qwen3-MoE has no expert bias buffer");
+      rules.per_expert_swiglu(layer, hf + "mlp.experts.", experts, config.get_int("moe_hidden_dim"),
+                              dim);
+      rules.rename({layer_key(layer, "moe.router.gate.weight"), {experts, dim}},
+                   hf + "mlp.gate.weight");
+    } else {
+      rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.", config.get_int("hidden_dim"),
+                   dim);
+    }
+    rules.layer_norms(layer, hf, dim);
+  }
+  rules.final_norm_and_output("model.", "lm_head.weight", config.get_bool("enable_weight_tying"),
+                              vocab, dim);
+  rules.ignore_hf(R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)");
+}
+
+nlohmann::json qwen3_hf_config(const ModelConfig& config) {
+  const int64_t n_layers = config.get_int("n_layers");
+  const int64_t experts = config.get_int("num_experts");
+  nlohmann::json hf_config = {
+      {"architectures", {experts > 0 ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"}},
+      {"model_type", experts > 0 ? "qwen3_moe" : "qwen3"},
+      {"vocab_size", config.get_int("vocab_size")},
+      {"hidden_size", config.get_int("dim")},
+      {"intermediate_size", config.get_int("hidden_dim")},
+      {"num_hidden_layers", n_layers},
+      {"num_attention_heads", config.get_int("n_heads")},
+      {"num_key_value_heads", config.get_int("n_kv_heads")},
+      {"head_dim", config.get_int("head_dim")},
+      {"hidden_act", "silu"},
+      {"rms_norm_eps", config.get_double("norm_eps")},
+      {"rope_theta", config.get_double("rope_theta")},
+      {"rope_scaling", nullptr},
+      {"max_position_embeddings", config.get_int("max_seq_len")},
+      {"tie_word_embeddings", config.get_bool("enable_weight_tying")},
+      {"attention_bias", false},
+      {"attention_dropout", 0.0},
+      {"initializer_range", 0.02},
+      {"use_cache", true},
+      {"use_sliding_window", false},
+      {"sliding_window", nullptr},
+      {"max_window_layers", n_layers},
+  };
+  if (experts > 0) {
+    hf_config["moe_intermediate_size"] = config.get_int("moe_hidden_dim");
+    hf_config["num_experts"] = experts;
+    hf_config["num_experts_per_tok"] = config.get_int("top_k");
+    hf_config["norm_topk_prob"] = config.get_bool("route_norm");
+    hf_config["decoder_sparse_step"] = 1;
+    hf_config["mlp_only_layers"] = nlohmann::json::array();
+  }
+  return hf_config;
+}
+
+}  // namespace
+
+Family qwen3_family() {
+  return {"qwen3", derive_qwen3_fields, qwen3_rules, qwen3_hf_config};
+}
+
+}  // namespace ckconv
