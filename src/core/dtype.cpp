@@ -1,4 +1,4 @@
-// Dtype tables (spec/formats.md §1.3, §3.3, §4.3).
+// Dtype tables (docs/formats.md "safetensors", "DCP directories", "torch.save zip archives").
 #include "core/dtype.h"
 
 #include <array>

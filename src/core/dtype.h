@@ -1,5 +1,5 @@
 // Element types as safetensors and PyTorch name them, with sizes and the safetensors writer's
-// sort rank (spec/formats.md §1.3). Sub-byte types (F4, F6_*) are recognised by readers but
+// sort rank (docs/formats.md "safetensors"). Sub-byte types (F4, F6_*) are recognised by readers but
 // cannot be converted: they have no whole-byte element size.
 #pragma once
 

@@ -1,6 +1,6 @@
 // The tensor catalog: what every format reader produces. It describes where each tensor's
 // bytes live (files, offsets, strides, chunks) without reading any tensor data, so a whole
-// conversion can be planned and checked from headers alone (DESIGN.md "metadata first").
+// conversion can be planned and checked from headers alone (docs/architecture.md: metadata first).
 #pragma once
 
 #include <cstdint>

@@ -40,7 +40,7 @@ struct TensorRecipe {
 // `sources`), and that view_shape reshapes shape. A failure is a ckconv bug (kInternal).
 void validate_recipe(const TensorRecipe& recipe, const std::vector<Shape>& source_shapes);
 
-// --- Constructors for the operations of the algebra (spec/adapters.md §1.1, §1.5, §10) ---
+// --- Constructors for the operations of the algebra (docs/mappings.md "How a mapping is expressed") ---
 
 // out = src.
 TensorRecipe recipe_identity(const std::string& out, const std::string& src, const Shape& shape,

@@ -1,4 +1,4 @@
-// Round-trip verification (spec/adapters.md §7, variant B). From a native checkpoint N0:
+// Round-trip verification (to_hf -> from_hf -> to_hf, as torchtitan's own round-trip test). From a native checkpoint N0:
 // H1 = to_hf(N0), N1 = from_hf(H1), H2 = to_hf(N1); then N0 and N1 must have the same keys,
 // shapes, dtypes and bits (except the tensors of the family's dropped-zeros rules, which must
 // come back as zeros) and H1, H2 must be byte-identical file by file. From an HF checkpoint H0:

@@ -1,5 +1,5 @@
-# llama3 and qwen3 against torchtitan's own adapters (fixtures/adapters, spec/adapters.md
-# §2, §6): to-hf of native.safetensors must be byte-identical to torchtitan's hf/ output,
+# llama3 and qwen3 against torchtitan's own adapters (fixtures/adapters, docs/mappings.md
+# llama3, qwen3): to-hf of native.safetensors must be byte-identical to torchtitan's hf/ output,
 # from-hf of hf/ must give roundtrip_native.safetensors byte for byte (hence bit-equal
 # tensors), and the round trip must pass.
 source "$(dirname "$0")/lib.sh"

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# llama4, gpt_oss and deepseek_v3 (spec/adapters.md §3-5, §7) against torchtitan's own
+# llama4, gpt_oss and deepseek_v3 (docs/mappings.md llama4, gpt_oss, deepseek_v3) against torchtitan's own
 # adapters (fixtures/adapters): to-hf of native.safetensors must be byte-identical to
 # torchtitan's hf/ output, from-hf of hf/ must give roundtrip_native.safetensors byte for
 # byte; gpt_oss also in transformers' expert layout (hf_transformers/). Then the round trip

@@ -23,7 +23,7 @@ roundtrip llama3_1B_tied bf16 -m llama3 -f 1B --set n_layers=2 --set vocab_size=
 roundtrip llama3_8B bf16 -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096
 roundtrip qwen3_0.6B_tied bf16 -m qwen3 -f 0.6B --set n_layers=2 --set vocab_size=4096
 
-# The eight seed pairs of torchtitan's round-trip test (spec/adapters.md §7), starting from
+# The eight seed pairs of torchtitan's round-trip test (docs/mappings.md), starting from
 # torchtitan's own format: a DCP checkpoint.
 for pair in llama3:debugmodel llama3:debugmodel_fused_qkv llama4:debugmodel gpt_oss:debugmodel \
             deepseek_v3:debugmodel qwen3:debugmodel qwen3:debugmodel_fused_qkv qwen3:debugmodel_moe; do

@@ -4,7 +4,7 @@ the way the Python tools do (whole state dict in RAM, safetensors.torch.load_fil
 Usage: torch_convert_reference.py to-hf llama3 NATIVE.safetensors OUT_DIR
            --n-heads N --n-kv-heads K [--tied]
 Writes OUT_DIR/model.safetensors with metadata {"format": "pt"}. The mapping is
-spec/adapters.md §2.3 (Llama3StateDictAdapter.to_hf): q/k rows RoPE-permuted per head (q with
+docs/mappings.md llama3 (Llama3StateDictAdapter.to_hf): q/k rows RoPE-permuted per head (q with
 n_heads, k with n_kv_heads), keys renamed, lm_head.weight skipped with --tied. Unlike torchtitan,
 which silently drops unknown layer keys, any unmapped key is an error (exit 1).
 """
@@ -17,7 +17,7 @@ import time
 
 from safetensors.torch import load_file, save_file
 
-# spec/adapters.md §2.3: native key (with {} for the layer number) -> HF key.
+# docs/mappings.md llama3: native key (with {} for the layer number) -> HF key.
 LLAMA3_LAYER_KEYS = {
     "layers.{}.attention.qkv_linear.wq.weight": "model.layers.{}.self_attn.q_proj.weight",
     "layers.{}.attention.qkv_linear.wk.weight": "model.layers.{}.self_attn.k_proj.weight",

@@ -1,5 +1,5 @@
-// The layout algebra against the element formulas of spec/adapters.md (§1.1 fused QKV, §1.5
-// RoPE, §3.3 llama4 gate_up), and each operation against its inverse.
+// The layout algebra against the element formulas of docs/mappings.md ("Fused QKV layout", "The RoPE row
+// permutation", "Expert layouts" for llama4 gate_up), and each operation against its inverse.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -85,7 +85,7 @@ TEST_CASE("fused QKV split groups query heads per KV head, and packing inverts i
       validate_recipe(recipe, {fused_shape});
       parts[names[part]] = evaluate(recipe, {{"fused", fused}});
     }
-    // §1.1: fused row r -> group g = r / (R*hd), slot j = (r / hd) % R, d = r % hd.
+    // Fused row r -> group g = r / (R*hd), slot j = (r / hd) % R, d = r % hd.
     const int64_t slots = per_group + 2;
     for (int64_t r = 0; r < fused_shape[0]; ++r) {
       const int64_t g = r / (slots * head_dim), j = (r / head_dim) % slots, d = r % head_dim;

@@ -1,5 +1,5 @@
-// Flavor resolution: defaults, flavor fields, overrides and derived fields (spec/adapters.md
-// §2.1 and §6.1 tables), and the native key lists of §2.2 / §6.2.
+// Flavor resolution: defaults, flavor fields, overrides and derived fields (docs/mappings.md
+// llama3 and qwen3 flavor tables), and the native key lists of those families.
 #include <doctest/doctest.h>
 
 #include "core/error.h"
@@ -21,7 +21,7 @@ TEST_CASE("llama3 FFN hidden dims follow compute_ffn_hidden_dim") {
   CHECK(config.get_int("n_layers") == 2);
 }
 
-TEST_CASE("native key counts of the debug flavors match spec/adapters.md") {
+TEST_CASE("native key counts of the debug flavors match docs/mappings.md") {
   auto native_count = [](const char* family, const char* flavor) {
     return expected_native_tensors(build_family_rules(load_model_config(family, flavor, {})))
         .size();

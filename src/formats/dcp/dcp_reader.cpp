@@ -1,5 +1,5 @@
-// DCP .metadata interpretation (formats.md §3.3 classes and "Reader tolerance list", §3.4
-// lookup semantics) and the per-chunk torch.save items of the .distcp files (§3.2).
+// DCP .metadata interpretation (docs/formats.md "DCP directories": the classes, what the reader
+// tolerates, how items are looked up) and the per-chunk torch.save items of the .distcp files.
 #include "formats/dcp/dcp_reader.h"
 
 #include <array>

@@ -1,5 +1,5 @@
 // Reads a torch.distributed.checkpoint (DCP) directory as FileSystemWriter writes it
-// (spec/formats.md §3): the pickled `.metadata` gives every tensor's shape, dtype and chunks
+// (docs/formats.md "DCP directories"): the pickled `.metadata` gives every tensor's shape, dtype and chunks
 // and, through storage_data, where each chunk's torch.save item lies in which `.distcp` file.
 // Each item's zip directory and data.pkl are read (never its tensor bytes) to find the
 // chunk's data offset and strides, so FSDP/TP checkpoints with chunks spread over many ranks'
@@ -29,7 +29,7 @@ inline constexpr std::string_view kDcpMetadataModule = "torch.distributed.checkp
 Catalog read_dcp(const std::filesystem::path& dir);
 
 // Whether a DCP key belongs to the training state rather than the model (torchtitan's
-// checkpoint layout, formats.md §3.5).
+// checkpoint layout, docs/formats.md "DCP directories").
 bool is_dcp_training_state_key(const std::string& fqn);
 
 }  // namespace ckconv

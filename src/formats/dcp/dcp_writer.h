@@ -1,5 +1,5 @@
 // Plans a torch.distributed.checkpoint directory as a single-process
-// torch.distributed.checkpoint.save writes it (spec/formats.md §3.1-3.4), so that
+// torch.distributed.checkpoint.save writes it (docs/formats.md "DCP directories"), so that
 // torch.distributed.checkpoint.load (PyTorch 2.6 and 2.14, with or without a process group)
 // and torchtitan's resume load the tensors bit-exactly:
 //   __0_0.distcp  one torch.save archive per tensor (archive dir `archive/`, offsets relative

@@ -13,7 +13,7 @@ struct AllowedGlobal {
   std::string_view name;
 };
 
-// Every global torch.save (weights-only subset, formats.md §4.5) and DCP .metadata (§3.3)
+// Every global torch.save (weights-only subset, docs/formats.md "torch.save zip archives") and DCP .metadata ("DCP directories")
 // pickles. Listed one by one so an attacker cannot reach anything by a clever prefix.
 constexpr std::array kAllowedGlobals = {
     AllowedGlobal{"collections", "OrderedDict"},

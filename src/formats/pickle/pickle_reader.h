@@ -1,4 +1,4 @@
-// A restricted pickle reader: decodes the binary opcodes of protocols 2-5 (spec/formats.md §5)
+// A restricted pickle reader: decodes the binary opcodes of protocols 2-5 (docs/formats.md "The restricted pickle reader")
 // into an inert PickleDocument. It never imports, calls or resolves anything; GLOBAL names are
 // checked against an allow-list of the classes and functions torch.save and
 // torch.distributed.checkpoint pickles use, and any other global (os.system, builtins.eval,

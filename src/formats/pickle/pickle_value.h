@@ -1,4 +1,4 @@
-// The inert value tree a pickle decodes to (spec/formats.md §5). Nothing is executed or
+// The inert value tree a pickle decodes to (docs/formats.md "The restricted pickle reader"). Nothing is executed or
 // resolved: a class or function is a named Global, and calling it (REDUCE), instantiating it
 // (NEWOBJ) or restoring its state (BUILD) is recorded, not performed. Callers interpret the
 // records they expect (torch.save tensors, DCP metadata classes) and refuse everything else.

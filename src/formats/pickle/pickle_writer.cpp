@@ -1,4 +1,4 @@
-// Opcode encodings follow CPython's Lib/pickle.py (spec/formats.md §5).
+// Opcode encodings follow CPython's Lib/pickle.py (docs/formats.md "The restricted pickle reader").
 #include "formats/pickle/pickle_writer.h"
 
 #include "core/error.h"

@@ -1,5 +1,5 @@
 // A protocol-2 pickle emitter that uses only the opcodes torch.load's weights-only unpickler
-// accepts (spec/formats.md §4.5): GLOBAL, BINUNICODE, BININT*/LONG1, NONE/NEWTRUE/NEWFALSE,
+// accepts (docs/formats.md "torch.save zip archives"): GLOBAL, BINUNICODE, BININT*/LONG1, NONE/NEWTRUE/NEWFALSE,
 // tuples, EMPTY_LIST/APPEND(S), EMPTY_DICT/SETITEM(S), MARK, REDUCE, NEWOBJ, BUILD, BINPERSID,
 // BINPUT/BINGET. The same opcodes serve DCP's .metadata, which plain pickle.load reads.
 //

@@ -1,4 +1,4 @@
-// Tensor records of torch.save (formats.md §4.3-4.4; PyTorch torch/_utils.py rebuild
+// Tensor records of torch.save (docs/formats.md "torch.save zip archives"; PyTorch torch/_utils.py rebuild
 // functions and serialization.py persistent_load).
 #include "formats/torch_save/torch_save_reader.h"
 

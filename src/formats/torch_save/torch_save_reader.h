@@ -1,4 +1,4 @@
-// Reads torch.save archives (spec/formats.md §4): the zip directory, data.pkl decoded by the
+// Reads torch.save archives (docs/formats.md "torch.save zip archives"): the zip directory, data.pkl decoded by the
 // restricted pickle reader, and the storages' byte positions. Tensor data is never read.
 //
 // Tensors are recognised in the forms torch.save pickles dense CPU tensors in:

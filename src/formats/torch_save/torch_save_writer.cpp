@@ -1,4 +1,4 @@
-// torch.save layout (formats.md §4.1-4.3) and the tensor pickle of PyTorch's
+// torch.save layout (docs/formats.md "torch.save zip archives") and the tensor pickle of PyTorch's
 // Tensor._reduce_ex_internal for dense contiguous CPU tensors.
 #include "formats/torch_save/torch_save_writer.h"
 

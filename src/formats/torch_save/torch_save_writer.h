@@ -1,5 +1,5 @@
 // Plans torch.save archives that torch.load(weights_only=True) reads (PyTorch 2.6 and later),
-// laid out as PyTorch 2.14 writes them (spec/formats.md §4.1-4.3): records
+// laid out as PyTorch 2.14 writes them (docs/formats.md "torch.save zip archives"): records
 // `<archive>/data.pkl`, `.format_version`, `.storage_alignment`, `byteorder`, `data/0`...,
 // `version`; stored, 64-byte aligned, with data descriptors and zip64 records. The optional
 // `.data/serialization_id` is omitted (it is informational and would depend on tensor bytes).

@@ -1,5 +1,5 @@
 // Reads the directory of a stored (uncompressed) zip archive lying in a byte range of a file:
-// a whole torch.save file, or one item of a DCP .distcp file (spec/formats.md §3.2, §4.2),
+// a whole torch.save file, or one item of a DCP .distcp file (docs/formats.md "DCP directories", "torch.save zip archives"),
 // whose zip offsets are relative to the item start. Handles zip64 (end record, locator and
 // extra fields). Every offset and size is checked against the range before it is used, so a
 // corrupt or hostile archive gives a kBadInput Error naming `source`, never a wild read.
