@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/interrupt.h"
 
 namespace ckconv {
 namespace {
@@ -708,6 +709,7 @@ void for_each_block(const Runner& runner, const OutputLayout& layout, const Exec
     try {
       AlignedBuffer buffer(runner.block_bytes());
       while (!failed.load()) {
+        throw_if_interrupted();  // SIGINT/SIGTERM/SIGHUP: stop at the next block
         building.acquire();
         std::unique_ptr<AlignedBuffer> staging;
         {
