@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "pipeline/run_leftovers.h"
 #include "verify/scratch_space.h"
 
 namespace ckconv::cli {
@@ -86,6 +87,7 @@ std::filesystem::path scratch_directory(const RunOptions& options,
                                         const std::filesystem::path& beside,
                                         uint64_t needed_bytes) {
   std::vector<std::filesystem::path> candidates;
+  std::error_code error;
   if (!scratch_option.empty()) {
     candidates.push_back(scratch_option);
   } else {
@@ -94,6 +96,9 @@ std::filesystem::path scratch_directory(const RunOptions& options,
   }
   ScratchChoice choice = choose_scratch_directory(candidates, needed_bytes);
   print_notes(options, choice.notes);
+  // Scratch of dead runs may also sit beside the input or output (the default place).
+  if (!std::filesystem::equivalent(choice.directory, beside, error))
+    print_notes(options, remove_dead_leftovers(beside));
   return choice.directory;
 }
 

@@ -1,6 +1,7 @@
 #include "pipeline/run_leftovers.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -55,6 +56,16 @@ std::vector<std::string> remove_dead_leftovers(const fs::path& directory) {
     if (staging_inside_pid(name)) continue;
     const std::optional<pid_t> pid = leftover_pid(name);
     if (!pid || !process_is_gone(*pid)) continue;
+    // Earlier versions renamed a replaced output aside as ".<name>.ckconv-old-<pid>" before
+    // renaming the new one in; a run killed between the two left only that copy: put it back.
+    std::smatch old;
+    static const std::regex displaced(R"(\.(.+)\.ckconv-old-[0-9]+)");
+    if (std::regex_match(name, old, displaced) && !fs::exists(directory / old[1].str(), error) &&
+        ::rename(entry.path().c_str(), (directory / old[1].str()).c_str()) == 0) {
+      notes.push_back("restored " + (directory / old[1].str()).string() +
+                      ", displaced by an interrupted run (pid " + std::to_string(*pid) + ")");
+      continue;
+    }
     std::error_code removal;
     fs::remove_all(entry.path(), removal);
     if (!removal)

@@ -29,8 +29,10 @@ std::optional<pid_t> staging_inside_pid(const std::string& name);
 
 bool process_is_gone(pid_t pid);
 
-// Removes every `.<name>.ckconv-<kind>-<pid>` entry of `directory` whose run is gone; returns
-// one sentence per removal. Errors (a read-only directory) are ignored: the leftovers stay.
+// Removes every `.<name>.ckconv-<kind>-<pid>` entry of `directory` whose run is gone (an
+// earlier version's `.<name>.ckconv-old-<pid>`, a complete output displaced by a killed run,
+// is renamed back to <name> when that is free); returns one sentence per entry. Errors (a
+// read-only directory) are ignored: the leftovers stay.
 std::vector<std::string> remove_dead_leftovers(const std::filesystem::path& directory);
 
 }  // namespace ckconv

@@ -189,6 +189,21 @@ TEST_CASE("output directory: leftovers of dead runs are removed, live ones kept"
   CHECK(fs::exists(dir / ".other.ckconv-tmp-1" / "x"));
 }
 
+TEST_CASE(
+    "output directory: an output an earlier version displaced before it was killed comes back") {
+  // Earlier versions renamed the old output aside, then the new one in; a kill between the
+  // two left only ".out.ckconv-old-<pid>".
+  test::TempDir dir;
+  touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "previous");
+  CHECK_THROWS_AS(OutputDirectory(dir / "out", false), Error);  // it is back: holds a checkpoint
+  CHECK(test::read_file(dir / "out" / "model.safetensors") == "previous");
+  // With an output in place, a leftover "old" copy is just removed.
+  touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "older");
+  OutputDirectory output(dir / "out", true);
+  CHECK(!fs::exists(dir / (std::string(".out.ckconv-old-") + kDeadPid)));
+  CHECK(test::read_file(dir / "out" / "model.safetensors") == "previous");
+}
+
 TEST_CASE("scratch space: the first writable candidate with room; a clear error otherwise") {
   test::TempDir dir;
   CHECK(choose_scratch_directory({dir / "missing", dir.path()}, 1).directory == dir.path());
