@@ -102,7 +102,9 @@ std::optional<std::vector<PublishStep>> read_journal(const fs::path& staging) {
   return std::nullopt;
 }
 
-void write_journal_file(const fs::path& staging, const std::vector<PublishStep>& steps) {
+}  // namespace
+
+void write_publish_journal(const fs::path& staging, const std::vector<PublishStep>& steps) {
   const fs::path partial = staging / "journal.partial";
   File file = File::create(partial);
   const std::string text = journal_text(steps);
@@ -113,16 +115,22 @@ void write_journal_file(const fs::path& staging, const std::vector<PublishStep>&
   sync_directory(staging);
 }
 
-// Runs every step, syncing the output directory whenever the kind of step changes, so a
-// later phase never reaches the disk before an earlier one.
+namespace {
+
+// Runs every step, syncing the output directory between phases (whenever the kind of step
+// changes, and before the commit point, the last move), so that after a power cut no
+// later phase is on disk without the earlier ones.
 void apply_steps(const fs::path& target, const fs::path& staging,
                  const std::vector<PublishStep>& steps, bool pause_points) {
   std::set<std::string> incoming;
   for (const PublishStep& step : steps)
     if (step.kind == PublishStep::Kind::kMove) incoming.insert(step.name);
+  size_t commit = 0;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i].kind == PublishStep::Kind::kMove) commit = i;
   for (size_t i = 0; i < steps.size(); ++i) {
     if (pause_points) test_pause_point("publish-step-" + std::to_string(i + 1));
-    if (i > 0 && steps[i].kind != steps[i - 1].kind) sync_directory(target);
+    if (i > 0 && (steps[i].kind != steps[i - 1].kind || i == commit)) sync_directory(target);
     apply_step(target, staging, steps[i], incoming);
   }
   sync_directory(target);
@@ -190,10 +198,6 @@ std::vector<PublishStep> plan_publish(const std::vector<std::string>& incoming,
   for (const auto& name : existing)
     if (is_weight_file_name(name) && !contains(incoming, name)) remove(name);
   return steps;
-}
-
-void write_publish_journal(const fs::path& staging, const std::vector<PublishStep>& steps) {
-  write_journal_file(staging, steps);
 }
 
 void apply_publish_steps(const fs::path& target, const fs::path& staging,
