@@ -57,7 +57,14 @@ void install_interrupt_handlers() {
   // Restart interrupted system calls: the flag is polled between blocks, and an EINTR in
   // the middle of a read or write would only turn into a confusing I/O error.
   action.sa_flags = SA_RESTART;
-  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(signal_number, &action, nullptr);
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) {
+    // A signal ignored from the start stays ignored: nohup ignores SIGHUP so the run outlives
+    // its terminal, and a script's background jobs ignore SIGINT so Ctrl-C spares them.
+    struct sigaction inherited;
+    if (::sigaction(signal_number, nullptr, &inherited) == 0 && inherited.sa_handler == SIG_IGN)
+      continue;
+    ::sigaction(signal_number, &action, nullptr);
+  }
   const char* pause = std::getenv("CKCONV_TEST_PAUSE_AT");
   pause_requested = pause != nullptr && *pause != '\0';
 }

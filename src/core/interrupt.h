@@ -21,7 +21,8 @@ class Interrupted : public std::runtime_error {
   int signal_number_;
 };
 
-// Installs the handlers (once, from main, before any work).
+// Installs the handlers (once, from main, before any work), except for a signal that is
+// already ignored (nohup's SIGHUP, SIGINT of a background job in a script).
 void install_interrupt_handlers();
 
 // The signal received so far, or 0.

@@ -4,6 +4,9 @@
 # on a read-only checkpoint as an unprivileged user, and the up-front scratch space check.
 # Uses the test-only hook CKCONV_TEST_PAUSE_AT (docs/output_safety.md).
 source "$(dirname "$0")/lib.sh"
+# Job control, so background jobs do not start with SIGINT ignored (ckconv keeps ignored
+# signals ignored, as nohup and scripts expect).
+set -m
 GQA="$FIXTURES/adapters/llama3_tiny_gqa"
 cp "$GQA/native.safetensors" input.safetensors
 cp "$GQA/flavor.json" flavor.json
@@ -49,6 +52,18 @@ interrupt_at publish INT 130 "while publishing .*; no output was changed" -- \
   "$CKCONV" to-hf "${args[@]}" -i "$input" -o new
 [[ ! -e new ]] && pass "new output: nothing published" || fail "new output: $(ls -A new)"
 no_leftovers . "new output"
+
+# Under nohup, SIGHUP stays ignored; SIGINT still stops the run.
+CKCONV_TEST_PAUSE_AT=write nohup "$CKCONV" to-hf "${args[@]}" -i "$input" -o nohup_out >/dev/null 2>stderr.txt &
+pid=$!
+for ((waited = 0; waited < 1000; waited++)); do grep -q "test pause" stderr.txt && break; sleep 0.01; done
+kill -HUP "$pid"
+sleep 0.3
+kill -0 "$pid" 2>/dev/null && pass "nohup: SIGHUP ignored" || fail "nohup: SIGHUP stopped the run"
+kill -INT "$pid"
+status=0
+wait "$pid" || status=$?
+[[ "$status" == 130 && ! -e nohup_out ]] && pass "nohup: SIGINT still stops it" || fail "nohup: exit $status"
 
 # Over an existing output: the old checkpoint and the user's files are intact.
 for case in "write TERM 143" "verify INT 130" "publish HUP 129" "publish-step-0 INT 130"; do
