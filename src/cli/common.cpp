@@ -11,6 +11,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "pipeline/run_leftovers.h"
+#include "verify/scratch_space.h"
 
 namespace ckconv::cli {
 
@@ -91,6 +93,38 @@ WriteOptions write_options(const RunOptions& options) {
     };
   }
   return write;
+}
+
+void print_replaced(const RunOptions& options, const std::vector<std::string>& replaced) {
+  if (options.quiet || replaced.empty()) return;
+  std::string names;
+  for (const auto& name : replaced) names += (names.empty() ? "" : ", ") + name;
+  spdlog::info("replaced {} file(s) of the previous output: {}", replaced.size(), names);
+}
+
+void print_notes(const RunOptions& options, const std::vector<std::string>& notes) {
+  if (options.quiet) return;
+  for (const auto& note : notes) spdlog::warn("{}", note);
+}
+
+std::filesystem::path scratch_directory(const RunOptions& options,
+                                        const std::string& scratch_option,
+                                        const std::filesystem::path& beside,
+                                        uint64_t needed_bytes) {
+  std::vector<std::filesystem::path> candidates;
+  std::error_code error;
+  if (!scratch_option.empty()) {
+    candidates.push_back(scratch_option);
+  } else {
+    candidates.push_back(beside);
+    candidates.push_back(default_temporary_directory());
+  }
+  ScratchChoice choice = choose_scratch_directory(candidates, needed_bytes);
+  print_notes(options, choice.notes);
+  // Scratch of dead runs may also sit beside the input or output (the default place).
+  if (!std::filesystem::equivalent(choice.directory, beside, error))
+    print_notes(options, remove_dead_leftovers(beside));
+  return choice.directory;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {

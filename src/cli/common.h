@@ -60,4 +60,17 @@ void add_inspect_command(CLI::App& app, int& exit_code);
 
 double seconds_since(std::chrono::steady_clock::time_point start);
 
+// Logs (unless quiet) the files of a previous output that a publish replaced or removed.
+void print_replaced(const RunOptions& options, const std::vector<std::string>& replaced);
+
+// Logs (unless quiet) what was done about leftovers of interrupted runs.
+void print_notes(const RunOptions& options, const std::vector<std::string>& notes);
+
+// The round trip's scratch directory: `scratch_option` (--scratch) when given, else `beside`
+// (a directory next to the output or input), else $TMPDIR; fails (exit 5) when none is
+// writable with `needed_bytes` free. Logs the leftovers of dead runs it removed there.
+std::filesystem::path scratch_directory(const RunOptions& options,
+                                        const std::string& scratch_option,
+                                        const std::filesystem::path& beside, uint64_t needed_bytes);
+
 }  // namespace ckconv::cli

@@ -5,6 +5,7 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "pipeline/init_checkpoint.h"
 #include "pipeline/output_directory.h"
 
@@ -32,8 +33,13 @@ int run_init(const InitArgs& args) {
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
   OutputDirectory output(args.output, args.force);
+  print_notes(args.run, output.cleanup_notes());
+  set_activity({"write", "writing " + output.target().string()});
   ConversionSummary summary = write_initial_checkpoint(config, init, output.staging(), write);
-  output.publish();
+  set_activity({"publish", "publishing " + output.target().string()});
+  const std::vector<std::string> replaced = output.publish();
+  set_activity({"done", "finishing", output.target().string() + " was written completely"});
+  print_replaced(args.run, replaced);
   const double seconds = seconds_since(start);
   print_summary(args.run, summary, seconds);
   if (!args.run.quiet) spdlog::info("wrote {}", output.target().string());
@@ -44,7 +50,8 @@ int run_init(const InitArgs& args) {
                            {"seed", args.seed},
                            {"dtype", args.dtype},
                            {"conversion", summary_json(summary)},
-                           {"seconds", seconds}};
+                           {"seconds", seconds},
+                           {"replaced", replaced}};
   write_report(args.run, report);
   return 0;
 }
@@ -63,7 +70,9 @@ void add_init_command(CLI::App& app, int& exit_code) {
   command->add_option("--dtype", args->dtype, "f32, bf16 or f16 (expert_bias_E stays f32)")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   add_native_format_option(*command, args->native_format, "safetensors (default), dcp or torch");
-  command->add_flag("--force", args->force, "replace an existing output directory");
+  command->add_flag(
+      "--force", args->force,
+      "replace the checkpoint files already in the output directory (other files are kept)");
   command->callback([args, &exit_code]() { exit_code = run_init(*args); });
 }
 

@@ -10,11 +10,23 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/interrupt.h"
+
+namespace {
+
+// Exit status 128 + signal, as a shell reports a process killed by it (README "Exit codes").
+int report_interruption(int signal_number) {
+  std::fprintf(stderr, "ckconv: %s\n", ckconv::interruption_message(signal_number).c_str());
+  return 128 + signal_number;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Past a file-size limit (ulimit -f) a write then fails with EFBIG, reported as an I/O error
   // with the staging directory removed, instead of SIGXFSZ killing the process mid-write.
   std::signal(SIGXFSZ, SIG_IGN);
+  ckconv::install_interrupt_handlers();
   auto logger = spdlog::stderr_color_mt("ckconv");
   logger->set_pattern("%v");
   spdlog::set_default_logger(logger);
@@ -38,7 +50,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return static_cast<int>(ckconv::ErrorKind::kUsage);
+  } catch (const ckconv::Interrupted& e) {
+    return report_interruption(e.signal_number());
   } catch (const ckconv::Error& e) {
+    // An error while stopping (a worker's read cut short, say) is the interruption's doing.
+    if (ckconv::interrupted_signal() != 0) return report_interruption(ckconv::interrupted_signal());
     std::fprintf(stderr, "ckconv: error: %s\n", e.what());
     return e.exit_code();
   } catch (const std::bad_alloc&) {
@@ -51,5 +67,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ckconv: internal error: %s\n", e.what());
     return static_cast<int>(ckconv::ErrorKind::kInternal);
   }
+  // A signal after the last check: the work is done, but the user asked to stop.
+  if (ckconv::interrupted_signal() != 0) return report_interruption(ckconv::interrupted_signal());
   return exit_code;
 }

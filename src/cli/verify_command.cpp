@@ -5,7 +5,9 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "formats/checkpoint_reader.h"
+#include "verify/scratch_space.h"
 
 namespace ckconv::cli {
 namespace {
@@ -15,6 +17,7 @@ struct VerifyArgs {
   RunOptions run;
   std::string native;
   std::string hf;
+  std::string scratch;
 };
 
 int run_verify(const VerifyArgs& args) {
@@ -26,11 +29,25 @@ int run_verify(const VerifyArgs& args) {
   WriteOptions write = write_options(args.run);
   const bool from_native = !args.native.empty();
   const std::string path = from_native ? args.native : args.hf;
+  set_activity({"read", "reading " + path});
   MappedCheckpoint input(read_checkpoint(path));
+  throw_if_interrupted();
   if (from_native) write.native_format = input.catalog().format;
+  const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
+  // Room for both intermediates is checked before any work; by default they go beside the
+  // input when that is writable (never into a read-only input's folder), else to $TMPDIR.
+  uint64_t first_bytes = 0;
+  for (const auto& [name, size] :
+       write_conversion(direction, config, rules, input, {}, write, true).files)
+    first_bytes += size;
+  const std::filesystem::path input_path = std::filesystem::absolute(path).lexically_normal();
+  const std::filesystem::path named =
+      input_path.has_filename() ? input_path : input_path.parent_path();
+  const std::filesystem::path scratch = scratch_directory(
+      args.run, args.scratch, named.parent_path(), round_trip_scratch_bytes(first_bytes, false));
+  set_activity({"verify", "verifying " + path});
   VerifyReport report =
-      verify_roundtrip(from_native ? Direction::kToHf : Direction::kFromHf, config, rules, input,
-                       std::filesystem::absolute(path), write);
+      verify_roundtrip(direction, config, rules, input, scratch / named.filename(), write);
   print_verify(args.run, report);
   nlohmann::json json = {{"command", "verify"},
                          {"model", config.family()},
@@ -55,6 +72,9 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   auto* native = command->add_option("--native", args->native, "start from this native checkpoint");
   auto* hf = command->add_option("--hf", args->hf, "start from this HF checkpoint");
   native->excludes(hf);
+  command->add_option("--scratch", args->scratch,
+                      "directory for the intermediate checkpoints (default: beside the input when "
+                      "writable with room, else $TMPDIR)");
   command->callback([args, &exit_code]() { exit_code = run_verify(*args); });
 }
 

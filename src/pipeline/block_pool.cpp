@@ -11,6 +11,8 @@
 #include <semaphore>
 #include <thread>
 
+#include "core/interrupt.h"
+
 namespace ckconv {
 namespace {
 
@@ -72,6 +74,7 @@ void for_each_block(const std::vector<Block>& blocks, uint64_t block_bytes,
     try {
       AlignedBuffer buffer(block_bytes);
       while (!failed.load()) {
+        throw_if_interrupted();  // SIGINT/SIGTERM/SIGHUP: stop at the next block
         std::unique_ptr<AlignedBuffer> staging = staging_pool.acquire();
         const size_t index = next.fetch_add(1);
         if (index >= blocks.size()) {

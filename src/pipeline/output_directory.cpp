@@ -1,134 +1,147 @@
 #include "pipeline/output_directory.h"
 
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/interrupt.h"
+#include "pipeline/publish.h"
+#include "pipeline/run_leftovers.h"
 
 namespace ckconv {
 namespace {
 
-void sync_directory(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail(ErrorKind::kIo, "cannot open directory " + path.string() + ": " + errno_message(errno));
-  int rc = ::fsync(fd);
-  int saved = errno;
-  ::close(fd);
-  if (rc != 0) fail(ErrorKind::kIo, "cannot sync directory " + path.string() + ": " + errno_message(saved));
-}
+namespace fs = std::filesystem;
 
-std::filesystem::path sibling(const std::filesystem::path& target, const std::string& kind) {
-  return target.parent_path() /
-         ("." + target.filename().string() + ".ckconv-" + kind + "-" + std::to_string(::getpid()));
-}
-
-std::filesystem::path normalize(const std::filesystem::path& target) {
-  std::filesystem::path absolute = std::filesystem::absolute(target).lexically_normal();
+fs::path normalize(const fs::path& target) {
+  fs::path absolute = fs::absolute(target).lexically_normal();
   if (!absolute.has_filename()) absolute = absolute.parent_path();
   return absolute;
 }
 
-}  // namespace
-
-void remove_stale_staging(const std::filesystem::path& raw_target) {
-  const std::filesystem::path target = normalize(raw_target);
-  const std::string prefix = "." + target.filename().string() + ".ckconv-";
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(target.parent_path(), error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const size_t dash = name.rfind('-');
-    if (dash == std::string::npos) continue;
-    const pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + dash + 1));
-    if (pid > 0 && !(::kill(pid, 0) != 0 && errno == ESRCH)) continue;  // its run is alive
-    // A run killed between the two renames of publish()'s fallback left the previous complete
-    // output under the "old" name and no target: put it back rather than delete it.
-    if (name.compare(prefix.size(), 4, "old-") == 0 && !std::filesystem::exists(target, error) &&
-        ::rename(entry.path().c_str(), target.c_str()) == 0)
-      continue;
-    std::filesystem::remove_all(entry.path(), error);
-  }
+std::string join(const std::vector<std::string>& names, size_t most) {
+  std::string text;
+  for (size_t i = 0; i < names.size() && i < most; ++i) text += (i ? ", " : "") + names[i];
+  if (names.size() > most) text += ", ... (" + std::to_string(names.size()) + " files)";
+  return text;
 }
 
-void check_output_does_not_contain(const std::filesystem::path& target,
-                                   const std::filesystem::path& input) {
+// The staged files, which must all sit directly in `staging` (every writer's layout does).
+std::vector<std::string> staged_files(const fs::path& staging) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(staging)) {
+    if (!entry.is_regular_file())
+      fail(ErrorKind::kInternal, "staged output " + entry.path().string() + " is not a plain file");
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+void check_output_does_not_contain(const fs::path& target, const fs::path& input) {
   std::error_code error;
-  const std::filesystem::path outer = std::filesystem::weakly_canonical(normalize(target), error);
-  const std::filesystem::path inner = std::filesystem::weakly_canonical(normalize(input), error);
+  const fs::path outer = fs::weakly_canonical(normalize(target), error);
+  const fs::path inner = fs::weakly_canonical(normalize(input), error);
   if (error) return;  // the input is checked (and reported) by its reader
   auto part = inner.begin();
   for (auto it = outer.begin(); it != outer.end(); ++it, ++part)
     if (part == inner.end() || *part != *it) return;
-  fail(ErrorKind::kUsage, "output " + target.string() + " contains the input " + input.string() +
-                              "; replacing it would delete the input (choose another output)");
+  fail(ErrorKind::kUsage,
+       "output " + target.string() + " contains the input " + input.string() +
+           "; writing there would replace the input's files (choose another output)");
 }
 
-OutputDirectory::OutputDirectory(const std::filesystem::path& raw_target, bool replace)
-    : target_(normalize(raw_target)), replace_(replace) {
+OutputDirectory::OutputDirectory(const fs::path& raw_target, bool replace)
+    : target_(normalize(raw_target)) {
   std::error_code error;
-  if (!std::filesystem::is_directory(target_.parent_path(), error))
-    fail(ErrorKind::kIo, "output parent directory " + target_.parent_path().string() +
-                             (std::filesystem::exists(target_.parent_path(), error) ? " is not a directory"
-                                                                                    : " does not exist"));
-  remove_stale_staging(target_);  // first: it may bring back an output a killed run displaced
-  if (std::filesystem::exists(target_, error) && !replace_)
-    fail(ErrorKind::kExists, "output " + target_.string() + " exists (use --force to replace it)");
-  staging_ = sibling(target_, "tmp");
-  std::filesystem::remove_all(staging_, error);
-  if (!std::filesystem::create_directory(staging_, error))
+  const fs::path parent = target_.parent_path();
+  if (!fs::is_directory(parent, error))
+    fail(ErrorKind::kIo,
+         "output parent directory " + parent.string() +
+             (fs::exists(parent, error) ? " is not a directory" : " does not exist"));
+  notes_ = remove_dead_leftovers(parent);
+  target_existed_ = fs::exists(fs::symlink_status(target_, error));
+  if (target_existed_ && !fs::is_directory(target_, error))
+    fail(ErrorKind::kExists, "output " + target_.string() + " exists and is not a directory");
+  if (target_existed_) {
+    recover_dead_stagings();
+    const std::vector<std::string> own = list_ckconv_files(target_);
+    if (!own.empty() && !replace)
+      fail(ErrorKind::kExists, "output " + target_.string() + " already holds " + join(own, 4) +
+                                   " (use --force to replace these; other files in it are kept)");
+    staging_ = staging_inside(target_);
+  } else {
+    staging_ = temporary_sibling(target_, "tmp");
+  }
+  fs::remove_all(staging_, error);
+  if (!fs::create_directory(staging_, error))
     fail(ErrorKind::kIo, "cannot create " + staging_.string() + ": " + error.message());
 }
 
-OutputDirectory::~OutputDirectory() {
-  if (published_) return;
+void OutputDirectory::recover_dead_stagings() {
   std::error_code error;
-  std::filesystem::remove_all(staging_, error);
-}
-
-void OutputDirectory::publish() {
-  sync_directory(staging_);
-  std::error_code error;
-  if (std::filesystem::exists(target_, error)) {
-    // Swap atomically so no moment exists without a complete output.
-    if (::syscall(SYS_renameat2, AT_FDCWD, staging_.c_str(), AT_FDCWD, target_.c_str(), 2 /*RENAME_EXCHANGE*/) == 0) {
-      std::filesystem::remove_all(staging_, error);  // now holds the old output
-    } else {
-      const std::filesystem::path old = sibling(target_, "old");
-      if (::rename(target_.c_str(), old.c_str()) != 0)
-        fail(ErrorKind::kIo, "cannot replace " + target_.string() + ": " + errno_message(errno));
-      if (::rename(staging_.c_str(), target_.c_str()) != 0) {
-        const int saved = errno;
-        ::rename(old.c_str(), target_.c_str());  // keep the previous output in place
-        fail(ErrorKind::kIo, "cannot replace " + target_.string() + ": " + errno_message(saved));
-      }
-      std::filesystem::remove_all(old, error);
-    }
-  } else if (::rename(staging_.c_str(), target_.c_str()) != 0) {
-    fail(ErrorKind::kIo, "cannot rename " + staging_.string() + " to " + target_.string() + ": " + errno_message(errno));
+  for (const auto& entry : fs::directory_iterator(target_, error)) {
+    const std::optional<pid_t> pid = staging_inside_pid(entry.path().filename().string());
+    if (pid && process_is_gone(*pid)) notes_.push_back(recover_publish(target_, entry.path()));
   }
-  published_ = true;
-  sync_directory(target_.parent_path());
 }
 
-ScratchDirectory::ScratchDirectory(const std::filesystem::path& near, const std::string& label) {
-  const std::filesystem::path base = normalize(near);
-  path_ = base.parent_path() / ("." + base.filename().string() + ".ckconv-" + label + "-" + std::to_string(::getpid()));
+OutputDirectory::~OutputDirectory() {
+  if (published_ || publish_began_) return;
   std::error_code error;
-  std::filesystem::remove_all(path_, error);
-  if (!std::filesystem::create_directory(path_, error))
+  fs::remove_all(staging_, error);
+}
+
+std::vector<std::string> OutputDirectory::publish() {
+  throw_if_interrupted();  // the last moment at which stopping leaves the output unchanged
+  if (!target_existed_) {
+    sync_directory(staging_);
+    test_pause_point("publish-step-0");
+    throw_if_interrupted();
+    if (::rename(staging_.c_str(), target_.c_str()) != 0)
+      fail(ErrorKind::kIo, "cannot rename " + staging_.string() + " to " + target_.string() + ": " +
+                               errno_message(errno));
+    published_ = true;
+    sync_directory(target_.parent_path());
+    return {};
+  }
+  const std::vector<std::string> incoming = staged_files(staging_);
+  const std::vector<std::string> existing = list_ckconv_files(target_);
+  const std::vector<PublishStep> steps = plan_publish(incoming, existing);
+  std::vector<std::string> replaced;
+  for (const std::string& name : existing) {
+    const bool overwritten = std::find(incoming.begin(), incoming.end(), name) != incoming.end();
+    const bool removed = std::find(steps.begin(), steps.end(),
+                                   PublishStep{PublishStep::Kind::kRemove, name}) != steps.end();
+    if (overwritten || removed) replaced.push_back(name);
+  }
+  sync_directory(staging_);
+  test_pause_point("publish-step-0");
+  throw_if_interrupted();  // the last moment: once the journal exists, the publish completes
+  write_publish_journal(staging_, steps);
+  publish_began_ = true;
+  apply_publish_steps(target_, staging_, steps);
+  published_ = true;
+  return replaced;
+}
+
+ScratchDirectory::ScratchDirectory(const fs::path& near, const std::string& label) {
+  path_ = temporary_sibling(normalize(near), label);
+  std::error_code error;
+  fs::remove_all(path_, error);
+  if (!fs::create_directory(path_, error))
     fail(ErrorKind::kIo, "cannot create " + path_.string() + ": " + error.message());
 }
 
 ScratchDirectory::~ScratchDirectory() {
   std::error_code error;
-  std::filesystem::remove_all(path_, error);
+  fs::remove_all(path_, error);
 }
 
 }  // namespace ckconv

@@ -1,36 +1,51 @@
-// Atomic publication of an output directory. Files are written into a hidden staging
-// sibling (".<name>.ckconv-tmp-<pid>") and the staging directory is renamed into place only
-// when complete and synced, so a crash, a kill or a full disk leaves either no output or the
-// previous complete one. Staging directories of dead processes are removed on the next run.
+// Safe publication of an output directory. ckconv owns only the files it writes (see
+// pipeline/publish.h): a new output is staged in a hidden sibling (".<name>.ckconv-tmp-<pid>")
+// and renamed into place whole; into an existing directory the new files are staged inside
+// it (".ckconv-staging-<pid>") and moved in one by one under a journal, leaving every other
+// file (.git, README.md, tokenizer files) untouched. A crash, a kill or a full disk leaves the
+// previous checkpoint or the new one (docs/output_safety.md says exactly what a reader sees);
+// leftovers of dead runs are removed, or their publish finished, by the next run.
 #pragma once
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace ckconv {
 
 class OutputDirectory {
  public:
-  // Refuses (kExists) when `target` exists and `replace` is false.
+  // Refuses (kExists) a `target` that is not a directory, or that holds files of ckconv's
+  // kinds unless `replace` (--force). An empty existing directory is fine.
   OutputDirectory(const std::filesystem::path& target, bool replace);
   OutputDirectory(const OutputDirectory&) = delete;
   OutputDirectory& operator=(const OutputDirectory&) = delete;
-  ~OutputDirectory();  // removes the staging directory unless published
+  // Removes the staging directory unless published, or unless a publish began (its journal
+  // lets the next run finish it).
+  ~OutputDirectory();
 
   const std::filesystem::path& staging() const { return staging_; }
   const std::filesystem::path& target() const { return target_; }
-  // fsyncs the staging directory, renames it to the target (atomically replacing an old
-  // one), and fsyncs the parent.
-  void publish();
+  // One sentence per leftover of a dead run that the constructor removed or finished.
+  const std::vector<std::string>& cleanup_notes() const { return notes_; }
+
+  // Publishes the staged files (after a last check for an interruption) and returns the
+  // names of the files of the previous output that were replaced or removed.
+  std::vector<std::string> publish();
 
  private:
+  void recover_dead_stagings();
+
   std::filesystem::path target_;
   std::filesystem::path staging_;
-  bool replace_;
+  bool target_existed_ = false;
+  bool publish_began_ = false;
   bool published_ = false;
+  std::vector<std::string> notes_;
 };
 
 // A temporary directory removed with its contents on destruction (for verify's
-// intermediate checkpoints). Created next to `near` so it is on the same filesystem.
+// intermediate checkpoints): "<parent of near>/.<name of near>.ckconv-<label>-<pid>".
 class ScratchDirectory {
  public:
   ScratchDirectory(const std::filesystem::path& near, const std::string& label);
@@ -41,12 +56,9 @@ class ScratchDirectory {
   std::filesystem::path path_;
 };
 
-// Refuses (kUsage) an output that is `input` or contains it: replacing it with --force would
-// delete the input (and whatever else the directory holds) once the conversion succeeds.
+// Refuses (kUsage) an output that is `input` or contains it: its files of ckconv's kinds
+// would be replaced or removed once the conversion succeeds.
 void check_output_does_not_contain(const std::filesystem::path& target,
                                    const std::filesystem::path& input);
-
-// Removes ".<name>.ckconv-*-<pid>" siblings of `target` whose process is gone.
-void remove_stale_staging(const std::filesystem::path& target);
 
 }  // namespace ckconv

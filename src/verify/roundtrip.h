@@ -3,8 +3,9 @@
 // shapes, dtypes and bits (except the tensors of the family's dropped-zeros rules, which must
 // come back as zeros) and H1, H2 must be byte-identical file by file. From an HF checkpoint H0:
 // N1 = from_hf(H0), H1 = to_hf(N1), N2 = from_hf(H1); H0 and H1 tensors bit-equal, N1 and
-// N2 bit-equal and byte-identical. Intermediates live in scratch directories next to the
-// output and are removed afterwards.
+// N2 bit-equal and byte-identical. Intermediates live in scratch directories in the
+// directory the caller chose (verify/scratch_space.h) and are removed afterwards, also when
+// an interruption or an error unwinds through here.
 #pragma once
 
 #include <filesystem>
@@ -22,7 +23,8 @@ struct VerifyReport {
   std::vector<std::string> notes;
 };
 
-// `scratch_near`: a path whose parent directory holds the scratch directories.
+// `scratch_near`: a path whose parent directory holds the scratch directories (named
+// ".<name>.ckconv-verify<N>-<pid>" after it).
 // `first_output`: the first conversion's output if the caller already wrote it (to-hf
 // --verify-roundtrip verifies its own staging directory); if the caller wrote it with
 // options.block_digests set, those digests spare reading it back.

@@ -102,11 +102,14 @@ no_staging_in . "file size limit"
 # Killed with SIGKILL mid-run: no partial output, and a previous complete output survives.
 # `init` of a real-shaped flavor writes ~2.5 GB, long enough to be killed while writing.
 killed=(-m llama3 -f 8B --set n_layers=2 --dtype bf16)
+# A new output is staged beside it, an existing one inside it.
 kill_midway() {  # kill_midway OUTPUT [--force]: starts init, kills it once it has written something
   "$CKCONV" init -q "${killed[@]}" -o "$@" &
-  local pid=$! waited=0
+  local pid=$! waited=0 staging
   while ((waited < 300)); do
-    if compgen -G ".$1.ckconv-tmp-$pid/*" >/dev/null && [[ -n "$(find ".$1.ckconv-tmp-$pid" -type f -size +1M)" ]]; then break; fi
+    for staging in ".$1.ckconv-tmp-$pid" "$1/.ckconv-staging-$pid"; do
+      if [[ -d "$staging" && -n "$(find "$staging" -type f -size +1M)" ]]; then break 2; fi
+    done
     sleep 0.1
     waited=$((waited + 1))
   done
@@ -128,6 +131,7 @@ same_bytes victim/model.safetensors previous.safetensors "SIGKILL with --force: 
 "$CKCONV" inspect victim >/dev/null 2>&1 && pass "SIGKILL with --force: the old output still reads" || fail "SIGKILL --force: old output unreadable"
 "$CKCONV" to-hf -q "${gqa_args[@]}" -i "$input" -o victim --force
 no_staging_in . "SIGKILL with --force: the next run removed the stale staging dir"
+no_staging_in victim "SIGKILL with --force: the next run removed the stale staging dir inside the output"
 
 for category in "${!per_category[@]}"; do echo "cases: $category ${per_category[$category]}"; done | sort
 finish

@@ -30,12 +30,13 @@ expect_exit 3 "differs from 'tok_embeddings.weight'" -- "$CKCONV" to-hf "$@" --s
 expect_exit 3 "no such file" -- "$CKCONV" to-hf "$@" -i nowhere.safetensors -o out
 [[ ! -e out ]] && pass "no output left by failed runs" || fail "a failed run left 'out'"
 
-# Existing output: refused without --force, replaced with it.
-mkdir existing && touch existing/keep
-expect_exit 6 "exists (use --force" -- "$CKCONV" to-hf "$@" -i "$GQA/native.safetensors" -o existing
-[[ -e existing/keep ]] && pass "refused run kept the old output" || fail "old output damaged"
+# Existing output holding a checkpoint: refused without --force, replaced with it; files
+# that are not ckconv's are kept either way (tests/cli/output_ownership.sh has the rest).
+mkdir existing && touch existing/keep existing/model.safetensors
+expect_exit 6 "use --force" -- "$CKCONV" to-hf "$@" -i "$GQA/native.safetensors" -o existing
+[[ -e existing/keep && ! -s existing/model.safetensors ]] && pass "refused run kept the old output" || fail "old output damaged"
 "$CKCONV" to-hf -q "$@" -i "$GQA/native.safetensors" -o existing --force
-[[ -f existing/model.safetensors && ! -e existing/keep ]] && pass "--force replaced the output" || fail "--force"
+[[ -s existing/model.safetensors && -e existing/keep ]] && pass "--force replaced the checkpoint, kept the rest" || fail "--force"
 # Output parent not writable (as root, use a parent that does not exist instead).
 expect_exit 5 "does not exist" -- "$CKCONV" to-hf "$@" -i "$GQA/native.safetensors" -o missing/parent/out
 ls -A | grep -q ckconv- && fail "staging directories left behind: $(ls -A)" || pass "no staging directories left"

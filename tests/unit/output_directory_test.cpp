@@ -1,4 +1,5 @@
-// Atomic publication: staging, publish, and the clean-up of runs that were killed.
+// Safe publication: staging, the journaled publish into an existing directory, what
+// ckconv owns there, the recovery of interrupted runs, and the choice of scratch space.
 #include "pipeline/output_directory.h"
 
 #include <doctest/doctest.h>
@@ -7,6 +8,8 @@
 
 #include "core/error.h"
 #include "format_test_helpers.h"
+#include "pipeline/publish.h"
+#include "verify/scratch_space.h"
 
 namespace ckconv {
 namespace {
@@ -21,54 +24,200 @@ void touch(const fs::path& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-TEST_CASE("output directory: published only when complete, previous output kept until then") {
+size_t entries(const fs::path& directory) {
+  return static_cast<size_t>(
+      std::distance(fs::directory_iterator(directory), fs::directory_iterator()));
+}
+
+PublishStep move(const std::string& name) {
+  return {PublishStep::Kind::kMove, name};
+}
+PublishStep remove(const std::string& name) {
+  return {PublishStep::Kind::kRemove, name};
+}
+
+TEST_CASE("output directory: a new output appears whole, only when published") {
   test::TempDir dir;
   const fs::path target = dir / "out";
   {
     OutputDirectory output(target, false);
-    touch(output.staging() / "a", "new");
+    touch(output.staging() / "model.safetensors", "new");
     CHECK(!fs::exists(target));
   }  // destroyed without publish: as if the conversion failed
-  CHECK(!fs::exists(target));
   CHECK(fs::is_empty(dir.path()));
   {
     OutputDirectory output(target, false);
-    touch(output.staging() / "a", "first");
-    output.publish();
+    touch(output.staging() / "model.safetensors", "first");
+    CHECK(output.publish().empty());
   }
-  CHECK_THROWS_AS(OutputDirectory(target, false), Error);
-  {
-    OutputDirectory output(target, true);
-    touch(output.staging() / "a", "second");
-    CHECK(test::read_file(target / "a") == "first");
-    output.publish();
-  }
-  CHECK(test::read_file(target / "a") == "second");
-  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);
+  CHECK(test::read_file(target / "model.safetensors") == "first");
+  CHECK(entries(dir.path()) == 1);
 }
 
-TEST_CASE("output directory: staging of a killed run is removed by the next run") {
+TEST_CASE("output directory: other people's files in an existing output are kept") {
   test::TempDir dir;
-  const fs::path stale = dir / (std::string(".out.ckconv-tmp-") + kDeadPid);
-  touch(stale / "model.safetensors", "partial");
-  touch(dir / ".other.ckconv-tmp-1" / "x", "someone else's");  // another target: untouched
+  const fs::path clone = dir / "clone";
+  touch(clone / ".git" / "HEAD", "ref: refs/heads/main\n");
+  touch(clone / "README.md", "# model card\n");
+  touch(clone / "tokenizer.json", "{}");
+  {
+    OutputDirectory output(clone, false);  // no --force: nothing of ckconv's kinds is there
+    touch(output.staging() / "model.safetensors", "weights");
+    touch(output.staging() / "config.json", "{}");
+    CHECK(output.publish().empty());
+  }
+  CHECK(test::read_file(clone / ".git" / "HEAD") == "ref: refs/heads/main\n");
+  CHECK(test::read_file(clone / "README.md") == "# model card\n");
+  CHECK(test::read_file(clone / "tokenizer.json") == "{}");
+  CHECK(test::read_file(clone / "model.safetensors") == "weights");
+  CHECK(entries(clone) == 5);  // no staging left
+
+  CHECK_THROWS_AS(OutputDirectory(clone, false), Error);  // now it holds a checkpoint
+  OutputDirectory output(clone, true);
+  touch(output.staging() / "model.safetensors", "weights 2");
+  touch(output.staging() / "config.json", "{}");
+  CHECK(output.publish() == std::vector<std::string>{"config.json", "model.safetensors"});
+  CHECK(test::read_file(clone / "model.safetensors") == "weights 2");
+  CHECK(test::read_file(clone / "README.md") == "# model card\n");
+}
+
+TEST_CASE("output directory: an empty existing directory needs no --force; a file is refused") {
+  test::TempDir dir;
+  fs::create_directory(dir / "empty");
+  {
+    OutputDirectory output(dir / "empty", false);
+    touch(output.staging() / "model.pt", "x");
+    output.publish();
+  }
+  CHECK(test::read_file(dir / "empty" / "model.pt") == "x");
+  touch(dir / "file", "not a directory");
+  CHECK_THROWS_AS(OutputDirectory(dir / "file", true), Error);
+}
+
+TEST_CASE("publish: which files are ckconv's") {
+  for (const char* name :
+       {"model.safetensors", "model-00001-of-00003.safetensors", "model.safetensors.index.json",
+        ".metadata", "__0_0.distcp", "model.pt", "config.json", "generation_config.json"})
+    CHECK_MESSAGE(is_ckconv_output_name(name), name);
+  for (const char* name : {"README.md", ".git", "tokenizer.json", "adapter_model.safetensors",
+                           "notes.txt", ".distcp", "model-1.safetensors"})
+    CHECK_MESSAGE(!is_ckconv_output_name(name), name);
+  CHECK(!is_weight_file_name("config.json"));
+}
+
+TEST_CASE("publish: steps put the commit point last and never show a mixed checkpoint") {
+  const std::string index = "model.safetensors.index.json";
+  const std::string a2 = "model-00001-of-00002.safetensors",
+                    b2 = "model-00002-of-00002.safetensors";
+  const std::string a3 = "model-00001-of-00003.safetensors",
+                    b3 = "model-00002-of-00003.safetensors",
+                    c3 = "model-00003-of-00003.safetensors";
+  // Same single file: the weights replace atomically, config.json just before.
+  CHECK(plan_publish({"config.json", "model.safetensors"}, {"config.json", "model.safetensors"}) ==
+        std::vector<PublishStep>{move("config.json"), move("model.safetensors")});
+  // 3 shards then 2: new names, the old index stays valid until the new one replaces it.
+  CHECK(plan_publish({a2, b2, "config.json", index}, {a3, b3, c3, "config.json", index}) ==
+        std::vector<PublishStep>{move("config.json"), move(a2), move(b2), move(index), remove(a3),
+                                 remove(b3), remove(c3)});
+  // 2 shards again over 2: the old index goes first (no reader follows it to new shards).
+  CHECK(plan_publish({a2, b2, index}, {a2, b2, index}) ==
+        std::vector<PublishStep>{remove(index), move(a2), move(b2), move(index)});
+  // DCP over DCP: the data file keeps its name, so the old .metadata goes first.
+  CHECK(plan_publish({".metadata", "__0_0.distcp"}, {".metadata", "__0_0.distcp"}) ==
+        std::vector<PublishStep>{remove(".metadata"), move("__0_0.distcp"), move(".metadata")});
+  // One file then shards: shards beside an unindexed model.safetensors would be ambiguous.
+  CHECK(plan_publish({a2, b2, index}, {"model.safetensors"}) ==
+        std::vector<PublishStep>{remove("model.safetensors"), move(a2), move(b2), move(index)});
+  // Shards then one file: the new file first, then the old index, then its shards.
+  CHECK(plan_publish({"model.safetensors"}, {a2, b2, index, "generation_config.json"}) ==
+        std::vector<PublishStep>{move("model.safetensors"), remove(index), remove(a2), remove(b2)});
+}
+
+// Old checkpoint: 3 shards; new: 2 shards. Every prefix of the publish, then a run that
+// finds the dead run's staging: the output must end up as the new checkpoint.
+TEST_CASE("publish: a run killed after any step is finished by the next run") {
+  const std::vector<std::string> old_files = {
+      "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+      "model-00003-of-00003.safetensors", "model.safetensors.index.json", "config.json"};
+  const std::vector<std::string> new_files = {"model-00001-of-00002.safetensors",
+                                              "model-00002-of-00002.safetensors",
+                                              "model.safetensors.index.json", "config.json"};
+  const std::vector<PublishStep> steps = plan_publish(new_files, old_files);
+  for (size_t done = 0; done <= steps.size(); ++done) {
+    CAPTURE(done);
+    test::TempDir dir;
+    const fs::path target = dir / "out";
+    for (const auto& name : old_files) touch(target / name, "old " + name);
+    touch(target / "README.md", "kept");
+    const fs::path staging = target / (std::string(".ckconv-staging-") + kDeadPid);
+    for (const auto& name : new_files) touch(staging / name, "new " + name);
+    std::string journal = "ckconv publish journal 1\n";
+    for (const auto& step : steps)
+      journal += (step.kind == PublishStep::Kind::kMove ? "move " : "remove ") + step.name + "\n";
+    test::write_file(staging / "journal", journal + "end\n");
+    for (size_t i = 0; i < done; ++i) {  // what the dead run did before it was killed
+      if (steps[i].kind == PublishStep::Kind::kMove)
+        fs::rename(staging / steps[i].name, target / steps[i].name);
+      else
+        fs::remove(target / steps[i].name);
+    }
+    OutputDirectory output(target, true);
+    CHECK(output.cleanup_notes().size() == 1);
+    CHECK(list_ckconv_files(target) == std::vector<std::string>{"config.json",
+                                                                "model-00001-of-00002.safetensors",
+                                                                "model-00002-of-00002.safetensors",
+                                                                "model.safetensors.index.json"});
+    for (const auto& name : new_files) CHECK(test::read_file(target / name) == "new " + name);
+    CHECK(test::read_file(target / "README.md") == "kept");
+    CHECK(!fs::exists(staging));
+  }
+}
+
+TEST_CASE("output directory: leftovers of dead runs are removed, live ones kept") {
+  test::TempDir dir;
+  touch(dir / (std::string(".out.ckconv-tmp-") + kDeadPid) / "model.safetensors", "partial");
+  touch(dir / (std::string(".in.ckconv-verify2-") + kDeadPid) / "x", "scratch");
+  touch(dir / ".other.ckconv-tmp-1" / "x", "pid 1 is alive");
+  touch(dir / "out" / (std::string(".ckconv-staging-") + kDeadPid) / "model.safetensors",
+        "no journal");
   OutputDirectory output(dir / "out", false);
-  CHECK(!fs::exists(stale));
+  CHECK(output.cleanup_notes().size() == 3);
+  CHECK(!fs::exists(dir / (std::string(".out.ckconv-tmp-") + kDeadPid)));
+  CHECK(!fs::exists(dir / (std::string(".in.ckconv-verify2-") + kDeadPid)));
+  CHECK(!fs::exists(dir / "out" / (std::string(".ckconv-staging-") + kDeadPid)));
+  CHECK(!fs::exists(dir / "out" / "model.safetensors"));
   CHECK(fs::exists(dir / ".other.ckconv-tmp-1" / "x"));
 }
 
-TEST_CASE("output directory: an output displaced by a run killed mid-replace comes back") {
-  // publish()'s fallback (no RENAME_EXCHANGE) renames the old output aside, then the new one
-  // in; a kill between the two leaves only ".out.ckconv-old-<pid>".
+TEST_CASE(
+    "output directory: an output an earlier version displaced before it was killed comes back") {
+  // Earlier versions renamed the old output aside, then the new one in; a kill between the
+  // two left only ".out.ckconv-old-<pid>".
   test::TempDir dir;
-  touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "a", "previous");
-  CHECK_THROWS_AS(OutputDirectory(dir / "out", false), Error);  // it is back: exists
-  CHECK(test::read_file(dir / "out" / "a") == "previous");
+  touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "previous");
+  CHECK_THROWS_AS(OutputDirectory(dir / "out", false), Error);  // it is back: holds a checkpoint
+  CHECK(test::read_file(dir / "out" / "model.safetensors") == "previous");
   // With an output in place, a leftover "old" copy is just removed.
-  touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "a", "older");
+  touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "older");
   OutputDirectory output(dir / "out", true);
   CHECK(!fs::exists(dir / (std::string(".out.ckconv-old-") + kDeadPid)));
-  CHECK(test::read_file(dir / "out" / "a") == "previous");
+  CHECK(test::read_file(dir / "out" / "model.safetensors") == "previous");
+}
+
+TEST_CASE("scratch space: the first writable candidate with room; a clear error otherwise") {
+  test::TempDir dir;
+  CHECK(choose_scratch_directory({dir / "missing", dir.path()}, 1).directory == dir.path());
+  try {
+    choose_scratch_directory({dir.path()}, uint64_t{1} << 62);
+    FAIL("expected an error");
+  } catch (const Error& error) {
+    CHECK(error.kind() == ErrorKind::kIo);
+    const std::string message = error.what();
+    CHECK(message.find(dir.path().string()) != std::string::npos);
+    CHECK(message.find(std::to_string(uint64_t{1} << 62) + " bytes") != std::string::npos);
+    CHECK(message.find("free") != std::string::npos);
+  }
+  CHECK(round_trip_scratch_bytes(64 << 20, false) > round_trip_scratch_bytes(64 << 20, true));
 }
 
 }  // namespace

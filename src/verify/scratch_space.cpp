@@ -1,0 +1,70 @@
+#include "verify/scratch_space.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "pipeline/run_leftovers.h"
+
+namespace ckconv {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "1486248 bytes (1.4 MiB)"
+std::string bytes_text(uint64_t bytes) {
+  char mib[32];
+  std::snprintf(mib, sizeof(mib), "%.1f", static_cast<double>(bytes) / (1 << 20));
+  return std::to_string(bytes) + " bytes (" + mib + " MiB)";
+}
+
+}  // namespace
+
+fs::path default_temporary_directory() {
+  const char* tmpdir = std::getenv("TMPDIR");
+  return tmpdir != nullptr && *tmpdir != '\0' ? fs::path(tmpdir) : fs::path("/tmp");
+}
+
+uint64_t free_bytes(const fs::path& directory) {
+  struct statvfs info;
+  if (::statvfs(directory.c_str(), &info) != 0) return 0;
+  return static_cast<uint64_t>(info.f_bavail) * info.f_frsize;
+}
+
+bool same_file_system(const fs::path& a, const fs::path& b) {
+  struct stat first, second;
+  return ::stat(a.c_str(), &first) == 0 && ::stat(b.c_str(), &second) == 0 &&
+         first.st_dev == second.st_dev;
+}
+
+uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_already_written) {
+  const uint64_t back = first_output_bytes + first_output_bytes / 64 + (uint64_t{1} << 20);
+  return back + (first_already_written ? 0 : first_output_bytes);
+}
+
+ScratchChoice choose_scratch_directory(const std::vector<fs::path>& candidates,
+                                       uint64_t needed_bytes) {
+  std::string reasons;
+  for (const fs::path& candidate : candidates) {
+    std::error_code error;
+    const fs::path directory = fs::absolute(candidate, error).lexically_normal();
+    std::string reason;
+    if (!fs::is_directory(directory, error))
+      reason = "not a directory";
+    else if (::access(directory.c_str(), W_OK | X_OK) != 0)
+      reason = "not writable";
+    else if (const uint64_t free = free_bytes(directory); free < needed_bytes)
+      reason = "only " + bytes_text(free) + " free";
+    if (reason.empty()) return {directory, remove_dead_leftovers(directory)};
+    reasons += "; " + directory.string() + ": " + reason;
+  }
+  fail(ErrorKind::kIo, "no room for the round trip's scratch checkpoints: they need " +
+                           bytes_text(needed_bytes) + reasons +
+                           " (choose a directory with --scratch DIR)");
+}
+
+}  // namespace ckconv

@@ -1,0 +1,38 @@
+// Where the round trip keeps its intermediate checkpoints. The first candidate directory that
+// is writable and has room is used; the room is checked up front (statvfs) so a full disk
+// is reported before any work, naming the directory, the bytes needed and the bytes free.
+// Leftover scratch folders of dead runs in the chosen directory are removed on the way.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ckconv {
+
+struct ScratchChoice {
+  std::filesystem::path directory;
+  std::vector<std::string> notes;  // leftovers of dead runs removed there
+};
+
+// `candidates` in order of preference (--scratch DIR alone when given). Fails (kIo) when none
+// is a writable directory with `needed_bytes` free, saying why for each.
+ScratchChoice choose_scratch_directory(const std::vector<std::filesystem::path>& candidates,
+                                       uint64_t needed_bytes);
+
+// $TMPDIR when set, else /tmp.
+std::filesystem::path default_temporary_directory();
+
+// Bytes an unprivileged user may still write on the file system holding `directory`.
+uint64_t free_bytes(const std::filesystem::path& directory);
+
+// Whether two existing paths are on one file system (so the space they need adds up).
+bool same_file_system(const std::filesystem::path& a, const std::filesystem::path& b);
+
+// Bytes of the round trip's intermediates, from the size of the first conversion's output:
+// that output (unless it is already written) and the conversion back, about as large plus
+// its headers.
+uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_already_written);
+
+}  // namespace ckconv
