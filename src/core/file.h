@@ -21,7 +21,7 @@ class File {
   // offset aligned to kDirectAlignment; a write the file system refuses as misaligned
   // switches the file to buffered writes and is retried, so callers never see the
   // difference. Buffered writes into a new file cost a page-cache allocation per page, which
-  // on virtual machines is slower and far noisier than the device (see README, Benchmarks).
+  // on virtual machines is slower and far noisier than the device (docs/benchmarks.md).
   static File create_unbuffered(const std::filesystem::path& path);
   static constexpr uint64_t kDirectAlignment = 4096;
 
@@ -94,9 +94,9 @@ class MappedFile {
   static uint64_t unbuffered_span(uint64_t offset, uint64_t length);
   // Reads [offset, offset + length) with unbuffered (O_DIRECT) reads into `buffer` (aligned
   // to File::kDirectAlignment, unbuffered_span bytes) and returns where byte `offset`
-  // landed, or nullptr when the file system refuses unbuffered reads (then use data()). For
-  // bytes not in the page cache: on the VMs measured here, faulting new page-cache pages in
-  // costs more than the device read itself (README, Benchmarks).
+  // landed, or nullptr when the file system refuses unbuffered reads (then use data()). Meant
+  // for bytes not in the page cache, where faulting fresh page-cache pages in can cost more
+  // than the device read itself (docs/benchmarks.md).
   const uint8_t* read_unbuffered(uint64_t offset, uint64_t length, uint8_t* buffer) const;
 
  private:

@@ -38,8 +38,8 @@ struct ExecuteOptions {
   uint64_t block_bytes = uint64_t{4} << 20;  // block size (rounded down to 4 KiB)
   int threads = 1;                           // blocks built at once
   // Workers beyond `threads`, each with its own block buffer, so that this many more blocks
-  // are being written while others are built: the virtual disk this was measured on writes
-  // ~1.3x faster with 6 writes of 4 MiB in flight than with 2 of 16 MiB (README, Benchmarks).
+  // are being written while others are built. The default comes from measurement
+  // (docs/benchmarks.md).
   int writes_in_flight = 6;
   bool sync = true;  // fsync every file before returning
   // When set, receives a 64-bit hash (XXH64, from libxxhash) of every block, for matches_files.

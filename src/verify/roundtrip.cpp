@@ -8,7 +8,8 @@ namespace ckconv {
 namespace {
 
 void absorb(VerifyReport& report, const Comparison& comparison, const std::string& label) {
-  for (const auto& difference : comparison.differences) report.differences.push_back(label + ": " + difference);
+  for (const auto& difference : comparison.differences)
+    report.differences.push_back(label + ": " + difference);
   for (const auto& note : comparison.notes) report.notes.push_back(label + ": " + note);
   if (!comparison.equal()) report.passed = false;
 }
@@ -33,6 +34,68 @@ std::vector<Exclusion> exclusions_of(const FamilyRules& rules) {
   return out;
 }
 
+// The options of verify's scratch conversions. Scratch outputs are deleted afterwards, so they
+// are not fsynced; they are still written around the page cache like any output
+// (docs/benchmarks.md says why). A native input is written back in its own format, so that its
+// own writer is exercised.
+WriteOptions scratch_write_options(Direction start, const MappedCheckpoint& input,
+                                   const WriteOptions& options) {
+  WriteOptions write = options;
+  write.block_digests = nullptr;
+  write.sync = false;
+  if (start == Direction::kToHf && input.catalog().format != CheckpointFormat::kSafetensors)
+    write.native_format = input.catalog().format;
+  else if (start == Direction::kToHf)
+    write.native_format = CheckpointFormat::kSafetensors;
+  return write;
+}
+
+// What verify checks once the conversions ran: names, dtypes and shapes of the second output
+// as the reader sees it, the values compared while it was written, the dropped-zeros tensors,
+// and, when the third conversion did not reproduce the first output, where they differ.
+struct RoundTripOutputs {
+  const MappedCheckpoint& input;
+  const MappedCheckpoint& back;
+  const std::filesystem::path& first;
+  const std::optional<ScratchDirectory>& again;  // the third output, written only on a mismatch
+  bool third_matches = false;
+};
+
+void report_round_trip(VerifyReport& report, Direction start, const RoundTripOutputs& outputs,
+                       const Comparison& back_values, const std::vector<Exclusion>& exclusions,
+                       const std::vector<std::regex>& ignore) {
+  const std::string files_label = start == Direction::kToHf ? "HF files" : "native files";
+  auto compare_files = [&]() {
+    Comparison files = compare_directories(outputs.first, outputs.again->path());
+    if (files.equal())  // the output changed between two runs on the same input
+      files.differences.push_back(
+          "the third conversion differed from the first when compared, "
+          "but not when written again (non-deterministic output)");
+    absorb(report, files, files_label);
+  };
+  // Every kept tensor is a bijective function of an input tensor, so a value the reader saw
+  // differently in the second output would have changed the third conversion's bytes.
+  if (start == Direction::kToHf) {
+    absorb(report, compare_key_sets(outputs.input, outputs.back), "native tensors");
+    absorb(report, back_values, "native tensors");
+    // Excluded tensors are not in the HF files: check them as read back.
+    absorb(report, check_excluded_zeros(outputs.back, exclusions), "native tensors");
+    if (!outputs.third_matches) compare_files();
+    return;
+  }
+  absorb(report, compare_key_sets(outputs.input, outputs.back, ignore), "HF tensors");
+  absorb(report, back_values, "HF tensors");
+  MappedCheckpoint first_native(read_checkpoint(outputs.first));
+  if (outputs.third_matches) {
+    // Same bytes, so the same tensors: only the exclusions' notes and zero check remain.
+    absorb(report, check_excluded_zeros(first_native, exclusions), "native tensors");
+  } else {
+    MappedCheckpoint again_native(read_checkpoint(outputs.again->path()));
+    absorb(report, compare_tensors(first_native, again_native, exclusions), "native tensors");
+    compare_files();
+  }
+}
+
 }  // namespace
 
 VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const FamilyRules& rules,
@@ -42,17 +105,7 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
                               const std::optional<std::filesystem::path>& first_output) {
   VerifyReport report;
   const Direction second = start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf;
-  WriteOptions write = options;
-  write.block_digests = nullptr;
-  // Scratch outputs are deleted afterwards: no fsync. They are still written around the page
-  // cache (O_DIRECT): on the measured VM, filling fresh page-cache pages costs more than the
-  // later unbuffered read (a 3.85 GB verify took 14.5 s with buffered scratch, 26.7 s of it
-  // system time, against 10.6 s unbuffered).
-  write.sync = false;
-  if (start == Direction::kToHf && input.catalog().format != CheckpointFormat::kSafetensors)
-    write.native_format = input.catalog().format;  // exercise the input's own native writer
-  else if (start == Direction::kToHf)
-    write.native_format = CheckpointFormat::kSafetensors;
+  const WriteOptions write = scratch_write_options(start, input, options);
 
   std::optional<ScratchDirectory> first_scratch;
   std::filesystem::path first = first_output.value_or(std::filesystem::path());
@@ -73,8 +126,8 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   std::vector<std::regex> ignore;
   if (start == Direction::kFromHf)
     for (const auto& pattern : rules.hf_ignored_patterns) ignore.emplace_back(pattern);
-  StreamingComparison back_values(input, start == Direction::kToHf ? exclusions : std::vector<Exclusion>{},
-                                  ignore);
+  StreamingComparison back_values(
+      input, start == Direction::kToHf ? exclusions : std::vector<Exclusion>{}, ignore);
   ScratchDirectory back(scratch_near, "verify2");
   {
     MappedCheckpoint first_checkpoint(read_checkpoint(first));
@@ -94,39 +147,8 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
     again.emplace(scratch_near, "verify3");
     write_conversion(start, config, rules, back_checkpoint, again->path(), write);
   }
-  const std::string files_label = start == Direction::kToHf ? "HF files" : "native files";
-  auto compare_files = [&]() {
-    Comparison files = compare_directories(first, again->path());
-    if (files.equal())  // the output changed between two runs on the same input
-      files.differences.push_back(
-          "the third conversion differed from the first when compared, "
-          "but not when written again (non-deterministic output)");
-    absorb(report, files, files_label);
-  };
-
-  // Names, dtypes and shapes as the reader sees the second output; the values were compared
-  // while it was written, and the third conversion, which reads it back, reproduced the first
-  // output (every kept tensor is a bijective function of an input tensor, so a value the
-  // reader saw differently would have changed it).
-  if (start == Direction::kToHf) {
-    absorb(report, compare_key_sets(input, back_checkpoint), "native tensors");
-    absorb(report, back_values.result(), "native tensors");
-    // Excluded tensors are not in the HF files: check them as read back.
-    absorb(report, check_excluded_zeros(back_checkpoint, exclusions), "native tensors");
-    if (!third_matches) compare_files();
-  } else {
-    absorb(report, compare_key_sets(input, back_checkpoint, ignore), "HF tensors");
-    absorb(report, back_values.result(), "HF tensors");
-    MappedCheckpoint first_native(read_checkpoint(first));
-    if (third_matches) {
-      // Same bytes, so the same tensors: only the exclusions' notes and zero check remain.
-      absorb(report, check_excluded_zeros(first_native, exclusions), "native tensors");
-    } else {
-      MappedCheckpoint again_native(read_checkpoint(again->path()));
-      absorb(report, compare_tensors(first_native, again_native, exclusions), "native tensors");
-      compare_files();
-    }
-  }
+  report_round_trip(report, start, {input, back_checkpoint, first, again, third_matches},
+                    back_values.result(), exclusions, ignore);
   return report;
 }
 

@@ -131,5 +131,5 @@ done
 
 # Real-sized MoE layers are far too large for the suite (in bf16 one 671B MoE layer is 22.5 GB,
 # one 17bx128e layer 32 GB, one 235B-A22B layer 4.8 GB): scripts/large_shapes.sh round-trips
-# them on demand (README, "Real-sized MoE layers").
+# them on demand (docs/benchmarks.md).
 finish
