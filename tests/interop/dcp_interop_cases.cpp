@@ -27,9 +27,11 @@ using test::kFixtures;
 
 // The directory the environment variable `name` names; a missing variable fails the case.
 fs::path required_directory(const char* name) {
+  const std::string variable = name;
   const char* value = std::getenv(name);
-  REQUIRE_MESSAGE(value != nullptr, name << " is not set (tests/interop/dcp_interop.sh sets it)");
-  REQUIRE_MESSAGE(*value != '\0', name << " is empty");
+  REQUIRE_MESSAGE(value != nullptr,
+                  variable << " is not set (tests/interop/dcp_interop.sh sets it)");
+  REQUIRE_MESSAGE(*value != '\0', variable << " is empty");
   return fs::path(value);
 }
 
