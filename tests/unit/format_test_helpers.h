@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -135,6 +136,24 @@ inline void materialize(const FilePlan& file_plan, const std::vector<std::string
     fs::path path = dir / file_plan.files[f].relative_path;
     fs::create_directories(path.parent_path());
     write_file(path, contents[f]);
+  }
+}
+
+// Tensor-by-tensor equality of two catalogs: names (as sets), dtypes, shapes, bytes.
+inline void check_same_tensors(const Catalog& actual, const Catalog& expected) {
+  std::vector<std::string> actual_names, expected_names;
+  for (const auto& tensor : actual.tensors) actual_names.push_back(tensor.name);
+  for (const auto& tensor : expected.tensors) expected_names.push_back(tensor.name);
+  std::sort(actual_names.begin(), actual_names.end());
+  std::sort(expected_names.begin(), expected_names.end());
+  REQUIRE(actual_names == expected_names);
+  for (const CatalogTensor& tensor : expected.tensors) {
+    CAPTURE(tensor.name);
+    const CatalogTensor* other = actual.find(tensor.name);
+    REQUIRE(other != nullptr);
+    CHECK(other->dtype == tensor.dtype);
+    CHECK(other->shape == tensor.shape);
+    CHECK(gather_tensor_bytes(actual, *other) == gather_tensor_bytes(expected, tensor));
   }
 }
 

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "error_checks.h"
 #include "layout/recipe.h"
 
 using namespace ckconv;
@@ -68,8 +69,8 @@ TEST_CASE("RoPE permutation follows the row formula and inverts exactly") {
   TensorRecipe back =
       recipe_rope_permute("native", "hf", heads, head_dim, shape, DType::kF32, true);
   CHECK(evaluate(back, {{"hf", hf}}) == native);
-  CHECK_THROWS_AS(recipe_rope_permute("x", "y", 2, 3, {6, 4}, DType::kF32, false),
-                  Error);  // odd head_dim
+  CHECK_THROWS_KIND_WITH(recipe_rope_permute("x", "y", 2, 3, {6, 4}, DType::kF32, false),
+                         ErrorKind::kInternal, "heads of 3");  // odd head_dim
 }
 
 TEST_CASE("fused QKV split groups query heads per KV head, and packing inverts it") {
@@ -147,10 +148,10 @@ TEST_CASE("llama4 gate_up: cat of transposes on the last dim, gate half first") 
 TEST_CASE("validate_recipe rejects overlapping, uncovered and out-of-range pieces") {
   TensorRecipe recipe = recipe_identity("a", "b", {4}, DType::kF32);
   recipe.pieces.push_back(recipe.pieces[0]);
-  CHECK_THROWS_AS(validate_recipe(recipe, {{4}}), Error);
+  CHECK_THROWS_KIND(validate_recipe(recipe, {{4}}), ErrorKind::kInternal);
   TensorRecipe short_source = recipe_identity("a", "b", {4}, DType::kF32);
-  CHECK_THROWS_AS(validate_recipe(short_source, {{3}}), Error);
+  CHECK_THROWS_KIND(validate_recipe(short_source, {{3}}), ErrorKind::kInternal);
   TensorRecipe uncovered = recipe_identity("a", "b", {4}, DType::kF32);
   uncovered.pieces[0].sizes = {3};
-  CHECK_THROWS_AS(validate_recipe(uncovered, {{4}}), Error);
+  CHECK_THROWS_KIND(validate_recipe(uncovered, {{4}}), ErrorKind::kInternal);
 }

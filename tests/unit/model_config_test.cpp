@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "core/error.h"
+#include "error_checks.h"
 #include "families/family.h"
 #include "pipeline/plan.h"
 
@@ -42,13 +43,15 @@ TEST_CASE("native key counts of the debug flavors match docs/mappings.md") {
 }
 
 TEST_CASE("overrides are checked by name and type") {
-  CHECK_THROWS_AS(load_model_config("llama3", "8B", {{"n_layer", "2"}}), Error);
-  CHECK_THROWS_AS(load_model_config("llama3", "8B", {{"n_layers", "2.5"}}), Error);
-  CHECK_THROWS_AS(load_model_config("llama3", "8B", {{"enable_weight_tying", "1"}}), Error);
-  CHECK_THROWS_AS(load_model_config("llama3", "nope", {}), Error);
-  CHECK_THROWS_AS(load_model_config("nope", "8B", {}), Error);
-  CHECK_THROWS_AS(parse_override("novalue"), Error);
-  ModelConfig config = load_model_config("qwen3", "debugmodel_moe", {{"load_balance_coeff", "null"}});
+  CHECK_THROWS_KIND(load_model_config("llama3", "8B", {{"n_layer", "2"}}), ErrorKind::kUsage);
+  CHECK_THROWS_KIND(load_model_config("llama3", "8B", {{"n_layers", "2.5"}}), ErrorKind::kUsage);
+  CHECK_THROWS_KIND(load_model_config("llama3", "8B", {{"enable_weight_tying", "1"}}),
+                    ErrorKind::kUsage);
+  CHECK_THROWS_KIND(load_model_config("llama3", "nope", {}), ErrorKind::kUsage);
+  CHECK_THROWS_KIND(load_model_config("nope", "8B", {}), ErrorKind::kUsage);
+  CHECK_THROWS_KIND(parse_override("novalue"), ErrorKind::kUsage);
+  ModelConfig config =
+      load_model_config("qwen3", "debugmodel_moe", {{"load_balance_coeff", "null"}});
   for (const auto& tensor : expected_native_tensors(build_family_rules(config)))
     CHECK(tensor.name.find("expert_bias_E") == std::string::npos);
 }

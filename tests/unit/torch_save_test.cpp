@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "error_checks.h"
 #include "format_test_helpers.h"
 #include "formats/pickle/pickle_writer.h"
 #include "formats/torch_save/torch_save_reader.h"
@@ -106,7 +107,7 @@ TEST_CASE("torch_save: every truncation of sd.pt is refused cleanly") {
   for (size_t length = 0; length < bytes.size(); ++length) {
     CAPTURE(length);
     test::write_file(dir / "cut.pt", bytes.substr(0, length));
-    CHECK_THROWS_AS(read_torch_save(dir / "cut.pt"), Error);
+    CHECK_THROWS_KIND(read_torch_save(dir / "cut.pt"), ErrorKind::kBadInput);
   }
 }
 
@@ -150,9 +151,11 @@ TEST_CASE("torch_save: written archives read back with the same tensors, determi
   for (size_t i = 0; i < file_plan.files[0].literals.size(); ++i)
     CHECK(again.files[0].literals[i].bytes == file_plan.files[0].literals[i].bytes);
 
-  CHECK_THROWS_AS(plan_torch_save({{"x", DType::kF4, {2}}}, "m"), Error);
-  CHECK_THROWS_AS(plan_torch_save({{"x", DType::kF32, {2}}, {"x", DType::kF32, {1}}}, "m"), Error);
-  CHECK_THROWS_AS(plan_torch_save({}, "a/b"), Error);
+  CHECK_THROWS_KIND(plan_torch_save({{"x", DType::kF4, {2}}}, "m"), ErrorKind::kBadInput);
+  CHECK_THROWS_KIND_WITH(plan_torch_save({{"x", DType::kF32, {2}}, {"x", DType::kF32, {1}}}, "m"),
+                         ErrorKind::kBadInput, "duplicate tensor name");
+  CHECK_THROWS_KIND_WITH(plan_torch_save({}, "a/b"), ErrorKind::kUsage,
+                         "invalid torch.save archive name");
 }
 
 // An archive `t/` with the given data.pkl and storage records, for hostile-input tests.

@@ -150,6 +150,140 @@ std::filesystem::path resolve_data_file(const std::filesystem::path& dir,
   return full;
 }
 
+using ItemLocations = std::map<std::pair<std::string, Shape>, ItemLocation>;
+// Per data file (relative path), the chunks whose items it holds.
+using RequestsByFile = std::map<std::string, std::vector<ChunkRequest>>;
+
+// storage_data as (fqn, chunk offsets) -> item location. MetadataIndex.index is only a hint
+// (excluded from equality in PyTorch), so it is not part of the key. Byte items are skipped.
+ItemLocations read_item_locations(const MetadataInterpreter& meta,
+                                  const PickleValue& storage_data) {
+  ItemLocations locations;
+  for (const auto& [key, value] : storage_data.entries) {
+    const PickleValue& index =
+        meta.dict_state_of(*key, kDcpMetadataModule, "MetadataIndex", "storage_data key");
+    std::string fqn =
+        meta.string_of(meta.field(index, "fqn", "MetadataIndex"), "MetadataIndex.fqn");
+    const PickleValue* offset = index.find("offset");
+    if (offset == nullptr || offset->is_none()) continue;  // a byte item
+    const std::string where = "storage_data['" + fqn + "']";
+    Shape offsets = meta.shape_of(*offset, where + ".offset");
+    const PickleValue& info = meta.dict_state_of(*value, kFilesystemModule, "_StorageInfo", where);
+    if (const PickleValue* transforms = info.find("transform_descriptors"))
+      if (!transforms->is_none() &&
+          !(transforms->kind == PickleKind::kList && transforms->items.empty()))
+        meta.bad(where, "items with transform_descriptors (e.g. compressed) are not supported");
+    ItemLocation location{meta.string_of(meta.field(info, "relative_path", where), where),
+                          meta.unsigned_of(meta.field(info, "offset", where), where),
+                          meta.unsigned_of(meta.field(info, "length", where), where)};
+    if (!locations.emplace(std::make_pair(fqn, offsets), location).second)
+      meta.bad(where, "two storage_data entries for the chunk at " + shape_to_string(offsets));
+  }
+  return locations;
+}
+
+// The tensor a TensorStorageMetadata describes, its chunks without file placement yet; each
+// chunk's item is queued in `requests_by_file` under catalog index `tensor_index`.
+CatalogTensor read_tensor_metadata(const MetadataInterpreter& meta, const std::string& fqn,
+                                   const PickleValue& tensor_state, const ItemLocations& locations,
+                                   size_t tensor_index, RequestsByFile& requests_by_file) {
+  const std::string where = "state_dict_metadata['" + fqn + "']";
+  CatalogTensor tensor;
+  tensor.name = fqn;
+  tensor.dtype = meta.dtype_of(meta.field(tensor_state, "properties", where), where);
+  tensor.shape = meta.shape_of(meta.field(tensor_state, "size", where), where + ".size");
+  const PickleValue& chunks = meta.field(tensor_state, "chunks", where);
+  if (chunks.kind != PickleKind::kList) meta.bad(where, "chunks is not a list");
+  if (chunks.items.size() > kMaxChunksPerTensor)
+    meta.bad(where, std::to_string(chunks.items.size()) + " chunks, more than the limit of " +
+                        std::to_string(kMaxChunksPerTensor));
+  for (const PickleValue* chunk_value : chunks.items) {
+    const PickleValue& chunk_state =
+        meta.dict_state_of(*chunk_value, kDcpMetadataModule, "ChunkStorageMetadata", where);
+    StoredChunk chunk;
+    chunk.offsets = meta.shape_of(meta.field(chunk_state, "offsets", where), where + " chunk");
+    chunk.sizes = meta.shape_of(meta.field(chunk_state, "sizes", where), where + " chunk");
+    auto location = locations.find({fqn, chunk.offsets});
+    if (location == locations.end())
+      meta.bad(where, "no storage_data entry for the chunk at " + shape_to_string(chunk.offsets));
+    requests_by_file[location->second.relative_path].push_back(
+        ChunkRequest{tensor_index, tensor.chunks.size(), location->second});
+    tensor.chunks.push_back(std::move(chunk));
+  }
+  return tensor;
+}
+
+// Fills `catalog.tensors` (and `catalog.skipped`) from state_dict_metadata: byte items and
+// training state are skipped, model tensors are read with their chunk requests.
+void read_tensors_metadata(const MetadataInterpreter& meta, const PickleValue& tensors_meta,
+                           const ItemLocations& locations, const std::string& source,
+                           Catalog& catalog, RequestsByFile& requests_by_file) {
+  std::set<std::string> names;
+  check_tensor_count(tensors_meta.entries.size(), source);
+  for (const auto& [key, value] : tensors_meta.entries) {
+    std::string fqn = meta.string_of(*key, "state_dict_metadata key");
+    if (!names.insert(fqn).second) meta.bad("state_dict_metadata", "duplicate key '" + fqn + "'");
+    const std::string where = "state_dict_metadata['" + fqn + "']";
+    if (value->is_call_of(kDcpMetadataModule, "BytesStorageMetadata")) {
+      catalog.skipped.push_back(SkippedItem{fqn, "not a tensor (pickled object)"});
+      continue;
+    }
+    const PickleValue& tensor_state =
+        meta.dict_state_of(*value, kDcpMetadataModule, "TensorStorageMetadata", where);
+    if (is_dcp_training_state_key(fqn)) {
+      catalog.skipped.push_back(SkippedItem{fqn, "training state tensor, not a model weight"});
+      continue;
+    }
+    catalog.tensors.push_back(read_tensor_metadata(meta, fqn, tensor_state, locations,
+                                                   catalog.tensors.size(), requests_by_file));
+  }
+}
+
+// Opens the torch.save item of one chunk in `file` (`size` bytes, index `file_index` of the
+// catalog) and places the chunk there after checking the item agrees with .metadata.
+void place_chunk(const File& file, uint64_t size, uint32_t file_index, const ChunkRequest& request,
+                 CatalogTensor& tensor) {
+  StoredChunk& chunk = tensor.chunks[request.chunk];
+  const std::string item = file.path().string() + " (item of '" + tensor.name + "' chunk at " +
+                           shape_to_string(chunk.offsets) + ", bytes " +
+                           std::to_string(request.location.offset) + "+" +
+                           std::to_string(request.location.length) + ")";
+  if (request.location.offset > size || request.location.length > size - request.location.offset)
+    fail_input(item + ": lies beyond the end of the file (" + std::to_string(size) +
+               " bytes; truncated?)");
+  TorchSaveArchive archive(file, request.location.offset, request.location.length, item);
+  std::optional<StoredTensor> stored = archive.tensor(archive.root(), tensor.name);
+  if (!stored)
+    fail_input(item + ": expected a saved tensor, found " + describe_pickle_value(archive.root()));
+  if (stored->shape != chunk.sizes)
+    fail_input(item + ": holds a tensor of shape " + shape_to_string(stored->shape) +
+               " but .metadata says the chunk has size " + shape_to_string(chunk.sizes));
+  if (stored->dtype != tensor.dtype)
+    fail_input(item + ": holds " + std::string(dtype_name(stored->dtype)) +
+               " data but .metadata says " + std::string(dtype_name(tensor.dtype)));
+  chunk.strides = stored->strides;
+  chunk.file = file_index;
+  chunk.byte_offset = stored->byte_offset;
+}
+
+// Places every requested chunk in its data file, adding the files to `catalog.files`; returns
+// their sizes. One data file open at a time, however many ranks wrote the checkpoint.
+std::vector<uint64_t> place_chunks(const std::filesystem::path& dir, const std::string& source,
+                                   const RequestsByFile& requests_by_file, Catalog& catalog) {
+  std::vector<uint64_t> file_sizes;
+  for (const auto& [relative_path, requests] : requests_by_file) {
+    std::filesystem::path path = resolve_data_file(dir, relative_path, source);
+    File file = File::open_read(path);
+    const uint64_t size = file.size();
+    const auto file_index = static_cast<uint32_t>(catalog.files.size());
+    catalog.files.push_back(path);
+    file_sizes.push_back(size);
+    for (const ChunkRequest& request : requests)
+      place_chunk(file, size, file_index, request, catalog.tensors[request.tensor]);
+  }
+  return file_sizes;
+}
+
 }  // namespace
 
 bool is_dcp_training_state_key(const std::string& fqn) {
@@ -178,112 +312,14 @@ Catalog read_dcp(const std::filesystem::path& dir) {
   const PickleValue& storage_data = meta.field(state, "storage_data", "Metadata");
   if (!tensors_meta.is_dict()) meta.bad("state_dict_metadata", "expected a dict");
   if (!storage_data.is_dict()) meta.bad("storage_data", "expected a dict");
-
-  // (fqn, chunk offsets) -> item location. MetadataIndex.index is only a hint (excluded from
-  // equality in PyTorch), so it is not part of the key.
-  std::map<std::pair<std::string, Shape>, ItemLocation> locations;
-  for (const auto& [key, value] : storage_data.entries) {
-    const PickleValue& index =
-        meta.dict_state_of(*key, kDcpMetadataModule, "MetadataIndex", "storage_data key");
-    std::string fqn =
-        meta.string_of(meta.field(index, "fqn", "MetadataIndex"), "MetadataIndex.fqn");
-    const PickleValue* offset = index.find("offset");
-    if (offset == nullptr || offset->is_none()) continue;  // a byte item
-    const std::string where = "storage_data['" + fqn + "']";
-    Shape offsets = meta.shape_of(*offset, where + ".offset");
-    const PickleValue& info = meta.dict_state_of(*value, kFilesystemModule, "_StorageInfo", where);
-    if (const PickleValue* transforms = info.find("transform_descriptors"))
-      if (!transforms->is_none() &&
-          !(transforms->kind == PickleKind::kList && transforms->items.empty()))
-        meta.bad(where, "items with transform_descriptors (e.g. compressed) are not supported");
-    ItemLocation location{meta.string_of(meta.field(info, "relative_path", where), where),
-                          meta.unsigned_of(meta.field(info, "offset", where), where),
-                          meta.unsigned_of(meta.field(info, "length", where), where)};
-    if (!locations.emplace(std::make_pair(fqn, offsets), location).second)
-      meta.bad(where, "two storage_data entries for the chunk at " + shape_to_string(offsets));
-  }
+  const ItemLocations locations = read_item_locations(meta, storage_data);
 
   Catalog catalog;
   catalog.format = CheckpointFormat::kDcp;
   catalog.path = dir;
-  std::map<std::string, std::vector<ChunkRequest>> requests_by_file;
-  std::set<std::string> names;
-  check_tensor_count(tensors_meta.entries.size(), source);
-  for (const auto& [key, value] : tensors_meta.entries) {
-    std::string fqn = meta.string_of(*key, "state_dict_metadata key");
-    if (!names.insert(fqn).second) meta.bad("state_dict_metadata", "duplicate key '" + fqn + "'");
-    const std::string where = "state_dict_metadata['" + fqn + "']";
-    if (value->is_call_of(kDcpMetadataModule, "BytesStorageMetadata")) {
-      catalog.skipped.push_back(SkippedItem{fqn, "not a tensor (pickled object)"});
-      continue;
-    }
-    const PickleValue& tensor_state =
-        meta.dict_state_of(*value, kDcpMetadataModule, "TensorStorageMetadata", where);
-    if (is_dcp_training_state_key(fqn)) {
-      catalog.skipped.push_back(SkippedItem{fqn, "training state tensor, not a model weight"});
-      continue;
-    }
-    CatalogTensor tensor;
-    tensor.name = fqn;
-    tensor.dtype = meta.dtype_of(meta.field(tensor_state, "properties", where), where);
-    tensor.shape = meta.shape_of(meta.field(tensor_state, "size", where), where + ".size");
-    const PickleValue& chunks = meta.field(tensor_state, "chunks", where);
-    if (chunks.kind != PickleKind::kList) meta.bad(where, "chunks is not a list");
-    if (chunks.items.size() > kMaxChunksPerTensor)
-      meta.bad(where, std::to_string(chunks.items.size()) + " chunks, more than the limit of " +
-                          std::to_string(kMaxChunksPerTensor));
-    for (const PickleValue* chunk_value : chunks.items) {
-      const PickleValue& chunk_state =
-          meta.dict_state_of(*chunk_value, kDcpMetadataModule, "ChunkStorageMetadata", where);
-      StoredChunk chunk;
-      chunk.offsets = meta.shape_of(meta.field(chunk_state, "offsets", where), where + " chunk");
-      chunk.sizes = meta.shape_of(meta.field(chunk_state, "sizes", where), where + " chunk");
-      auto location = locations.find({fqn, chunk.offsets});
-      if (location == locations.end())
-        meta.bad(where, "no storage_data entry for the chunk at " + shape_to_string(chunk.offsets));
-      requests_by_file[location->second.relative_path].push_back(
-          ChunkRequest{catalog.tensors.size(), tensor.chunks.size(), location->second});
-      tensor.chunks.push_back(std::move(chunk));
-    }
-    catalog.tensors.push_back(std::move(tensor));
-  }
-
-  // One data file open at a time, however many ranks wrote the checkpoint.
-  std::vector<uint64_t> file_sizes;
-  for (const auto& [relative_path, requests] : requests_by_file) {
-    fs::path path = resolve_data_file(dir, relative_path, source);
-    File file = File::open_read(path);
-    const uint64_t size = file.size();
-    const auto file_index = static_cast<uint32_t>(catalog.files.size());
-    catalog.files.push_back(path);
-    file_sizes.push_back(size);
-    for (const ChunkRequest& request : requests) {
-      CatalogTensor& tensor = catalog.tensors[request.tensor];
-      StoredChunk& chunk = tensor.chunks[request.chunk];
-      const std::string item = path.string() + " (item of '" + tensor.name + "' chunk at " +
-                               shape_to_string(chunk.offsets) + ", bytes " +
-                               std::to_string(request.location.offset) + "+" +
-                               std::to_string(request.location.length) + ")";
-      if (request.location.offset > size ||
-          request.location.length > size - request.location.offset)
-        fail_input(item + ": lies beyond the end of the file (" + std::to_string(size) +
-                   " bytes; truncated?)");
-      TorchSaveArchive archive(file, request.location.offset, request.location.length, item);
-      std::optional<StoredTensor> stored = archive.tensor(archive.root(), tensor.name);
-      if (!stored)
-        fail_input(item + ": expected a saved tensor, found " +
-                   describe_pickle_value(archive.root()));
-      if (stored->shape != chunk.sizes)
-        fail_input(item + ": holds a tensor of shape " + shape_to_string(stored->shape) +
-                   " but .metadata says the chunk has size " + shape_to_string(chunk.sizes));
-      if (stored->dtype != tensor.dtype)
-        fail_input(item + ": holds " + std::string(dtype_name(stored->dtype)) +
-                   " data but .metadata says " + std::string(dtype_name(tensor.dtype)));
-      chunk.strides = stored->strides;
-      chunk.file = file_index;
-      chunk.byte_offset = stored->byte_offset;
-    }
-  }
+  RequestsByFile requests_by_file;
+  read_tensors_metadata(meta, tensors_meta, locations, source, catalog, requests_by_file);
+  std::vector<uint64_t> file_sizes = place_chunks(dir, source, requests_by_file, catalog);
   for (const CatalogTensor& tensor : catalog.tensors)
     validate_tensor_chunks(tensor, file_sizes, dir.string());
   return catalog;

@@ -97,90 +97,110 @@ std::string derived_save_id(const std::vector<OutputTensorSpec>& tensors) {
   return text;
 }
 
+// Metadata.state_dict_metadata: per tensor a TensorStorageMetadata with one whole chunk.
+void write_state_dict_metadata(PickleWriter& w, const std::vector<OutputTensorSpec>& tensors) {
+  write_dict(w, tensors.size(), [&](size_t i) {
+    w.string(tensors[i].name);
+    write_dataclass(w, kDcpMetadataModule, "TensorStorageMetadata", 3, [&](size_t f) {
+      if (f == 0) {
+        w.string("properties");
+        write_tensor_properties(w, tensors[i].dtype);
+      } else if (f == 1) {
+        w.string("size");
+        write_torch_size(w, tensors[i].shape);
+      } else {
+        w.string("chunks");
+        w.empty_list();
+        write_dataclass(w, kDcpMetadataModule, "ChunkStorageMetadata", 2, [&](size_t g) {
+          w.string(g == 0 ? "offsets" : "sizes");
+          write_torch_size(w, g == 0 ? Shape(tensors[i].shape.size(), 0) : tensors[i].shape);
+        });
+        w.append();
+      }
+    });
+  });
+}
+
+// Metadata.planner_data: each fqn maps to the 1-tuple of itself.
+void write_planner_data(PickleWriter& w, const std::vector<OutputTensorSpec>& tensors) {
+  write_dict(w, tensors.size(), [&](size_t i) {
+    w.string(tensors[i].name);
+    w.begin_tuple(1);
+    w.string(tensors[i].name);
+    w.end_tuple(1);
+  });
+}
+
+// Metadata.storage_data: MetadataIndex(fqn, 0, zero offsets) -> _StorageInfo of its item.
+void write_storage_data(PickleWriter& w, const std::vector<OutputTensorSpec>& tensors,
+                        const std::vector<WrittenItem>& items) {
+  write_dict(w, tensors.size(), [&](size_t i) {
+    write_dataclass(w, kDcpMetadataModule, "MetadataIndex", 3, [&](size_t f) {
+      if (f == 0) {
+        w.string("fqn");
+        w.string(tensors[i].name);
+      } else if (f == 1) {
+        w.string("index");
+        w.integer(0);
+      } else {
+        w.string("offset");
+        write_torch_size(w, Shape(tensors[i].shape.size(), 0));
+      }
+    });
+    write_dataclass(w, "torch.distributed.checkpoint.filesystem", "_StorageInfo", 3, [&](size_t f) {
+      if (f == 0) {
+        w.string("relative_path");
+        w.string(kDcpDataFileName);
+      } else if (f == 1) {
+        w.string("offset");
+        w.integer(static_cast<int64_t>(items[i].offset));
+      } else {
+        w.string("length");
+        w.integer(static_cast<int64_t>(items[i].length));
+      }
+    });
+  });
+}
+
+// Metadata.storage_meta: StorageMeta(checkpoint_id, derived save_id, load_id=None).
+void write_storage_meta(PickleWriter& w, const std::vector<OutputTensorSpec>& tensors,
+                        const DcpWriteOptions& options) {
+  write_dataclass(w, kDcpMetadataModule, "StorageMeta", 3, [&](size_t f) {
+    if (f == 0) {
+      w.string("checkpoint_id");
+      w.string(options.checkpoint_id);
+    } else if (f == 1) {
+      w.string("save_id");
+      w.string(derived_save_id(tensors));
+    } else {
+      w.string("load_id");
+      w.none();
+    }
+  });
+}
+
 std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
                             const std::vector<WrittenItem>& items, const DcpWriteOptions& options) {
   PickleWriter w;
-  const size_t n = tensors.size();
   const size_t field_count = 4 + (options.include_storage_meta ? 1 : 0);
   write_dataclass(w, kDcpMetadataModule, "Metadata", field_count, [&](size_t field) {
     switch (field) {
       case 0:
         w.string("state_dict_metadata");
-        write_dict(w, n, [&](size_t i) {
-          w.string(tensors[i].name);
-          write_dataclass(w, kDcpMetadataModule, "TensorStorageMetadata", 3, [&](size_t f) {
-            if (f == 0) {
-              w.string("properties");
-              write_tensor_properties(w, tensors[i].dtype);
-            } else if (f == 1) {
-              w.string("size");
-              write_torch_size(w, tensors[i].shape);
-            } else {
-              w.string("chunks");
-              w.empty_list();
-              write_dataclass(w, kDcpMetadataModule, "ChunkStorageMetadata", 2, [&](size_t g) {
-                w.string(g == 0 ? "offsets" : "sizes");
-                write_torch_size(w, g == 0 ? Shape(tensors[i].shape.size(), 0) : tensors[i].shape);
-              });
-              w.append();
-            }
-          });
-        });
+        write_state_dict_metadata(w, tensors);
         return;
       case 1:
         w.string("planner_data");
-        write_dict(w, n, [&](size_t i) {
-          w.string(tensors[i].name);
-          w.begin_tuple(1);
-          w.string(tensors[i].name);
-          w.end_tuple(1);
-        });
+        write_planner_data(w, tensors);
         return;
       case 2:
         w.string("storage_data");
-        write_dict(w, n, [&](size_t i) {
-          write_dataclass(w, kDcpMetadataModule, "MetadataIndex", 3, [&](size_t f) {
-            if (f == 0) {
-              w.string("fqn");
-              w.string(tensors[i].name);
-            } else if (f == 1) {
-              w.string("index");
-              w.integer(0);
-            } else {
-              w.string("offset");
-              write_torch_size(w, Shape(tensors[i].shape.size(), 0));
-            }
-          });
-          write_dataclass(w, "torch.distributed.checkpoint.filesystem", "_StorageInfo", 3,
-                          [&](size_t f) {
-                            if (f == 0) {
-                              w.string("relative_path");
-                              w.string(kDcpDataFileName);
-                            } else if (f == 1) {
-                              w.string("offset");
-                              w.integer(static_cast<int64_t>(items[i].offset));
-                            } else {
-                              w.string("length");
-                              w.integer(static_cast<int64_t>(items[i].length));
-                            }
-                          });
-        });
+        write_storage_data(w, tensors, items);
         return;
       case 3:
         if (options.include_storage_meta) {
           w.string("storage_meta");
-          write_dataclass(w, kDcpMetadataModule, "StorageMeta", 3, [&](size_t f) {
-            if (f == 0) {
-              w.string("checkpoint_id");
-              w.string(options.checkpoint_id);
-            } else if (f == 1) {
-              w.string("save_id");
-              w.string(derived_save_id(tensors));
-            } else {
-              w.string("load_id");
-              w.none();
-            }
-          });
+          write_storage_meta(w, tensors, options);
           return;
         }
         [[fallthrough]];

@@ -18,6 +18,139 @@ bool is_torch_utils_call(const PickleValue& value) {
          (value.callable().text == "torch._utils" || value.callable().text == "torch._tensor");
 }
 
+// Failures while reading one tensor record name the archive and the tensor.
+class TensorRecordErrors {
+ public:
+  TensorRecordErrors(const std::string& source, const std::string& what)
+      : context_(source + ": tensor '" + what + "'") {}
+  [[noreturn]] void bad(const std::string& message) const { fail_input(context_ + ": " + message); }
+  const std::string& context() const { return context_; }
+
+ private:
+  std::string context_;
+};
+
+// The _rebuild_tensor* call of a tensor expression: nn.Parameter wraps it as
+// _rebuild_parameter(data, requires_grad, hooks).
+const PickleValue& unwrap_parameter(const PickleValue& value, const TensorRecordErrors& errors) {
+  if (!value.is_call_of("torch._utils", "_rebuild_parameter") &&
+      !value.is_call_of("torch._utils", "_rebuild_parameter_with_state"))
+    return value;
+  if (value.arguments().items.size() < 3) errors.bad("_rebuild_parameter with too few arguments");
+  const PickleValue& data = argument(value.arguments(), 0);
+  if (!is_torch_utils_call(data)) errors.bad("parameter data is " + describe_pickle_value(data));
+  return data;
+}
+
+// Checks `call` is a supported rebuild function with its argument count; the optional last
+// argument holds tensor metadata such as the conjugate/negative bits, which must be empty.
+void check_rebuild_call(const PickleValue& call, const TensorRecordErrors& errors) {
+  const std::string& function = call.callable().name;
+  const auto& args = call.arguments().items;
+  size_t min_args = 0;
+  if (call.is_call_of("torch._utils", "_rebuild_tensor_v2")) {
+    min_args = 6;
+  } else if (call.is_call_of("torch._utils", "_rebuild_tensor_v3")) {
+    min_args = 7;
+  } else if (call.is_call_of("torch._utils", "_rebuild_tensor")) {
+    min_args = 4;
+  } else {
+    errors.bad("unsupported tensor representation " + call.callable().text + "." + function +
+               " (quantized, sparse, meta or subclassed tensors cannot be converted)");
+  }
+  if (args.size() < min_args || args.size() > min_args + 1)
+    errors.bad(function + " with " + std::to_string(args.size()) + " arguments");
+  if (function != "_rebuild_tensor" && args.size() == min_args + 1) {
+    const PickleValue& metadata = *args.back();
+    if (!(metadata.is_dict() && metadata.entries.empty()) && !metadata.is_none())
+      errors.bad("tensor metadata (conjugate/negative bits) is not supported");
+  }
+}
+
+struct StorageReference {
+  std::string key;
+  DType dtype = DType::kU8;
+  int64_t size_bytes = 0;
+};
+
+// Persistent id: ('storage', storage_type, key, location, numel).
+StorageReference read_storage_reference(const PickleValue& persistent,
+                                        const TensorRecordErrors& errors) {
+  if (persistent.kind != PickleKind::kPersistentId) errors.bad("storage is not a persistent id");
+  const PickleValue& id = *persistent.items[0];
+  if (!id.is_tuple() || id.items.size() != 5 || !id.items[0]->is_string() ||
+      id.items[0]->text != "storage" || id.items[1]->kind != PickleKind::kGlobal ||
+      !id.items[2]->is_string() || !id.items[4]->is_int())
+    errors.bad("malformed storage persistent id (" + describe_pickle_value(id) + ")");
+  const PickleValue& storage_type = *id.items[1];
+  std::optional<DType> storage_dtype;
+  if (storage_type.is_global("torch.storage", "UntypedStorage"))
+    storage_dtype = DType::kU8;
+  else if (storage_type.text == "torch")
+    storage_dtype = dtype_from_legacy_storage_name(storage_type.name);
+  if (!storage_dtype)
+    errors.bad("unsupported storage type " + storage_type.text + "." + storage_type.name);
+  int64_t storage_numel = id.items[4]->int_value;
+  int64_t storage_bytes = 0;
+  if (storage_numel < 0 || mul_overflows(storage_numel, dtype_size(*storage_dtype), &storage_bytes))
+    errors.bad("invalid storage size " + std::to_string(storage_numel));
+  return StorageReference{id.items[2]->text, *storage_dtype, storage_bytes};
+}
+
+// The element type: _rebuild_tensor_v3 names it (argument 6), the others take the storage's.
+DType read_tensor_dtype(const PickleValue& call, DType storage_dtype,
+                        const TensorRecordErrors& errors) {
+  DType result = storage_dtype;
+  if (call.callable().name == "_rebuild_tensor_v3") {
+    const PickleValue& dtype = *call.arguments().items[6];
+    std::optional<DType> parsed;
+    if (dtype.kind == PickleKind::kGlobal && dtype.text == "torch")
+      parsed = dtype_from_torch_name(dtype.name);
+    if (!parsed) errors.bad("unsupported dtype " + describe_pickle_value(dtype));
+    result = *parsed;
+  }
+  if (dtype_size(result) == 0)
+    errors.bad("dtype " + std::string(dtype_name(result)) + " has no whole-byte element size");
+  return result;
+}
+
+// A size or stride tuple of non-negative ints; torch.Size((...)) is accepted where a tuple is
+// expected.
+Shape read_int_tuple(const PickleValue& value, const char* field,
+                     const TensorRecordErrors& errors) {
+  const PickleValue* tuple = &value;
+  if (tuple->is_call_of("torch", "Size") && tuple->arguments().items.size() == 1)
+    tuple = tuple->arguments().items[0];
+  if (!tuple->is_tuple()) errors.bad(std::string(field) + " is " + describe_pickle_value(*tuple));
+  check_tensor_rank(tuple->items.size(), errors.context() + " " + field);
+  Shape result;
+  for (const PickleValue* item : tuple->items) {
+    if (!item->is_int() || item->int_value < 0)
+      errors.bad(std::string(field) + " holds " + describe_pickle_value(*item));
+    result.push_back(item->int_value);
+  }
+  return result;
+}
+
+// Checks the largest element index the strides reach lies within the storage's bytes.
+void check_within_storage(const StoredTensor& tensor, int64_t storage_offset, int64_t storage_bytes,
+                          const TensorRecordErrors& errors) {
+  int64_t last = storage_offset;
+  for (size_t d = 0; d < tensor.shape.size(); ++d) {
+    int64_t reach = 0;
+    if (mul_overflows(tensor.shape[d] - 1, tensor.strides[d], &reach) ||
+        add_overflows(last, reach, &last))
+      errors.bad("strides overflow");
+  }
+  int64_t end_byte = 0;
+  if (add_overflows(last, 1, &last) || mul_overflows(last, dtype_size(tensor.dtype), &end_byte) ||
+      end_byte > storage_bytes)
+    errors.bad("size " + shape_to_string(tensor.shape) + " with stride " +
+               shape_to_string(tensor.strides) + " at storage offset " +
+               std::to_string(storage_offset) + " reaches past its storage of " +
+               std::to_string(storage_bytes) + " bytes");
+}
+
 }  // namespace
 
 TorchSaveArchive::TorchSaveArchive(const File& file, uint64_t offset, uint64_t length,
@@ -59,121 +192,32 @@ const TorchSaveArchive::Storage& TorchSaveArchive::storage(const std::string& ke
 
 std::optional<StoredTensor> TorchSaveArchive::tensor(const PickleValue& value,
                                                      const std::string& what) const {
-  auto bad = [&](const std::string& message) -> void {
-    fail_input(source() + ": tensor '" + what + "': " + message);
-  };
   if (!is_torch_utils_call(value)) return std::nullopt;
-  const PickleValue* call = &value;
-  // nn.Parameter wraps the tensor expression: _rebuild_parameter(data, requires_grad, hooks).
-  if (call->is_call_of("torch._utils", "_rebuild_parameter") ||
-      call->is_call_of("torch._utils", "_rebuild_parameter_with_state")) {
-    if (call->arguments().items.size() < 3) bad("_rebuild_parameter with too few arguments");
-    call = &argument(call->arguments(), 0);
-    if (!is_torch_utils_call(*call)) bad("parameter data is " + describe_pickle_value(*call));
-  }
-  const std::string& function = call->callable().name;
-  const auto& args = call->arguments().items;
-  size_t min_args = 0;
-  if (call->is_call_of("torch._utils", "_rebuild_tensor_v2")) {
-    min_args = 6;
-  } else if (call->is_call_of("torch._utils", "_rebuild_tensor_v3")) {
-    min_args = 7;
-  } else if (call->is_call_of("torch._utils", "_rebuild_tensor")) {
-    min_args = 4;
-  } else {
-    bad("unsupported tensor representation " + call->callable().text + "." + function +
-        " (quantized, sparse, meta or subclassed tensors cannot be converted)");
-  }
-  if (args.size() < min_args || args.size() > min_args + 1)
-    bad(function + " with " + std::to_string(args.size()) + " arguments");
-  // The optional last argument holds tensor metadata such as the conjugate/negative bits.
-  if (function != "_rebuild_tensor" && args.size() == min_args + 1) {
-    const PickleValue& metadata = *args.back();
-    if (!(metadata.is_dict() && metadata.entries.empty()) && !metadata.is_none())
-      bad("tensor metadata (conjugate/negative bits) is not supported");
-  }
-
-  // Persistent id: ('storage', storage_type, key, location, numel).
-  const PickleValue& persistent = *args[0];
-  if (persistent.kind != PickleKind::kPersistentId) bad("storage is not a persistent id");
-  const PickleValue& id = *persistent.items[0];
-  if (!id.is_tuple() || id.items.size() != 5 || !id.items[0]->is_string() ||
-      id.items[0]->text != "storage" || id.items[1]->kind != PickleKind::kGlobal ||
-      !id.items[2]->is_string() || !id.items[4]->is_int())
-    bad("malformed storage persistent id (" + describe_pickle_value(id) + ")");
-  const PickleValue& storage_type = *id.items[1];
-  std::optional<DType> storage_dtype;
-  if (storage_type.is_global("torch.storage", "UntypedStorage"))
-    storage_dtype = DType::kU8;
-  else if (storage_type.text == "torch")
-    storage_dtype = dtype_from_legacy_storage_name(storage_type.name);
-  if (!storage_dtype)
-    bad("unsupported storage type " + storage_type.text + "." + storage_type.name);
-  int64_t storage_numel = id.items[4]->int_value;
-  int64_t storage_bytes = 0;
-  if (storage_numel < 0 || mul_overflows(storage_numel, dtype_size(*storage_dtype), &storage_bytes))
-    bad("invalid storage size " + std::to_string(storage_numel));
+  const TensorRecordErrors errors(source(), what);
+  const PickleValue& call = unwrap_parameter(value, errors);
+  check_rebuild_call(call, errors);
+  const auto& args = call.arguments().items;
+  const StorageReference reference = read_storage_reference(*args[0], errors);
 
   StoredTensor tensor;
-  tensor.dtype = *storage_dtype;
-  if (function == "_rebuild_tensor_v3") {
-    const PickleValue& dtype = *args[6];
-    std::optional<DType> parsed;
-    if (dtype.kind == PickleKind::kGlobal && dtype.text == "torch")
-      parsed = dtype_from_torch_name(dtype.name);
-    if (!parsed) bad("unsupported dtype " + describe_pickle_value(dtype));
-    tensor.dtype = *parsed;
-  }
-  const int64_t element_size = dtype_size(tensor.dtype);
-  if (element_size == 0)
-    bad("dtype " + std::string(dtype_name(tensor.dtype)) + " has no whole-byte element size");
-
-  auto int_tuple = [&](const PickleValue& value, const char* field) {
-    const PickleValue* tuple = &value;
-    // torch.Size((...)) is accepted where a tuple is expected.
-    if (tuple->is_call_of("torch", "Size") && tuple->arguments().items.size() == 1)
-      tuple = tuple->arguments().items[0];
-    if (!tuple->is_tuple()) bad(std::string(field) + " is " + describe_pickle_value(*tuple));
-    check_tensor_rank(tuple->items.size(), source() + ": tensor '" + what + "' " + field);
-    Shape result;
-    for (const PickleValue* item : tuple->items) {
-      if (!item->is_int() || item->int_value < 0)
-        bad(std::string(field) + " holds " + describe_pickle_value(*item));
-      result.push_back(item->int_value);
-    }
-    return result;
-  };
-  if (!args[1]->is_int() || args[1]->int_value < 0) bad("invalid storage offset");
+  tensor.dtype = read_tensor_dtype(call, reference.dtype, errors);
+  if (!args[1]->is_int() || args[1]->int_value < 0) errors.bad("invalid storage offset");
   int64_t storage_offset = args[1]->int_value;
-  tensor.shape = int_tuple(*args[2], "size");
-  tensor.strides = int_tuple(*args[3], "stride");
+  tensor.shape = read_int_tuple(*args[2], "size", errors);
+  tensor.strides = read_int_tuple(*args[3], "stride", errors);
   if (tensor.strides.size() != tensor.shape.size())
-    bad("stride " + shape_to_string(tensor.strides) + " does not match size " +
-        shape_to_string(tensor.shape));
-  int64_t count = checked_num_elements(tensor.shape, source() + ": tensor '" + what + "'");
+    errors.bad("stride " + shape_to_string(tensor.strides) + " does not match size " +
+               shape_to_string(tensor.shape));
+  int64_t count = checked_num_elements(tensor.shape, errors.context());
 
-  const Storage& stored = storage(id.items[2]->text, what);
-  if (static_cast<uint64_t>(storage_bytes) > stored.size_bytes)
-    bad("storage '" + id.items[2]->text + "' declares " + std::to_string(storage_bytes) +
-        " bytes but its record holds " + std::to_string(stored.size_bytes));
-  if (count > 0) {
-    // Largest element index the strides reach, which must lie within the storage.
-    int64_t last = storage_offset;
-    for (size_t d = 0; d < tensor.shape.size(); ++d) {
-      int64_t reach = 0;
-      if (mul_overflows(tensor.shape[d] - 1, tensor.strides[d], &reach) ||
-          add_overflows(last, reach, &last))
-        bad("strides overflow");
-    }
-    int64_t end_byte = 0;
-    if (add_overflows(last, 1, &last) || mul_overflows(last, element_size, &end_byte) ||
-        end_byte > storage_bytes)
-      bad("size " + shape_to_string(tensor.shape) + " with stride " +
-          shape_to_string(tensor.strides) + " at storage offset " + std::to_string(storage_offset) +
-          " reaches past its storage of " + std::to_string(storage_bytes) + " bytes");
-  }
+  const Storage& stored = storage(reference.key, what);
+  if (static_cast<uint64_t>(reference.size_bytes) > stored.size_bytes)
+    errors.bad("storage '" + reference.key + "' declares " + std::to_string(reference.size_bytes) +
+               " bytes but its record holds " + std::to_string(stored.size_bytes));
+  if (count > 0) check_within_storage(tensor, storage_offset, reference.size_bytes, errors);
   int64_t offset_bytes = 0;
-  if (mul_overflows(storage_offset, element_size, &offset_bytes)) bad("storage offset overflows");
+  if (mul_overflows(storage_offset, dtype_size(tensor.dtype), &offset_bytes))
+    errors.bad("storage offset overflows");
   tensor.byte_offset = stored.data_offset + static_cast<uint64_t>(offset_bytes);
   return tensor;
 }

@@ -54,7 +54,7 @@ std::string ZipReader::read_range(uint64_t relative_offset, uint64_t size) const
   return bytes;
 }
 
-void ZipReader::read_central_directory() {
+ZipReader::DirectoryLocation ZipReader::read_end_record() const {
   if (length_ < kEndSize) fail("too short (" + std::to_string(length_) + " bytes)");
   // The end record sits in the last 22 + (comment length) bytes. PyTorch writes no comment,
   // so a short tail almost always holds it, and the longest possible tail is read only when it
@@ -75,94 +75,118 @@ void ZipReader::read_central_directory() {
     if (end_at != std::string::npos) break;
   }
   if (end_at == std::string::npos) fail("no end-of-central-directory record");
-  uint64_t end_offset = length_ - tail_size + end_at;
-  uint64_t entry_count = le(tail, end_at + 10, 2);
-  uint64_t directory_size = le(tail, end_at + 12, 4);
-  uint64_t directory_offset = le(tail, end_at + 16, 4);
+  DirectoryLocation location;
+  location.end_offset = length_ - tail_size + end_at;
+  location.entry_count = le(tail, end_at + 10, 2);
+  location.directory_size = le(tail, end_at + 12, 4);
+  location.directory_offset = le(tail, end_at + 16, 4);
   if (le(tail, end_at + 4, 2) != 0 || le(tail, end_at + 6, 2) != 0 ||
-      le(tail, end_at + 8, 2) != entry_count)
+      le(tail, end_at + 8, 2) != location.entry_count)
     fail("multi-disk archives are not supported");
+  return location;
+}
 
-  // A zip64 locator right before the end record points at the zip64 end record, whose
-  // 64-bit fields replace the saturated 16/32-bit ones.
-  if (end_offset >= kZip64LocatorSize) {
-    std::string locator = read_range(end_offset - kZip64LocatorSize, kZip64LocatorSize);
-    if (le(locator, 0, 4) == kZip64LocatorSignature) {
-      uint64_t zip64_end_offset = le(locator, 8, 8);
-      if (zip64_end_offset > end_offset - kZip64LocatorSize ||
-          end_offset - kZip64LocatorSize - zip64_end_offset < kZip64EndSize)
-        fail("zip64 end record offset " + std::to_string(zip64_end_offset) + " is invalid");
-      std::string end64 = read_range(zip64_end_offset, kZip64EndSize);
-      if (le(end64, 0, 4) != kZip64EndSignature) fail("zip64 end record signature missing");
-      entry_count = le(end64, 32, 8);
-      directory_size = le(end64, 40, 8);
-      directory_offset = le(end64, 48, 8);
-      if (le(end64, 24, 8) != entry_count) fail("multi-disk archives are not supported");
-    } else if (entry_count == 0xffff || directory_size == 0xffffffff ||
-               directory_offset == 0xffffffff) {
-      fail("end record needs zip64 fields but there is no zip64 locator");
-    }
+// A zip64 locator right before the end record points at the zip64 end record, whose 64-bit
+// fields replace the saturated 16/32-bit ones.
+void ZipReader::apply_zip64_end_record(DirectoryLocation& location) const {
+  const uint64_t end_offset = location.end_offset;
+  if (end_offset < kZip64LocatorSize) return;
+  std::string locator = read_range(end_offset - kZip64LocatorSize, kZip64LocatorSize);
+  if (le(locator, 0, 4) == kZip64LocatorSignature) {
+    uint64_t zip64_end_offset = le(locator, 8, 8);
+    if (zip64_end_offset > end_offset - kZip64LocatorSize ||
+        end_offset - kZip64LocatorSize - zip64_end_offset < kZip64EndSize)
+      fail("zip64 end record offset " + std::to_string(zip64_end_offset) + " is invalid");
+    std::string end64 = read_range(zip64_end_offset, kZip64EndSize);
+    if (le(end64, 0, 4) != kZip64EndSignature) fail("zip64 end record signature missing");
+    location.entry_count = le(end64, 32, 8);
+    location.directory_size = le(end64, 40, 8);
+    location.directory_offset = le(end64, 48, 8);
+    if (le(end64, 24, 8) != location.entry_count) fail("multi-disk archives are not supported");
+  } else if (location.entry_count == 0xffff || location.directory_size == 0xffffffff ||
+             location.directory_offset == 0xffffffff) {
+    fail("end record needs zip64 fields but there is no zip64 locator");
   }
+}
+
+void ZipReader::check_directory_location(const DirectoryLocation& location) const {
+  const uint64_t entry_count = location.entry_count;
+  const uint64_t directory_size = location.directory_size;
+  const uint64_t directory_offset = location.directory_offset;
   if (entry_count > kMaxZipEntries)
     fail(std::to_string(entry_count) + " entries, more than the limit of " +
          std::to_string(kMaxZipEntries));
   if (directory_size > kMaxZipCentralDirectoryBytes)
     fail("central directory of " + std::to_string(directory_size) + " bytes exceeds the limit");
-  if (directory_offset > end_offset || directory_size > end_offset - directory_offset)
+  if (directory_offset > location.end_offset ||
+      directory_size > location.end_offset - directory_offset)
     fail("central directory at " + std::to_string(directory_offset) + " (" +
          std::to_string(directory_size) + " bytes) overlaps the end records");
   if (entry_count * kCentralHeaderSize > directory_size)
     fail(std::to_string(entry_count) + " entries cannot fit in a central directory of " +
          std::to_string(directory_size) + " bytes");
+}
 
-  std::string directory = read_range(directory_offset, directory_size);
-  size_t at = 0;
-  entries_.reserve(entry_count);
-  for (uint64_t index = 0; index < entry_count; ++index) {
-    if (directory.size() - at < kCentralHeaderSize ||
-        le(directory, at, 4) != kCentralHeaderSignature)
-      fail("central directory entry " + std::to_string(index) + " is corrupt");
-    ZipEntry entry;
-    entry.flags = static_cast<uint16_t>(le(directory, at + 8, 2));
-    entry.method = static_cast<uint16_t>(le(directory, at + 10, 2));
-    entry.crc32 = static_cast<uint32_t>(le(directory, at + 16, 4));
-    entry.compressed_size = le(directory, at + 20, 4);
-    entry.size_bytes = le(directory, at + 24, 4);
-    uint64_t name_size = le(directory, at + 28, 2);
-    uint64_t extra_size = le(directory, at + 30, 2);
-    uint64_t comment_size = le(directory, at + 32, 2);
-    entry.local_header_offset = le(directory, at + 42, 4);
-    if (directory.size() - at - kCentralHeaderSize < name_size + extra_size + comment_size)
-      fail("central directory entry " + std::to_string(index) + " runs past the directory");
-    entry.name = directory.substr(at + kCentralHeaderSize, name_size);
-    // Zip64 extra field: 64-bit values for exactly the fields saturated at 0xffffffff, in the
-    // order uncompressed size, compressed size, local header offset.
-    size_t extra = at + kCentralHeaderSize + name_size;
-    size_t extra_end = extra + extra_size;
-    while (extra_end - extra >= 4) {
-      uint64_t id = le(directory, extra, 2);
-      uint64_t size = le(directory, extra + 2, 2);
-      if (size > extra_end - extra - 4)
-        fail("entry '" + entry.name + "' has a corrupt extra field");
-      if (id == 0x0001) {
-        size_t field = extra + 4;
-        size_t field_end = field + size;
-        auto take = [&](uint64_t* value) {
-          if (*value != 0xffffffff) return;
-          if (field_end - field < 8) fail("entry '" + entry.name + "' has a short zip64 field");
-          *value = le(directory, field, 8);
-          field += 8;
-        };
-        take(&entry.size_bytes);
-        take(&entry.compressed_size);
-        take(&entry.local_header_offset);
-      }
-      extra += 4 + size;
+// Zip64 extra field: 64-bit values for exactly the fields saturated at 0xffffffff, in the
+// order uncompressed size, compressed size, local header offset.
+void ZipReader::apply_zip64_extra(const std::string& directory, size_t extra, size_t extra_end,
+                                  ZipEntry& entry) const {
+  while (extra_end - extra >= 4) {
+    uint64_t id = le(directory, extra, 2);
+    uint64_t size = le(directory, extra + 2, 2);
+    if (size > extra_end - extra - 4) fail("entry '" + entry.name + "' has a corrupt extra field");
+    if (id == 0x0001) {
+      size_t field = extra + 4;
+      size_t field_end = field + size;
+      auto take = [&](uint64_t* value) {
+        if (*value != 0xffffffff) return;
+        if (field_end - field < 8) fail("entry '" + entry.name + "' has a short zip64 field");
+        *value = le(directory, field, 8);
+        field += 8;
+      };
+      take(&entry.size_bytes);
+      take(&entry.compressed_size);
+      take(&entry.local_header_offset);
     }
+    extra += 4 + size;
+  }
+}
+
+size_t ZipReader::read_central_record(const std::string& directory, size_t at, uint64_t index,
+                                      ZipEntry& entry) const {
+  if (directory.size() - at < kCentralHeaderSize || le(directory, at, 4) != kCentralHeaderSignature)
+    fail("central directory entry " + std::to_string(index) + " is corrupt");
+  entry.flags = static_cast<uint16_t>(le(directory, at + 8, 2));
+  entry.method = static_cast<uint16_t>(le(directory, at + 10, 2));
+  entry.crc32 = static_cast<uint32_t>(le(directory, at + 16, 4));
+  entry.compressed_size = le(directory, at + 20, 4);
+  entry.size_bytes = le(directory, at + 24, 4);
+  uint64_t name_size = le(directory, at + 28, 2);
+  uint64_t extra_size = le(directory, at + 30, 2);
+  uint64_t comment_size = le(directory, at + 32, 2);
+  entry.local_header_offset = le(directory, at + 42, 4);
+  if (directory.size() - at - kCentralHeaderSize < name_size + extra_size + comment_size)
+    fail("central directory entry " + std::to_string(index) + " runs past the directory");
+  entry.name = directory.substr(at + kCentralHeaderSize, name_size);
+  size_t extra = at + kCentralHeaderSize + name_size;
+  apply_zip64_extra(directory, extra, extra + extra_size, entry);
+  return kCentralHeaderSize + name_size + extra_size + comment_size;
+}
+
+void ZipReader::read_central_directory() {
+  DirectoryLocation location = read_end_record();
+  apply_zip64_end_record(location);
+  check_directory_location(location);
+
+  std::string directory = read_range(location.directory_offset, location.directory_size);
+  size_t at = 0;
+  entries_.reserve(location.entry_count);
+  for (uint64_t index = 0; index < location.entry_count; ++index) {
+    ZipEntry entry;
+    at += read_central_record(directory, at, index, entry);
     if (!index_.emplace(entry.name, entries_.size()).second)
       fail("duplicate entry '" + entry.name + "'");
     entries_.push_back(std::move(entry));
-    at += kCentralHeaderSize + name_size + extra_size + comment_size;
   }
 }
 

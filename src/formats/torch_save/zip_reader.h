@@ -48,6 +48,22 @@ class ZipReader {
  private:
   [[noreturn]] void fail(const std::string& message) const;
   std::string read_range(uint64_t relative_offset, uint64_t size) const;
+
+  // Where the end records say the central directory is (offsets relative to the archive).
+  struct DirectoryLocation {
+    uint64_t end_offset = 0;  // of the end-of-central-directory record
+    uint64_t entry_count = 0;
+    uint64_t directory_size = 0;
+    uint64_t directory_offset = 0;
+  };
+  DirectoryLocation read_end_record() const;
+  void apply_zip64_end_record(DirectoryLocation& location) const;
+  void check_directory_location(const DirectoryLocation& location) const;
+  // Parses the central directory record at `at` of `directory`; returns its size in bytes.
+  size_t read_central_record(const std::string& directory, size_t at, uint64_t index,
+                             ZipEntry& entry) const;
+  void apply_zip64_extra(const std::string& directory, size_t extra, size_t extra_end,
+                         ZipEntry& entry) const;
   void read_central_directory();
 
   const File& file_;

@@ -64,110 +64,118 @@ uint32_t saturate32(uint64_t value) {
   return value >= k32BitLimit ? 0xffffffffu : static_cast<uint32_t>(value);
 }
 
-}  // namespace
-
-PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
-  PlannedZip plan;
-  ZipBuilder out;
-  std::vector<WrittenEntry> written;
-  for (const ZipEntrySpec& spec : entries) {
-    CKCONV_CHECK(!spec.content || spec.content->size() == spec.size_bytes);
-    CKCONV_CHECK(spec.name.size() < 0xffff);
-    WrittenEntry entry{out.cursor(), spec.size_bytes, spec.content ? zip_crc32(*spec.content) : 0};
-    bool large_size = spec.size_bytes >= k32BitLimit;
-    bool large_offset = entry.header_offset >= k32BitLimit;
-    // Local zip64 extra (miniz): uncompressed and compressed size (the latter 0 here, the real
-    // sizes follow in the descriptor) when the entry is large, then the header offset.
-    std::string zip64_extra;
-    if (large_size || large_offset) {
-      ZipBuilder extra;
-      extra.put_u16(0x0001);
-      extra.put_u16((large_size ? 16 : 0) + (large_offset ? 8 : 0));
-      if (large_size) {
-        extra.put_u64(spec.size_bytes);
-        extra.put_u64(0);
-      }
-      if (large_offset) extra.put_u64(entry.header_offset);
-      zip64_extra = extra.take().front().bytes;
-    }
-    uint64_t unpadded = entry.header_offset + 30 + spec.name.size() + zip64_extra.size() + 4;
-    uint64_t padding = (kTorchSaveAlignment - unpadded % kTorchSaveAlignment) % kTorchSaveAlignment;
-
-    out.put_u32(0x04034b50);
-    out.put_u16(0);  // version needed
-    out.put_u16(kFlags);
-    out.put_u16(0);  // stored
-    out.put_u16(0);  // time
-    out.put_u16(0);  // date
-    out.put_u32(0);  // crc, sizes: in the data descriptor
-    out.put_u32(0);
-    out.put_u32(0);
-    out.put_u16(spec.name.size());
-    out.put_u16(zip64_extra.size() + 4 + padding);
-    out.put(spec.name);
-    out.put(zip64_extra);
-    out.put_u16(0x4246);  // "FB"
-    out.put_u16(padding);
-    out.put(std::string(padding, 'Z'));
-
-    plan.data_offsets.push_back(out.cursor());
-    if (spec.content)
-      out.put(*spec.content);
-    else
-      out.hole(spec.size_bytes);
-
-    std::vector<uint64_t> crc_offsets;
-    out.put_u32(0x08074b50);
-    if (!spec.content) crc_offsets.push_back(out.cursor());
-    out.put_u32(entry.crc32);
-    if (zip64_extra.empty()) {
-      out.put_u32(spec.size_bytes);
-      out.put_u32(spec.size_bytes);
-    } else {
-      out.put_u64(spec.size_bytes);
-      out.put_u64(spec.size_bytes);
-    }
-    plan.crc_offsets.push_back(std::move(crc_offsets));
-    written.push_back(entry);
+// The zip64 extra field (id 0x0001) of a central directory record: the 64-bit sizes when the
+// entry is large, then the 64-bit header offset when that is large; empty when neither is.
+void put_central_zip64_extra(ZipBuilder& out, uint64_t size_bytes, uint64_t header_offset) {
+  bool large_size = size_bytes >= k32BitLimit;
+  bool large_offset = header_offset >= k32BitLimit;
+  if (!large_size && !large_offset) return;
+  out.put_u16(0x0001);
+  out.put_u16((large_size ? 16 : 0) + (large_offset ? 8 : 0));
+  if (large_size) {
+    out.put_u64(size_bytes);
+    out.put_u64(size_bytes);
   }
+  if (large_offset) out.put_u64(header_offset);
+}
 
-  uint64_t directory_offset = out.cursor();
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const WrittenEntry& entry = written[i];
-    bool large_size = entry.size_bytes >= k32BitLimit;
-    bool large_offset = entry.header_offset >= k32BitLimit;
-    out.put_u32(0x02014b50);
-    out.put_u16(0);  // made by
-    out.put_u16(0);  // needed
-    out.put_u16(kFlags);
-    out.put_u16(0);
-    out.put_u16(0);
-    out.put_u16(0);
-    if (!entries[i].content) plan.crc_offsets[i].push_back(out.cursor());
-    out.put_u32(entry.crc32);
-    out.put_u32(saturate32(entry.size_bytes));
-    out.put_u32(saturate32(entry.size_bytes));
-    out.put_u16(entries[i].name.size());
-    out.put_u16(large_size || large_offset ? 4 + (large_size ? 16 : 0) + (large_offset ? 8 : 0)
-                                           : 0);
-    out.put_u16(0);  // comment
-    out.put_u16(0);  // disk
-    out.put_u16(0);  // internal attributes
-    out.put_u32(0);  // external attributes
-    out.put_u32(saturate32(entry.header_offset));
-    out.put(entries[i].name);
-    if (large_size || large_offset) {
-      out.put_u16(0x0001);
-      out.put_u16((large_size ? 16 : 0) + (large_offset ? 8 : 0));
-      if (large_size) {
-        out.put_u64(entry.size_bytes);
-        out.put_u64(entry.size_bytes);
-      }
-      if (large_offset) out.put_u64(entry.header_offset);
-    }
+// Local zip64 extra (miniz): uncompressed and compressed size (the latter 0 here, the real
+// sizes follow in the descriptor) when the entry is large, then the header offset; empty when
+// neither is large.
+std::string local_zip64_extra(uint64_t size_bytes, uint64_t header_offset) {
+  bool large_size = size_bytes >= k32BitLimit;
+  bool large_offset = header_offset >= k32BitLimit;
+  if (!large_size && !large_offset) return {};
+  ZipBuilder extra;
+  extra.put_u16(0x0001);
+  extra.put_u16((large_size ? 16 : 0) + (large_offset ? 8 : 0));
+  if (large_size) {
+    extra.put_u64(size_bytes);
+    extra.put_u64(0);
   }
-  uint64_t directory_size = out.cursor() - directory_offset;
+  if (large_offset) extra.put_u64(header_offset);
+  return extra.take().front().bytes;
+}
 
+// Writes one entry: local header padded so the data starts 64-byte aligned, the data (or a
+// hole), then the data descriptor. Records the data offset and the CRC places in `plan`.
+WrittenEntry put_local_entry(ZipBuilder& out, const ZipEntrySpec& spec, PlannedZip& plan) {
+  CKCONV_CHECK(!spec.content || spec.content->size() == spec.size_bytes);
+  CKCONV_CHECK(spec.name.size() < 0xffff);
+  WrittenEntry entry{out.cursor(), spec.size_bytes, spec.content ? zip_crc32(*spec.content) : 0};
+  std::string zip64_extra = local_zip64_extra(spec.size_bytes, entry.header_offset);
+  uint64_t unpadded = entry.header_offset + 30 + spec.name.size() + zip64_extra.size() + 4;
+  uint64_t padding = (kTorchSaveAlignment - unpadded % kTorchSaveAlignment) % kTorchSaveAlignment;
+
+  out.put_u32(0x04034b50);
+  out.put_u16(0);  // version needed
+  out.put_u16(kFlags);
+  out.put_u16(0);  // stored
+  out.put_u16(0);  // time
+  out.put_u16(0);  // date
+  out.put_u32(0);  // crc, sizes: in the data descriptor
+  out.put_u32(0);
+  out.put_u32(0);
+  out.put_u16(spec.name.size());
+  out.put_u16(zip64_extra.size() + 4 + padding);
+  out.put(spec.name);
+  out.put(zip64_extra);
+  out.put_u16(0x4246);  // "FB"
+  out.put_u16(padding);
+  out.put(std::string(padding, 'Z'));
+
+  plan.data_offsets.push_back(out.cursor());
+  if (spec.content)
+    out.put(*spec.content);
+  else
+    out.hole(spec.size_bytes);
+
+  std::vector<uint64_t> crc_offsets;
+  out.put_u32(0x08074b50);
+  if (!spec.content) crc_offsets.push_back(out.cursor());
+  out.put_u32(entry.crc32);
+  if (zip64_extra.empty()) {
+    out.put_u32(spec.size_bytes);
+    out.put_u32(spec.size_bytes);
+  } else {
+    out.put_u64(spec.size_bytes);
+    out.put_u64(spec.size_bytes);
+  }
+  plan.crc_offsets.push_back(std::move(crc_offsets));
+  return entry;
+}
+
+// Writes one central directory record; appends its CRC place to `crc_offsets` when the CRC is
+// patched later (entries without content).
+void put_central_record(ZipBuilder& out, const ZipEntrySpec& spec, const WrittenEntry& entry,
+                        std::vector<uint64_t>& crc_offsets) {
+  bool large_size = entry.size_bytes >= k32BitLimit;
+  bool large_offset = entry.header_offset >= k32BitLimit;
+  out.put_u32(0x02014b50);
+  out.put_u16(0);  // made by
+  out.put_u16(0);  // needed
+  out.put_u16(kFlags);
+  out.put_u16(0);
+  out.put_u16(0);
+  out.put_u16(0);
+  if (!spec.content) crc_offsets.push_back(out.cursor());
+  out.put_u32(entry.crc32);
+  out.put_u32(saturate32(entry.size_bytes));
+  out.put_u32(saturate32(entry.size_bytes));
+  out.put_u16(spec.name.size());
+  out.put_u16(large_size || large_offset ? 4 + (large_size ? 16 : 0) + (large_offset ? 8 : 0) : 0);
+  out.put_u16(0);  // comment
+  out.put_u16(0);  // disk
+  out.put_u16(0);  // internal attributes
+  out.put_u32(0);  // external attributes
+  out.put_u32(saturate32(entry.header_offset));
+  out.put(spec.name);
+  put_central_zip64_extra(out, entry.size_bytes, entry.header_offset);
+}
+
+// The zip64 end record, its locator and the classic end record, which miniz always writes.
+void put_end_records(ZipBuilder& out, uint64_t entry_count, uint64_t directory_offset,
+                     uint64_t directory_size) {
   uint64_t zip64_end_offset = out.cursor();
   out.put_u32(0x06064b50);
   out.put_u64(44);      // size of the rest of this record
@@ -175,8 +183,8 @@ PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
   out.put_u16(45);      // needed: zip64
   out.put_u32(0);
   out.put_u32(0);
-  out.put_u64(entries.size());
-  out.put_u64(entries.size());
+  out.put_u64(entry_count);
+  out.put_u64(entry_count);
   out.put_u64(directory_size);
   out.put_u64(directory_offset);
 
@@ -185,7 +193,7 @@ PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
   out.put_u64(zip64_end_offset);
   out.put_u32(1);  // total disks
 
-  uint64_t count16 = entries.size() >= 0xffff ? 0xffff : entries.size();
+  uint64_t count16 = entry_count >= 0xffff ? 0xffff : entry_count;
   out.put_u32(0x06054b50);
   out.put_u16(0);
   out.put_u16(0);
@@ -194,6 +202,21 @@ PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
   out.put_u32(saturate32(directory_size));
   out.put_u32(saturate32(directory_offset));
   out.put_u16(0);  // comment
+}
+
+}  // namespace
+
+PlannedZip plan_stored_zip(const std::vector<ZipEntrySpec>& entries) {
+  PlannedZip plan;
+  ZipBuilder out;
+  std::vector<WrittenEntry> written;
+  for (const ZipEntrySpec& spec : entries) written.push_back(put_local_entry(out, spec, plan));
+
+  uint64_t directory_offset = out.cursor();
+  for (size_t i = 0; i < entries.size(); ++i)
+    put_central_record(out, entries[i], written[i], plan.crc_offsets[i]);
+  uint64_t directory_size = out.cursor() - directory_offset;
+  put_end_records(out, entries.size(), directory_offset, directory_size);
 
   plan.size_bytes = out.cursor();
   plan.literals = out.take();
