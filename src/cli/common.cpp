@@ -23,10 +23,11 @@ int default_threads() {
 
 void add_model_options(CLI::App& app, ModelOptions& options) {
   app.add_option("-m,--model", options.model,
-                 "model family: llama3, qwen3, ... (configs/<model>.json)")
-      ->required();
-  app.add_option("-f,--flavor", options.flavor, "flavor of the family, e.g. 8B or debugmodel")
-      ->required();
+                 "model family: llama3, qwen3, ... (configs/<model>.json); from-hf reads it from "
+                 "config.json");
+  app.add_option("-f,--flavor", options.flavor,
+                 "flavor of the family, e.g. 8B or debugmodel; from-hf reads the fields from "
+                 "config.json");
   app.add_option("--config", options.config_file,
                  "use this family JSON instead of the built-in configs/<model>.json");
   app.add_option("--set", options.sets,
@@ -73,7 +74,7 @@ ModelConfig load_config(const ModelOptions& options) {
   for (const auto& text : options.sets) overrides.push_back(parse_override(text));
   std::optional<std::filesystem::path> file;
   if (!options.config_file.empty()) file = options.config_file;
-  return load_model_config(options.model, options.flavor, overrides, file);
+  return resolve_from_flags({options.model, options.flavor, overrides, file}).config;
 }
 
 WriteOptions write_options(const RunOptions& options) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "families/model_resolution.h"
 #include "model/model_config.h"
 #include "pipeline/convert.h"
 #include "verify/roundtrip.h"
@@ -21,6 +22,7 @@ struct ModelOptions {
   std::string config_file;
   std::vector<std::string> sets;
   std::string set_from;
+  std::string hf_config;  // --hf-config (to-hf, from-hf, verify)
 };
 
 // Blocks built at once by default: the cores, at most 8. The executor adds 6 workers that
@@ -43,6 +45,13 @@ void add_run_options(CLI::App& app, RunOptions& options);
 // keeps its value when the option is absent; any other spelling is a usage error.
 void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std::string& help);
 ModelConfig load_config(const ModelOptions& options);
+// cli/model_resolution.cpp: --hf-config, and the model of a conversion or verify resolved
+// from the flags, the HF input's config.json or --hf-config (families/model_resolution.h).
+void add_hf_config_option(CLI::App& app, ModelOptions& options);
+ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
+                            const std::string& input);
+// Logs how the model was resolved (unless quiet; warnings always) and adds it to `report`.
+void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report);
 WriteOptions write_options(const RunOptions& options);
 
 nlohmann::json summary_json(const ConversionSummary& summary);

@@ -48,7 +48,8 @@ std::filesystem::path round_trip_scratch(Direction direction, const ModelConfig&
 
 int run_convert(Direction direction, const ConvertArgs& args) {
   const auto start = std::chrono::steady_clock::now();
-  const ModelConfig config = load_config(args.model);
+  const ResolvedModel model = resolve_model(args.model, direction, args.input);
+  const ModelConfig& config = model.config;
   const FamilyRules rules = build_family_rules(config);
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
@@ -62,9 +63,9 @@ int run_convert(Direction direction, const ConvertArgs& args) {
                            {"flavor", config.flavor()},
                            {"input", args.input},
                            {"output", args.output}};
+  report_model(args.run, model, report);
   if (args.dry_run) {
-    ConversionSummary summary =
-        write_conversion(direction, config, rules, input, {}, write, true);
+    ConversionSummary summary = write_conversion(direction, config, rules, input, {}, write, true);
     report["dry_run"] = true;
     report["conversion"] = summary_json(summary);
     if (!args.run.quiet) {
@@ -125,6 +126,7 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
               "safetensors"
             : "convert a HuggingFace safetensors checkpoint to a native torchtitan checkpoint");
   add_model_options(*command, args->model);
+  add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
   command->add_option("-i,--input", args->input, "input checkpoint (file or directory)")->required();
   command

@@ -24,11 +24,13 @@ int run_verify(const VerifyArgs& args) {
   if (args.native.empty() == args.hf.empty())
     fail(ErrorKind::kUsage, "verify needs exactly one of --native CKPT or --hf HF_DIR");
   const auto start = std::chrono::steady_clock::now();
-  const ModelConfig config = load_config(args.model);
-  const FamilyRules rules = build_family_rules(config);
-  WriteOptions write = write_options(args.run);
   const bool from_native = !args.native.empty();
   const std::string path = from_native ? args.native : args.hf;
+  const ResolvedModel model =
+      resolve_model(args.model, from_native ? Direction::kToHf : Direction::kFromHf, path);
+  const ModelConfig& config = model.config;
+  const FamilyRules rules = build_family_rules(config);
+  WriteOptions write = write_options(args.run);
   set_activity({"read", "reading " + path});
   MappedCheckpoint input(read_checkpoint(path));
   throw_if_interrupted();
@@ -56,6 +58,7 @@ int run_verify(const VerifyArgs& args) {
                          {"start", from_native ? "native" : "hf"},
                          {"verify", verify_json(report)},
                          {"seconds", seconds_since(start)}};
+  report_model(args.run, model, json);
   write_report(args.run, json);
   return report.passed ? 0 : static_cast<int>(ErrorKind::kMismatch);
 }
@@ -68,6 +71,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
                                          "round-trip a checkpoint (to_hf -> from_hf -> to_hf, or "
                                          "from_hf -> to_hf -> from_hf) and compare");
   add_model_options(*command, args->model);
+  add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
   auto* native = command->add_option("--native", args->native, "start from this native checkpoint");
   auto* hf = command->add_option("--hf", args->hf, "start from this HF checkpoint");

@@ -92,25 +92,57 @@ void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
   rules.final_norm_and_output("model.", "lm_head.weight", false, vocab, dim);
 }
 
+using enum FieldType;
+using enum FieldEffect;
+
+// q_lora_rank 0 (a plain q_proj) is HF's null.
+nlohmann::json q_lora_rank_to_hf(const nlohmann::json& value) {
+  return value == 0 ? nlohmann::json(nullptr) : value;
+}
+nlohmann::json q_lora_rank_from_hf(const nlohmann::json& value) {
+  return value.is_null() ? nlohmann::json(0) : value;
+}
+
+// The config fields config.json carries. first_k_dense_replace is the dense/MoE layer
+// pattern; the MLA ranks and head dims shape every attention tensor.
+const std::vector<HfBinding>& deepseek_v3_bindings() {
+  static const std::vector<HfBinding> bindings = {
+      {"vocab_size", "vocab_size"},
+      {"dim", "hidden_size"},
+      {"dense_hidden_dim", "intermediate_size"},
+      {"moe_hidden_dim", "moe_intermediate_size"},
+      {"n_layers", "num_hidden_layers"},
+      {"n_heads", "num_attention_heads"},
+      {"num_experts", "n_routed_experts"},
+      {"num_shared_experts", "n_shared_experts"},
+      {"n_dense_layers", "first_k_dense_replace"},
+      {"q_lora_rank", "q_lora_rank", kInt, kBytes, nullptr, q_lora_rank_to_hf, q_lora_rank_from_hf},
+      {"kv_lora_rank", "kv_lora_rank"},
+      {"qk_nope_head_dim", "qk_nope_head_dim"},
+      {"qk_rope_head_dim", "qk_rope_head_dim"},
+      {"v_head_dim", "v_head_dim"},
+      {"top_k", "num_experts_per_tok", kInt, kMetadata},
+      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
+      {"rope_theta", "rope_theta", kDouble, kMetadata},
+      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
+      {"score_func", "scoring_func", kString, kMetadata},
+      {"route_norm", "norm_topk_prob", kBool, kMetadata},
+      {"route_scale", "routed_scaling_factor", kDouble, kMetadata},
+  };
+  return bindings;
+}
+
 nlohmann::json deepseek_v3_hf_config(const ModelConfig& config) {
-  const int64_t q_lora_rank = config.get_int("q_lora_rank");
   const double mscale = config.get_double("mscale");
   const std::optional<int64_t> groups = config.get_optional_int("num_expert_groups");
   const std::optional<int64_t> limited_groups = config.get_optional_int("num_limited_groups");
-  return {
+  nlohmann::json hf_config = write_hf_bindings(deepseek_v3_bindings(), config);
+  hf_config.update({
       {"architectures", {"DeepseekV3ForCausalLM"}},
       {"model_type", "deepseek_v3"},
-      {"vocab_size", config.get_int("vocab_size")},
-      {"hidden_size", config.get_int("dim")},
-      {"intermediate_size", config.get_int("dense_hidden_dim")},
-      {"moe_intermediate_size", config.get_int("moe_hidden_dim")},
-      {"num_hidden_layers", config.get_int("n_layers")},
-      {"num_attention_heads", config.get_int("n_heads")},
       {"num_key_value_heads", config.get_int("n_heads")},
       {"head_dim", config.get_int("qk_rope_head_dim")},
       {"hidden_act", "silu"},
-      {"rms_norm_eps", config.get_double("norm_eps")},
-      {"rope_theta", config.get_double("rope_theta")},
       {"rope_interleave", true},
       // YaRN with mscale = mscale_all_dim, as torchtitan computes its softmax scale.
       {"rope_scaling",
@@ -121,33 +153,27 @@ nlohmann::json deepseek_v3_hf_config(const ModelConfig& config) {
         {"mscale", mscale},
         {"mscale_all_dim", mscale},
         {"original_max_position_embeddings", config.get_int("rope_original_seq_len")}}},
-      {"max_position_embeddings", config.get_int("max_seq_len")},
       {"tie_word_embeddings", false},
       {"attention_bias", false},
       {"attention_dropout", 0.0},
       {"initializer_range", 0.02},
       {"use_cache", true},
-      {"n_routed_experts", config.get_int("num_experts")},
-      {"n_shared_experts", config.get_int("num_shared_experts")},
-      {"num_experts_per_tok", config.get_int("top_k")},
-      {"first_k_dense_replace", config.get_int("n_dense_layers")},
       {"n_group", groups.value_or(1)},
       {"topk_group", limited_groups.value_or(1)},
-      {"scoring_func", config.fields().value("score_func", "")},
-      {"norm_topk_prob", config.get_bool("route_norm")},
-      {"routed_scaling_factor", config.get_double("route_scale")},
-      {"q_lora_rank", q_lora_rank == 0 ? nlohmann::json(nullptr) : nlohmann::json(q_lora_rank)},
-      {"kv_lora_rank", config.get_int("kv_lora_rank")},
-      {"qk_nope_head_dim", config.get_int("qk_nope_head_dim")},
-      {"qk_rope_head_dim", config.get_int("qk_rope_head_dim")},
-      {"v_head_dim", config.get_int("v_head_dim")},
-  };
+  });
+  return hf_config;
 }
 
 }  // namespace
 
 Family deepseek_v3_family() {
-  return {"deepseek_v3", derive_deepseek_v3_fields, deepseek_v3_rules, deepseek_v3_hf_config};
+  return {"deepseek_v3",
+          derive_deepseek_v3_fields,
+          deepseek_v3_rules,
+          deepseek_v3_hf_config,
+          deepseek_v3_bindings(),
+          {"deepseek_v3"},
+          {"DeepseekV3ForCausalLM"}};
 }
 
 }  // namespace ckconv

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/shape.h"
+#include "families/hf_config_bindings.h"
 #include "model/model_config.h"
 
 namespace ckconv {
@@ -73,7 +74,13 @@ struct Family {
   // values the rules rely on (kUsage).
   void (*derive_fields)(ModelConfig& config) = nullptr;
   void (*rules)(const ModelConfig& config, RuleBuilder& rules) = nullptr;
+  // config.json: write_hf_bindings(hf_bindings) plus the family's constant and computed extras.
   nlohmann::json (*hf_config)(const ModelConfig& config) = nullptr;
+  // The config fields config.json carries, both directions (families/hf_config_bindings.h).
+  std::vector<HfBinding> hf_bindings{};
+  // transformers model_type and architectures values that name this family.
+  std::vector<std::string> hf_model_types{};
+  std::vector<std::string> hf_architectures{};
 };
 
 // The built-in family named `name`; kUsage when this build has none.

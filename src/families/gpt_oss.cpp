@@ -83,24 +83,40 @@ void gpt_oss_rules(const ModelConfig& config, RuleBuilder& rules) {
   rules.final_norm_and_output("model.", "lm_head.weight", false, vocab, dim);
 }
 
+using enum FieldType;
+using enum FieldEffect;
+
+// The config fields config.json carries.
+const std::vector<HfBinding>& gpt_oss_bindings() {
+  static const std::vector<HfBinding> bindings = {
+      {"vocab_size", "vocab_size"},
+      {"dim", "hidden_size"},
+      {"moe_hidden_dim", "intermediate_size"},
+      {"n_layers", "num_hidden_layers"},
+      {"n_heads", "num_attention_heads"},
+      {"n_kv_heads", "num_key_value_heads"},
+      {"head_dim", "head_dim"},
+      {"num_experts", "num_local_experts"},
+      {"top_k", "num_experts_per_tok", kInt, kMetadata},
+      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
+      {"rope_theta", "rope_theta", kDouble, kMetadata},
+      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
+      {"sliding_window_size", "sliding_window", kInt, kMetadata},
+      {"swiglu_limit", "swiglu_limit", kDouble, kMetadata},
+  };
+  return bindings;
+}
+
 // torchtitan's YaRN beta_fast/beta_slow are named the other way round from HF's.
 nlohmann::json gpt_oss_hf_config(const ModelConfig& config) {
   nlohmann::json layer_types = nlohmann::json::array();
   for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer)
     layer_types.push_back(layer % 2 == 0 ? "sliding_attention" : "full_attention");
-  return {
+  nlohmann::json hf_config = write_hf_bindings(gpt_oss_bindings(), config);
+  hf_config.update({
       {"architectures", {"GptOssForCausalLM"}},
       {"model_type", "gpt_oss"},
-      {"vocab_size", config.get_int("vocab_size")},
-      {"hidden_size", config.get_int("dim")},
-      {"intermediate_size", config.get_int("moe_hidden_dim")},
-      {"num_hidden_layers", config.get_int("n_layers")},
-      {"num_attention_heads", config.get_int("n_heads")},
-      {"num_key_value_heads", config.get_int("n_kv_heads")},
-      {"head_dim", config.get_int("head_dim")},
       {"hidden_act", "silu"},
-      {"rms_norm_eps", config.get_double("norm_eps")},
-      {"rope_theta", config.get_double("rope_theta")},
       {"rope_scaling",
        {{"rope_type", "yarn"},
         {"factor", config.get_double("rope_factor")},
@@ -108,27 +124,24 @@ nlohmann::json gpt_oss_hf_config(const ModelConfig& config) {
         {"beta_slow", config.get_double("rope_beta_fast")},
         {"truncate", false},
         {"original_max_position_embeddings", config.get_int("rope_original_seq_len")}}},
-      {"max_position_embeddings", config.get_int("max_seq_len")},
       {"initial_context_length", config.get_int("rope_original_seq_len")},
       {"tie_word_embeddings", false},
       {"attention_bias", true},
       {"attention_dropout", 0.0},
       {"initializer_range", 0.02},
       {"use_cache", true},
-      {"num_local_experts", config.get_int("num_experts")},
-      {"num_experts_per_tok", config.get_int("top_k")},
-      {"sliding_window", config.get_int("sliding_window_size")},
       {"layer_types", layer_types},
-      {"swiglu_limit", config.get_double("swiglu_limit")},
       {"router_aux_loss_coef", 0.9},
       {"output_router_logits", false},
-  };
+  });
+  return hf_config;
 }
 
 }  // namespace
 
 Family gpt_oss_family() {
-  return {"gpt_oss", derive_gpt_oss_fields, gpt_oss_rules, gpt_oss_hf_config};
+  return {"gpt_oss",          derive_gpt_oss_fields, gpt_oss_rules,        gpt_oss_hf_config,
+          gpt_oss_bindings(), {"gpt_oss"},           {"GptOssForCausalLM"}};
 }
 
 }  // namespace ckconv

@@ -44,36 +44,50 @@ void llama3_rules(const ModelConfig& config, RuleBuilder& rules) {
   rules.ignore_hf(R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)");
 }
 
+using enum FieldType;
+using enum FieldEffect;
+
+// The config fields config.json carries; the llama3 RoPE permutation of q and k depends on
+// n_heads and n_kv_heads.
+const std::vector<HfBinding>& llama3_bindings() {
+  static const std::vector<HfBinding> bindings = {
+      {"vocab_size", "vocab_size"},
+      {"dim", "hidden_size"},
+      {"hidden_dim", "intermediate_size"},
+      {"n_layers", "num_hidden_layers"},
+      {"n_heads", "num_attention_heads"},
+      {"n_kv_heads", "num_key_value_heads"},
+      {"head_dim", "head_dim"},
+      {"enable_weight_tying", "tie_word_embeddings", kBool},
+      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
+      {"rope_theta", "rope_theta", kDouble, kMetadata},
+      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
+  };
+  return bindings;
+}
+
 nlohmann::json llama3_hf_config(const ModelConfig& config) {
-  return {
+  nlohmann::json hf_config = write_hf_bindings(llama3_bindings(), config);
+  hf_config.update({
       {"architectures", {"LlamaForCausalLM"}},
       {"model_type", "llama"},
-      {"vocab_size", config.get_int("vocab_size")},
-      {"hidden_size", config.get_int("dim")},
-      {"intermediate_size", config.get_int("hidden_dim")},
-      {"num_hidden_layers", config.get_int("n_layers")},
-      {"num_attention_heads", config.get_int("n_heads")},
-      {"num_key_value_heads", config.get_int("n_kv_heads")},
-      {"head_dim", config.get_int("head_dim")},
       {"hidden_act", "silu"},
-      {"rms_norm_eps", config.get_double("norm_eps")},
-      {"rope_theta", config.get_double("rope_theta")},
       {"rope_scaling", hf_llama3_rope_scaling(config)},
-      {"max_position_embeddings", config.get_int("max_seq_len")},
-      {"tie_word_embeddings", config.get_bool("enable_weight_tying")},
       {"attention_bias", false},
       {"mlp_bias", false},
       {"attention_dropout", 0.0},
       {"initializer_range", 0.02},
       {"pretraining_tp", 1},
       {"use_cache", true},
-  };
+  });
+  return hf_config;
 }
 
 }  // namespace
 
 Family llama3_family() {
-  return {"llama3", derive_llama3_fields, llama3_rules, llama3_hf_config};
+  return {"llama3",  derive_llama3_fields, llama3_rules, llama3_hf_config, llama3_bindings(),
+          {"llama"}, {"LlamaForCausalLM"}};
 }
 
 }  // namespace ckconv

@@ -108,6 +108,32 @@ void llama4_rules(const ModelConfig& config, RuleBuilder& rules) {
   rules.ignore_hf(R"(multi_modal_projector\..*)");
 }
 
+using enum FieldType;
+using enum FieldEffect;
+
+// The config fields config.json carries (text_config of a Llama4ForConditionalGeneration
+// repository). interleave_moe_layer_step decides which layers hold experts.
+const std::vector<HfBinding>& llama4_bindings() {
+  static const std::vector<HfBinding> bindings = {
+      {"vocab_size", "vocab_size"},
+      {"dim", "hidden_size"},
+      {"moe_hidden_dim", "intermediate_size"},
+      {"hidden_dim", "intermediate_size_mlp"},
+      {"n_layers", "num_hidden_layers"},
+      {"n_heads", "num_attention_heads"},
+      {"n_kv_heads", "num_key_value_heads"},
+      {"head_dim", "head_dim"},
+      {"num_experts", "num_local_experts"},
+      {"interleave_moe_layer_step", "interleave_moe_layer_step"},
+      {"top_k", "num_experts_per_tok", kInt, kMetadata},
+      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
+      {"rope_theta", "rope_theta", kDouble, kMetadata},
+      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
+      {"fixed_attn_block_size", "attention_chunk_size", kInt, kMetadata},
+  };
+  return bindings;
+}
+
 // The text-only Llama4ForCausalLM config (transformers loads the `language_model.` keys into
 // it strictly); torchtitan models neither the L2 qk norm nor attention temperature tuning,
 // so both are off.
@@ -121,33 +147,19 @@ nlohmann::json llama4_hf_config(const ModelConfig& config) {
     // (HF's own default would be (i + 1) % n == 0), so the list is written out explicitly.
     no_rope_layers.push_back(layer % config.get_int("every_n_layers_nope") == 0 ? 0 : 1);
   }
-  return {
+  nlohmann::json hf_config = write_hf_bindings(llama4_bindings(), config);
+  hf_config.update({
       {"architectures", {"Llama4ForCausalLM"}},
       {"model_type", "llama4_text"},
-      {"vocab_size", config.get_int("vocab_size")},
-      {"hidden_size", config.get_int("dim")},
-      {"intermediate_size", config.get_int("moe_hidden_dim")},
-      {"intermediate_size_mlp", config.get_int("hidden_dim")},
-      {"num_hidden_layers", n_layers},
-      {"num_attention_heads", config.get_int("n_heads")},
-      {"num_key_value_heads", config.get_int("n_kv_heads")},
-      {"head_dim", config.get_int("head_dim")},
       {"hidden_act", "silu"},
-      {"rms_norm_eps", config.get_double("norm_eps")},
-      {"rope_theta", config.get_double("rope_theta")},
       {"rope_scaling", hf_llama3_rope_scaling(config)},
-      {"max_position_embeddings", config.get_int("max_seq_len")},
       {"tie_word_embeddings", false},
       {"attention_bias", false},
       {"attention_dropout", 0.0},
       {"initializer_range", 0.02},
       {"use_cache", true},
-      {"num_local_experts", config.get_int("num_experts")},
-      {"num_experts_per_tok", config.get_int("top_k")},
-      {"interleave_moe_layer_step", config.get_int("interleave_moe_layer_step")},
       {"moe_layers", moe_layers},
       {"no_rope_layers", no_rope_layers},
-      {"attention_chunk_size", config.get_int("fixed_attn_block_size")},
       {"use_qk_norm", false},
       {"attn_temperature_tuning", false},
       {"floor_scale", 8192},
@@ -155,13 +167,20 @@ nlohmann::json llama4_hf_config(const ModelConfig& config) {
       {"router_aux_loss_coef", 0.001},
       {"router_jitter_noise", 0.0},
       {"output_router_logits", false},
-  };
+  });
+  return hf_config;
 }
 
 }  // namespace
 
 Family llama4_family() {
-  return {"llama4", derive_llama4_fields, llama4_rules, llama4_hf_config};
+  return {"llama4",
+          derive_llama4_fields,
+          llama4_rules,
+          llama4_hf_config,
+          llama4_bindings(),
+          {"llama4", "llama4_text"},
+          {"Llama4ForConditionalGeneration", "Llama4ForCausalLM"}};
 }
 
 }  // namespace ckconv

@@ -57,38 +57,54 @@ void qwen3_rules(const ModelConfig& config, RuleBuilder& rules) {
   rules.ignore_hf(R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)");
 }
 
+using enum FieldType;
+using enum FieldEffect;
+
+bool qwen3_is_moe(const ModelConfig& config) {
+  return config.get_int("num_experts") > 0;
+}
+
+// The config fields config.json carries. MoE fields exist only on MoE flavors; a dense
+// config.json lacks them and keeps num_experts 0. On MoE flavors intermediate_size
+// (hidden_dim) names no tensor, so there it is metadata.
+const std::vector<HfBinding>& qwen3_bindings() {
+  static const std::vector<HfBinding> bindings = {
+      {"vocab_size", "vocab_size"},
+      {"dim", "hidden_size"},
+      {"hidden_dim", "intermediate_size", kInt, kBytes, nullptr, nullptr, nullptr, qwen3_is_moe},
+      {"n_layers", "num_hidden_layers"},
+      {"n_heads", "num_attention_heads"},
+      {"n_kv_heads", "num_key_value_heads"},
+      {"head_dim", "head_dim"},
+      {"enable_weight_tying", "tie_word_embeddings", kBool},
+      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
+      {"rope_theta", "rope_theta", kDouble, kMetadata},
+      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
+      {"moe_hidden_dim", "moe_intermediate_size", kInt, kBytes, qwen3_is_moe},
+      {"num_experts", "num_experts", kInt, kBytes, qwen3_is_moe},
+      {"top_k", "num_experts_per_tok", kInt, kMetadata, qwen3_is_moe},
+      {"route_norm", "norm_topk_prob", kBool, kMetadata, qwen3_is_moe},
+  };
+  return bindings;
+}
+
 nlohmann::json qwen3_hf_config(const ModelConfig& config) {
-  const int64_t n_layers = config.get_int("n_layers");
-  const int64_t experts = config.get_int("num_experts");
-  nlohmann::json hf_config = {
-      {"architectures", {experts > 0 ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"}},
-      {"model_type", experts > 0 ? "qwen3_moe" : "qwen3"},
-      {"vocab_size", config.get_int("vocab_size")},
-      {"hidden_size", config.get_int("dim")},
-      {"intermediate_size", config.get_int("hidden_dim")},
-      {"num_hidden_layers", n_layers},
-      {"num_attention_heads", config.get_int("n_heads")},
-      {"num_key_value_heads", config.get_int("n_kv_heads")},
-      {"head_dim", config.get_int("head_dim")},
+  const bool moe = qwen3_is_moe(config);
+  nlohmann::json hf_config = write_hf_bindings(qwen3_bindings(), config);
+  hf_config.update({
+      {"architectures", {moe ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"}},
+      {"model_type", moe ? "qwen3_moe" : "qwen3"},
       {"hidden_act", "silu"},
-      {"rms_norm_eps", config.get_double("norm_eps")},
-      {"rope_theta", config.get_double("rope_theta")},
       {"rope_scaling", nullptr},
-      {"max_position_embeddings", config.get_int("max_seq_len")},
-      {"tie_word_embeddings", config.get_bool("enable_weight_tying")},
       {"attention_bias", false},
       {"attention_dropout", 0.0},
       {"initializer_range", 0.02},
       {"use_cache", true},
       {"use_sliding_window", false},
       {"sliding_window", nullptr},
-      {"max_window_layers", n_layers},
-  };
-  if (experts > 0) {
-    hf_config["moe_intermediate_size"] = config.get_int("moe_hidden_dim");
-    hf_config["num_experts"] = experts;
-    hf_config["num_experts_per_tok"] = config.get_int("top_k");
-    hf_config["norm_topk_prob"] = config.get_bool("route_norm");
+      {"max_window_layers", config.get_int("n_layers")},
+  });
+  if (moe) {
     hf_config["decoder_sparse_step"] = 1;
     hf_config["mlp_only_layers"] = nlohmann::json::array();
   }
@@ -98,7 +114,13 @@ nlohmann::json qwen3_hf_config(const ModelConfig& config) {
 }  // namespace
 
 Family qwen3_family() {
-  return {"qwen3", derive_qwen3_fields, qwen3_rules, qwen3_hf_config};
+  return {"qwen3",
+          derive_qwen3_fields,
+          qwen3_rules,
+          qwen3_hf_config,
+          qwen3_bindings(),
+          {"qwen3", "qwen3_moe"},
+          {"Qwen3ForCausalLM", "Qwen3MoeForCausalLM"}};
 }
 
 }  // namespace ckconv

@@ -113,7 +113,8 @@ fi
 # Wrong flavor or family: refused before a byte is written, naming the mismatch.
 expect_exit 3 "does not match llama4/debugmodel" -- \
   "$CKCONV" to-hf -q -m llama4 -f debugmodel -i "$FIXTURES/adapters/llama4_tiny/native.safetensors" -o wrong1
-expect_exit 3 "does not match deepseek_v3/debugmodel" -- \
+# (from-hf: the HF folder's config.json already names the disagreeing field.)
+expect_exit 3 "q_lora_rank 0 in config.json, but q_lora_rank 24 from --set" -- \
   "$CKCONV" from-hf -q -m deepseek_v3 -f debugmodel --set-from "$FIXTURES/adapters/deepseek_v3_tiny/flavor.json" \
   --set q_lora_rank=24 -i "$FIXTURES/adapters/deepseek_v3_tiny/hf" -o wrong2
 # shellcheck disable=SC2046
