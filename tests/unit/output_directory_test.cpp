@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "error_checks.h"
 #include "format_test_helpers.h"
 #include "pipeline/publish.h"
 #include "verify/scratch_space.h"
@@ -72,7 +73,7 @@ TEST_CASE("output directory: other people's files in an existing output are kept
   CHECK(test::read_file(clone / "model.safetensors") == "weights");
   CHECK(entries(clone) == 5);  // no staging left
 
-  CHECK_THROWS_AS(OutputDirectory(clone, false), Error);  // now it holds a checkpoint
+  CHECK_THROWS_KIND(OutputDirectory(clone, false), ErrorKind::kExists);  // now it holds a checkpoint
   OutputDirectory output(clone, true);
   touch(output.staging() / "model.safetensors", "weights 2");
   touch(output.staging() / "config.json", "{}");
@@ -91,7 +92,7 @@ TEST_CASE("output directory: an empty existing directory needs no --force; a fil
   }
   CHECK(test::read_file(dir / "empty" / "model.pt") == "x");
   touch(dir / "file", "not a directory");
-  CHECK_THROWS_AS(OutputDirectory(dir / "file", true), Error);
+  CHECK_THROWS_KIND(OutputDirectory(dir / "file", true), ErrorKind::kExists);
 }
 
 TEST_CASE("publish: which files are ckconv's") {
@@ -195,7 +196,7 @@ TEST_CASE(
   // two left only ".out.ckconv-old-<pid>".
   test::TempDir dir;
   touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "previous");
-  CHECK_THROWS_AS(OutputDirectory(dir / "out", false), Error);  // it is back: holds a checkpoint
+  CHECK_THROWS_KIND(OutputDirectory(dir / "out", false), ErrorKind::kExists);  // it is back: holds a checkpoint
   CHECK(test::read_file(dir / "out" / "model.safetensors") == "previous");
   // With an output in place, a leftover "old" copy is just removed.
   touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "older");
