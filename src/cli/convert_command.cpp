@@ -86,7 +86,8 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   std::vector<uint64_t> block_digests;  // lets --verify-roundtrip skip reading the output back
   if (args.verify) write.block_digests = &block_digests;
   set_activity({"write", "writing " + output.target().string()});
-  ConversionSummary summary = write_conversion(direction, config, rules, input, output.staging(), write);
+  ConversionSummary summary =
+      write_conversion(direction, config, rules, input, output.staging(), write);
   const double convert_seconds = seconds_since(start);
   report["conversion"] = summary_json(summary);
   report["seconds"] = convert_seconds;
@@ -128,7 +129,8 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
-  command->add_option("-i,--input", args->input, "input checkpoint (file or directory)")->required();
+  command->add_option("-i,--input", args->input, "input checkpoint (file or directory)")
+      ->required();
   command
       ->add_option("-o,--output", args->output,
                    "output directory (new, empty, or holding files to keep: see --force)")
@@ -136,7 +138,8 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
   CLI::Option* verify =
       command->add_flag("--verify-roundtrip", args->verify,
                         "also run the round trip on the output and publish it only if it is exact");
-  command->add_flag("--dry-run", args->dry_run, "check the input against the flavor and print the plan; write nothing");
+  command->add_flag("--dry-run", args->dry_run,
+                    "check the input against the flavor and print the plan; write nothing");
   command->add_flag(
       "--force", args->force,
       "replace the checkpoint files already in the output directory (other files are kept)");

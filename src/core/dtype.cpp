@@ -41,7 +41,9 @@ constexpr std::array<DTypeRow, 22> kRows = {{
     {DType::kU64, "U64", "uint64", "", 64, false},
 }};
 
-const DTypeRow& row(DType dtype) { return kRows[static_cast<size_t>(dtype)]; }
+const DTypeRow& row(DType dtype) {
+  return kRows[static_cast<size_t>(dtype)];
+}
 
 template <typename Field>
 std::optional<DType> find(std::string_view value, Field field) {
@@ -53,9 +55,15 @@ std::optional<DType> find(std::string_view value, Field field) {
 
 }  // namespace
 
-std::string_view dtype_name(DType dtype) { return row(dtype).name; }
-std::optional<DType> dtype_from_name(std::string_view name) { return find(name, &DTypeRow::name); }
-std::string_view dtype_torch_name(DType dtype) { return row(dtype).torch_name; }
+std::string_view dtype_name(DType dtype) {
+  return row(dtype).name;
+}
+std::optional<DType> dtype_from_name(std::string_view name) {
+  return find(name, &DTypeRow::name);
+}
+std::string_view dtype_torch_name(DType dtype) {
+  return row(dtype).torch_name;
+}
 std::optional<DType> dtype_from_torch_name(std::string_view name) {
   // Aliases torch pickles under (torch.float is float32, torch.half is float16, ...).
   if (name == "float") return DType::kF32;
@@ -66,13 +74,23 @@ std::optional<DType> dtype_from_torch_name(std::string_view name) {
   if (name == "short") return DType::kI16;
   return find(name, &DTypeRow::torch_name);
 }
-std::string_view dtype_legacy_storage_name(DType dtype) { return row(dtype).legacy_storage; }
+std::string_view dtype_legacy_storage_name(DType dtype) {
+  return row(dtype).legacy_storage;
+}
 std::optional<DType> dtype_from_legacy_storage_name(std::string_view name) {
   return find(name, &DTypeRow::legacy_storage);
 }
-int dtype_bits(DType dtype) { return row(dtype).bits; }
-int dtype_size(DType dtype) { return row(dtype).bits % 8 == 0 ? row(dtype).bits / 8 : 0; }
-int dtype_sort_rank(DType dtype) { return static_cast<int>(dtype); }
-bool dtype_is_floating(DType dtype) { return row(dtype).floating; }
+int dtype_bits(DType dtype) {
+  return row(dtype).bits;
+}
+int dtype_size(DType dtype) {
+  return row(dtype).bits % 8 == 0 ? row(dtype).bits / 8 : 0;
+}
+int dtype_sort_rank(DType dtype) {
+  return static_cast<int>(dtype);
+}
+bool dtype_is_floating(DType dtype) {
+  return row(dtype).floating;
+}
 
 }  // namespace ckconv

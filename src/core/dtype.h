@@ -1,6 +1,6 @@
 // Element types as safetensors and PyTorch name them, with sizes and the safetensors writer's
-// sort rank (docs/formats.md "safetensors"). Sub-byte types (F4, F6_*) are recognised by readers but
-// cannot be converted: they have no whole-byte element size.
+// sort rank (docs/formats.md "safetensors"). Sub-byte types (F4, F6_*) are recognised by readers
+// but cannot be converted: they have no whole-byte element size.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +11,28 @@
 namespace ckconv {
 
 enum class DType : uint8_t {
-  kBool, kF4, kF6_E2M3, kF6_E3M2, kU8, kI8, kF8_E5M2, kF8_E4M3, kF8_E8M0, kF8_E4M3FNUZ,
-  kF8_E5M2FNUZ, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kC64, kF64, kI64, kU64,
+  kBool,
+  kF4,
+  kF6_E2M3,
+  kF6_E3M2,
+  kU8,
+  kI8,
+  kF8_E5M2,
+  kF8_E4M3,
+  kF8_E8M0,
+  kF8_E4M3FNUZ,
+  kF8_E5M2FNUZ,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kC64,
+  kF64,
+  kI64,
+  kU64,
 };
 
 // Safetensors dtype string ("F32", "BF16", ...).

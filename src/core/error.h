@@ -34,12 +34,12 @@ class Error : public std::runtime_error {
 }
 
 // Internal invariant: a failure here is a ckconv bug, not bad input.
-#define CKCONV_CHECK(cond)                                                                   \
-  do {                                                                                       \
-    if (!(cond))                                                                             \
-      ::ckconv::fail(::ckconv::ErrorKind::kInternal,                                         \
+#define CKCONV_CHECK(cond)                                                                  \
+  do {                                                                                      \
+    if (!(cond))                                                                            \
+      ::ckconv::fail(::ckconv::ErrorKind::kInternal,                                        \
                      std::string("internal check failed: " #cond " at ") + __FILE__ + ":" + \
-                         std::to_string(__LINE__));                                          \
+                         std::to_string(__LINE__));                                         \
   } while (0)
 
 }  // namespace ckconv

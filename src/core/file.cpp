@@ -16,7 +16,9 @@
 
 namespace ckconv {
 
-std::string errno_message(int error_number) { return std::strerror(error_number); }
+std::string errno_message(int error_number) {
+  return std::strerror(error_number);
+}
 
 namespace {
 

@@ -35,8 +35,8 @@ void validate_tensor_chunks(const CatalogTensor& tensor, const std::vector<uint6
   const std::string what = where + ": tensor '" + tensor.name + "'";
   const size_t rank = tensor.shape.size();
   if (tensor.chunks.size() > kMaxChunksPerTensor)
-    fail_input(what + ": " + std::to_string(tensor.chunks.size()) + " chunks, more than the limit of " +
-               std::to_string(kMaxChunksPerTensor));
+    fail_input(what + ": " + std::to_string(tensor.chunks.size()) +
+               " chunks, more than the limit of " + std::to_string(kMaxChunksPerTensor));
   int64_t total = checked_num_elements(tensor.shape, what);
   const int64_t element_size = dtype_size(tensor.dtype);
   if (element_size == 0 && total > 0)

@@ -14,7 +14,9 @@ int64_t product(const Shape& shape, size_t from, size_t to) {
 }
 
 // Elements after the first dim ("columns" of a weight; 1 for a bias).
-int64_t trailing_elements(const Shape& shape) { return product(shape, 1, shape.size()); }
+int64_t trailing_elements(const Shape& shape) {
+  return product(shape, 1, shape.size());
+}
 
 Piece whole_box(const Shape& view, int source, int64_t offset, Shape strides) {
   Piece piece;
@@ -188,8 +190,8 @@ TensorRecipe recipe_fused_qkv_pack(const std::string& out, const std::string& q,
     }
     recipe.pieces.push_back(piece);
   };
-  Shape view = permute ? Shape{n_kv_heads, slots, half, 2, cols}
-                       : Shape{n_kv_heads, slots, head_dim, cols};
+  Shape view =
+      permute ? Shape{n_kv_heads, slots, half, 2, cols} : Shape{n_kv_heads, slots, head_dim, cols};
   recipe = make(out, fused_shape, dtype, view, {q, k, v});
   add(0, 0, per_group, per_group * head, head, true);
   add(1, per_group, 1, head, 0, true);
@@ -237,8 +239,7 @@ TensorRecipe recipe_transpose_last2(const std::string& out, const std::string& s
   return recipe;
 }
 
-TensorRecipe recipe_concat_transposed(const std::string& out,
-                                      const std::vector<std::string>& parts,
+TensorRecipe recipe_concat_transposed(const std::string& out, const std::vector<std::string>& parts,
                                       const std::vector<Shape>& part_shapes, DType dtype) {
   CKCONV_CHECK(!parts.empty() && parts.size() == part_shapes.size());
   const size_t rank = part_shapes[0].size();

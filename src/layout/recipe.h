@@ -40,7 +40,8 @@ struct TensorRecipe {
 // `sources`), and that view_shape reshapes shape. A failure is a ckconv bug (kInternal).
 void validate_recipe(const TensorRecipe& recipe, const std::vector<Shape>& source_shapes);
 
-// --- Constructors for the operations of the algebra (docs/mappings.md "How a mapping is expressed") ---
+// --- Constructors for the operations of the algebra (docs/mappings.md "How a mapping is
+// expressed") ---
 
 // out = src.
 TensorRecipe recipe_identity(const std::string& out, const std::string& src, const Shape& shape,
@@ -78,8 +79,7 @@ TensorRecipe recipe_transpose_last2(const std::string& out, const std::string& s
 
 // Concatenation along the last dim of the last-two-dims transposes of `parts` (each
 // [..., a_k, b]) -> [..., b, sum a_k]. llama4 gate_up_proj = cat(w1^T, w3^T).
-TensorRecipe recipe_concat_transposed(const std::string& out,
-                                      const std::vector<std::string>& parts,
+TensorRecipe recipe_concat_transposed(const std::string& out, const std::vector<std::string>& parts,
                                       const std::vector<Shape>& part_shapes, DType dtype);
 // Inverse: part `index` of a [..., b, sum a_k] tensor, transposed back to [..., a_index, b].
 TensorRecipe recipe_split_transposed(const std::string& out, const std::string& src, int index,

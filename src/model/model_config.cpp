@@ -70,18 +70,21 @@ void check_config_file(const nlohmann::json& document, const std::string& family
     if (!fields.contains(key))
       problems.push_back(where + key + " is not a field of " + family);
     else if (!same_kind(fields[key], value))
-      problems.push_back(where + key + " is " + value.dump() + ", expected a value like " + fields[key].dump());
+      problems.push_back(where + key + " is " + value.dump() + ", expected a value like " +
+                         fields[key].dump());
   };
   const nlohmann::json& defaults = document["defaults"];
   for (const auto& item : fields.items())
-    if (!defaults.contains(item.key())) problems.push_back("defaults." + item.key() + " is missing");
+    if (!defaults.contains(item.key()))
+      problems.push_back("defaults." + item.key() + " is missing");
   for (const auto& item : defaults.items()) check("defaults.", item.key(), item.value());
   for (const auto& flavor : document["flavors"].items()) {
     if (!flavor.value().is_object()) {
       problems.push_back("flavors." + flavor.key() + " is not an object");
       continue;
     }
-    for (const auto& item : flavor.value().items()) check("flavors." + flavor.key() + ".", item.key(), item.value());
+    for (const auto& item : flavor.value().items())
+      check("flavors." + flavor.key() + ".", item.key(), item.value());
   }
   if (problems.empty()) return;
   std::string message = path.string() + ": ";
@@ -144,7 +147,9 @@ bool ModelConfig::get_bool(const std::string& field) const {
   return value.get<bool>();
 }
 
-bool ModelConfig::has(const std::string& field) const { return fields_.contains(field); }
+bool ModelConfig::has(const std::string& field) const {
+  return fields_.contains(field);
+}
 
 nlohmann::json load_family_document(const std::string& family,
                                     const std::optional<std::filesystem::path>& config_file) {
@@ -159,8 +164,8 @@ ModelConfig resolve_flavor(const nlohmann::json& document, const std::string& fa
     fail(ErrorKind::kUsage, "model '" + family + "': a config needs a \"flavors\" object");
   const nlohmann::json& flavors = document["flavors"];
   if (!flavors.contains(flavor))
-    fail(ErrorKind::kUsage,
-         "unknown flavor '" + flavor + "' of model '" + family + "' (known: " + join_keys(flavors) + ")");
+    fail(ErrorKind::kUsage, "unknown flavor '" + flavor + "' of model '" + family +
+                                "' (known: " + join_keys(flavors) + ")");
   ModelConfig config;
   config.family_ = document.value("family", family);
   config.flavor_ = flavor;
@@ -168,8 +173,8 @@ ModelConfig resolve_flavor(const nlohmann::json& document, const std::string& fa
   for (const auto& item : flavors[flavor].items()) config.fields_[item.key()] = item.value();
   for (const Override& override_ : overrides) {
     if (!config.fields_.contains(override_.field))
-      fail(ErrorKind::kUsage, "unknown config field '" + override_.field + "' for model '" + family +
-                                  "' (known: " + join_keys(config.fields_) + ")");
+      fail(ErrorKind::kUsage, "unknown config field '" + override_.field + "' for model '" +
+                                  family + "' (known: " + join_keys(config.fields_) + ")");
     nlohmann::json value;
     try {
       value = nlohmann::json::parse(override_.value);

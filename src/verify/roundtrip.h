@@ -1,9 +1,9 @@
-// Round-trip verification (to_hf -> from_hf -> to_hf, as torchtitan's own round-trip test). From a native checkpoint N0:
-// H1 = to_hf(N0), N1 = from_hf(H1), H2 = to_hf(N1); then N0 and N1 must have the same keys,
-// shapes, dtypes and bits (except the tensors of the family's dropped-zeros rules, which must
-// come back as zeros) and H1, H2 must be byte-identical file by file. From an HF checkpoint H0:
-// N1 = from_hf(H0), H1 = to_hf(N1), N2 = from_hf(H1); H0 and H1 tensors bit-equal, N1 and
-// N2 bit-equal and byte-identical. Intermediates live in scratch directories in the
+// Round-trip verification (to_hf -> from_hf -> to_hf, as torchtitan's own round-trip test). From a
+// native checkpoint N0: H1 = to_hf(N0), N1 = from_hf(H1), H2 = to_hf(N1); then N0 and N1 must have
+// the same keys, shapes, dtypes and bits (except the tensors of the family's dropped-zeros rules,
+// which must come back as zeros) and H1, H2 must be byte-identical file by file. From an HF
+// checkpoint H0: N1 = from_hf(H0), H1 = to_hf(N1), N2 = from_hf(H1); H0 and H1 tensors bit-equal,
+// N1 and N2 bit-equal and byte-identical. Intermediates live in scratch directories in the
 // directory the caller chose (verify/scratch_space.h) and are removed afterwards, also when
 // an interruption or an error unwinds through here.
 #pragma once

@@ -2,7 +2,6 @@
 // items it points at. An input is a u32 LE length L, then L bytes of .metadata, then the
 // bytes of __0_0.distcp, so both files mutate together (seeds: tests/fuzz/make_seeds.sh).
 #include "formats/dcp/dcp_reader.h"
-
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

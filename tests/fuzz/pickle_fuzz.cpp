@@ -1,7 +1,6 @@
 // Fuzzes the restricted pickle reader, then describes every value it produced (what error
 // messages of the DCP and torch.save readers do).
 #include "formats/pickle/pickle_reader.h"
-
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -21,7 +21,8 @@ void replay_file(const std::filesystem::path& path) {
     std::fprintf(stderr, "cannot read %s\n", path.c_str());
     std::exit(2);
   }
-  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
+                                   std::istreambuf_iterator<char>()};
   // A copy of exactly `size` bytes, so that ASan sees reads past the end of the input.
   std::vector<uint8_t> exact(bytes);
   LLVMFuzzerTestOneInput(exact.empty() ? nullptr : exact.data(), exact.size());

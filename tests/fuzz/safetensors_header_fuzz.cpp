@@ -1,7 +1,6 @@
 // Fuzzes the safetensors file parser (length prefix, header JSON, data section checks) on a
 // whole file image. Accepted headers must tile the data section exactly.
 #include "formats/safetensors/safetensors_header.h"
-
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,7 +1,6 @@
 // Fuzzes the whole torch.save reader: zip directory, data.pkl through the restricted pickle
 // reader, tensor records, storages and the state-dict flattening.
 #include "formats/torch_save/torch_save_reader.h"
-
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,7 +1,6 @@
 // Fuzzes the zip directory reader: the central directory, then every entry's local header and
 // (bounded) data, as the torch.save reader uses them.
 #include "formats/torch_save/zip_reader.h"
-
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,5 +1,6 @@
-// The layout algebra against the element formulas of docs/mappings.md ("Fused QKV layout", "The RoPE row
-// permutation", "Expert layouts" for llama4 gate_up), and each operation against its inverse.
+// The layout algebra against the element formulas of docs/mappings.md ("Fused QKV layout", "The
+// RoPE row permutation", "Expert layouts" for llama4 gate_up), and each operation against its
+// inverse.
 #include <doctest/doctest.h>
 
 #include <cstring>

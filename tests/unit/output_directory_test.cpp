@@ -73,7 +73,8 @@ TEST_CASE("output directory: other people's files in an existing output are kept
   CHECK(test::read_file(clone / "model.safetensors") == "weights");
   CHECK(entries(clone) == 5);  // no staging left
 
-  CHECK_THROWS_KIND(OutputDirectory(clone, false), ErrorKind::kExists);  // now it holds a checkpoint
+  CHECK_THROWS_KIND(OutputDirectory(clone, false),
+                    ErrorKind::kExists);  // now it holds a checkpoint
   OutputDirectory output(clone, true);
   touch(output.staging() / "model.safetensors", "weights 2");
   touch(output.staging() / "config.json", "{}");
@@ -196,7 +197,8 @@ TEST_CASE(
   // two left only ".out.ckconv-old-<pid>".
   test::TempDir dir;
   touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "previous");
-  CHECK_THROWS_KIND(OutputDirectory(dir / "out", false), ErrorKind::kExists);  // it is back: holds a checkpoint
+  CHECK_THROWS_KIND(OutputDirectory(dir / "out", false),
+                    ErrorKind::kExists);  // it is back: holds a checkpoint
   CHECK(test::read_file(dir / "out" / "model.safetensors") == "previous");
   // With an output in place, a leftover "old" copy is just removed.
   touch(dir / (std::string(".out.ckconv-old-") + kDeadPid) / "model.safetensors", "older");

@@ -425,8 +425,8 @@ TEST_CASE("pickle: writer output reads back, using only weights-only opcodes") {
   CHECK(encoded(int64_t{1} << 31) == std::string("\x8a\x05\x00\x00\x00\x80\x00", 7));
   CHECK(encoded(-(int64_t{1} << 31) - 1) == std::string("\x8a\x05\xff\xff\xff\x7f\xff", 7));
 
-  // Only the opcodes torch's weights-only unpickler accepts (docs/formats.md "torch.save zip archives"): scan the
-  // stream opcode by opcode.
+  // Only the opcodes torch's weights-only unpickler accepts (docs/formats.md "torch.save zip
+  // archives"): scan the stream opcode by opcode.
   const std::string allowed =
       "c\x81R"
       "bae"

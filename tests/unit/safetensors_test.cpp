@@ -259,7 +259,8 @@ TEST_CASE("safetensors: a directory with one file and no index reads that file")
 // --- sharded planning -----------------------------------------------------------------------
 
 TEST_CASE("safetensors: split quirk: an oversize tensor lands before earlier tensors") {
-  // docs/formats.md "How tensors are split into shards", verified against huggingface_hub: a=40, big=400, b=20, c=80, d=20, max 100.
+  // docs/formats.md "How tensors are split into shards", verified against huggingface_hub: a=40,
+  // big=400, b=20, c=80, d=20, max 100.
   const auto shards = split_into_shards({40, 400, 20, 80, 20}, 100);
   CHECK(shards == std::vector<std::vector<size_t>>{{1}, {0, 2}, {3, 4}});
   CHECK(split_into_shards({}, 100).empty());

@@ -1,7 +1,7 @@
 // Reads a torch.distributed.checkpoint (DCP) directory as FileSystemWriter writes it
-// (docs/formats.md "DCP directories"): the pickled `.metadata` gives every tensor's shape, dtype and chunks
-// and, through storage_data, where each chunk's torch.save item lies in which `.distcp` file.
-// Each item's zip directory and data.pkl are read (never its tensor bytes) to find the
+// (docs/formats.md "DCP directories"): the pickled `.metadata` gives every tensor's shape, dtype
+// and chunks and, through storage_data, where each chunk's torch.save item lies in which `.distcp`
+// file. Each item's zip directory and data.pkl are read (never its tensor bytes) to find the
 // chunk's data offset and strides, so FSDP/TP checkpoints with chunks spread over many ranks'
 // files become multi-chunk catalog tensors the executor reassembles.
 //

@@ -1,5 +1,6 @@
-// The .metadata pickle follows the protocol-2 template of docs/formats.md "DCP directories" (verified there to
-// load with dcp.load on 2.14); the items are torch.save archives (docs/formats.md "DCP directories").
+// The .metadata pickle follows the protocol-2 template of docs/formats.md "DCP directories"
+// (verified there to load with dcp.load on 2.14); the items are torch.save archives
+// (docs/formats.md "DCP directories").
 #include "formats/dcp/dcp_writer.h"
 
 #include <cstdio>

@@ -13,8 +13,9 @@ struct AllowedGlobal {
   std::string_view name;
 };
 
-// Every global torch.save (weights-only subset, docs/formats.md "torch.save zip archives") and DCP .metadata ("DCP directories")
-// pickles. Listed one by one so an attacker cannot reach anything by a clever prefix.
+// Every global torch.save (weights-only subset, docs/formats.md "torch.save zip archives") and DCP
+// .metadata ("DCP directories") pickles. Listed one by one so an attacker cannot reach anything by
+// a clever prefix.
 constexpr std::array kAllowedGlobals = {
     AllowedGlobal{"collections", "OrderedDict"},
     AllowedGlobal{"collections", "Counter"},

@@ -1,7 +1,7 @@
-// A restricted pickle reader: decodes the binary opcodes of protocols 2-5 (docs/formats.md "The restricted pickle reader")
-// into an inert PickleDocument. It never imports, calls or resolves anything; GLOBAL names are
-// checked against an allow-list of the classes and functions torch.save and
-// torch.distributed.checkpoint pickles use, and any other global (os.system, builtins.eval,
+// A restricted pickle reader: decodes the binary opcodes of protocols 2-5 (docs/formats.md "The
+// restricted pickle reader") into an inert PickleDocument. It never imports, calls or resolves
+// anything; GLOBAL names are checked against an allow-list of the classes and functions torch.save
+// and torch.distributed.checkpoint pickles use, and any other global (os.system, builtins.eval,
 // subprocess.Popen, ...) is refused with an error naming it.
 //
 // Untrusted input cannot crash the reader or make it allocate without bound: every length is

@@ -1,7 +1,8 @@
-// The inert value tree a pickle decodes to (docs/formats.md "The restricted pickle reader"). Nothing is executed or
-// resolved: a class or function is a named Global, and calling it (REDUCE), instantiating it
-// (NEWOBJ) or restoring its state (BUILD) is recorded, not performed. Callers interpret the
-// records they expect (torch.save tensors, DCP metadata classes) and refuse everything else.
+// The inert value tree a pickle decodes to (docs/formats.md "The restricted pickle reader").
+// Nothing is executed or resolved: a class or function is a named Global, and calling it (REDUCE),
+// instantiating it (NEWOBJ) or restoring its state (BUILD) is recorded, not performed. Callers
+// interpret the records they expect (torch.save tensors, DCP metadata classes) and refuse
+// everything else.
 //
 // All values of one pickle live in one PickleDocument and refer to each other by plain
 // pointers. Pickles share objects through the memo (and may even build cycles), so shared

@@ -1,7 +1,8 @@
 // A protocol-2 pickle emitter that uses only the opcodes torch.load's weights-only unpickler
-// accepts (docs/formats.md "torch.save zip archives"): GLOBAL, BINUNICODE, BININT*/LONG1, NONE/NEWTRUE/NEWFALSE,
-// tuples, EMPTY_LIST/APPEND(S), EMPTY_DICT/SETITEM(S), MARK, REDUCE, NEWOBJ, BUILD, BINPERSID,
-// BINPUT/BINGET. The same opcodes serve DCP's .metadata, which plain pickle.load reads.
+// accepts (docs/formats.md "torch.save zip archives"): GLOBAL, BINUNICODE, BININT*/LONG1,
+// NONE/NEWTRUE/NEWFALSE, tuples, EMPTY_LIST/APPEND(S), EMPTY_DICT/SETITEM(S), MARK, REDUCE, NEWOBJ,
+// BUILD, BINPERSID, BINPUT/BINGET. The same opcodes serve DCP's .metadata, which plain pickle.load
+// reads.
 //
 // The writer is a thin opcode builder: callers emit values in pickle order (a stack machine),
 // e.g. a call `f(a, b)` is global(f), begin_tuple(2), a, b, end_tuple(2), reduce().

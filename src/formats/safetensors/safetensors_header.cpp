@@ -68,10 +68,10 @@ struct SaxValue {
   }
 };
 
-// Builds a header's entries in one SAX pass, checking the schema (docs/formats.md "What the reader checks") as values arrive:
-// a DOM would allocate a node per value and is several times slower on 100k-tensor headers.
-// Fields of a tensor entry other than dtype/shape/data_offsets are skipped, as serde does.
-// Throws kBadInput naming `where` and the tensor on the first problem. Depth limits and
+// Builds a header's entries in one SAX pass, checking the schema (docs/formats.md "What the reader
+// checks") as values arrive: a DOM would allocate a node per value and is several times slower on
+// 100k-tensor headers. Fields of a tensor entry other than dtype/shape/data_offsets are skipped, as
+// serde does. Throws kBadInput naming `where` and the tensor on the first problem. Depth limits and
 // duplicate keys are checked by parse_strict_json, which feeds it.
 class HeaderBuilder final : public nlohmann::json_sax<Json> {
  public:

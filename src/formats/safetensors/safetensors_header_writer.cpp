@@ -13,8 +13,8 @@ void append_number(std::string& out, uint64_t value) {
   out.append(buffer, result.ptr);
 }
 
-// serde_json's escaping (docs/formats.md "Writing byte-identical to safetensors.torch.save_file"): quote, backslash and control characters only;
-// everything else, non-ASCII included, is copied raw.
+// serde_json's escaping (docs/formats.md "Writing byte-identical to safetensors.torch.save_file"):
+// quote, backslash and control characters only; everything else, non-ASCII included, is copied raw.
 void append_serde_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';

@@ -1,6 +1,6 @@
-// Reads the catalog of a safetensors checkpoint (docs/formats.md "safetensors", "Sharded HF checkpoints"): headers only,
-// never tensor data. Accepts any valid safetensors file, padded or not, so both the
-// reference writer's files and the unpadded ones of torch DCP's consolidator load.
+// Reads the catalog of a safetensors checkpoint (docs/formats.md "safetensors", "Sharded HF
+// checkpoints"): headers only, never tensor data. Accepts any valid safetensors file, padded or
+// not, so both the reference writer's files and the unpadded ones of torch DCP's consolidator load.
 #pragma once
 
 #include <filesystem>

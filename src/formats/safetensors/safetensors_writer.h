@@ -1,7 +1,8 @@
-// Plans safetensors output (docs/formats.md "safetensors", "Sharded HF checkpoints"): which files, the literal header and
-// index bytes, and where each tensor's bytes go. Every file is byte-identical to what
-// `safetensors.torch.save_file(tensors, path, metadata)` writes for the same tensors, and a
-// sharded save matches transformers' `save_pretrained` (huggingface_hub split, index JSON).
+// Plans safetensors output (docs/formats.md "safetensors", "Sharded HF checkpoints"): which files,
+// the literal header and index bytes, and where each tensor's bytes go. Every file is
+// byte-identical to what `safetensors.torch.save_file(tensors, path, metadata)` writes for the same
+// tensors, and a sharded save matches transformers' `save_pretrained` (huggingface_hub split, index
+// JSON).
 #pragma once
 
 #include <cstdint>
@@ -34,10 +35,10 @@ struct SafetensorsWriteOptions {
 FilePlan plan_safetensors(const std::vector<OutputTensorSpec>& tensors,
                           const SafetensorsWriteOptions& options);
 
-// huggingface_hub's split (`split_state_dict_into_shards_factory`, docs/formats.md "How tensors are split into shards"): walk tensors in
-// the given order; a tensor larger than the maximum becomes a shard of its own at once while
-// the open shard stays open; otherwise the open shard is closed when the tensor would not fit.
-// Returns each shard's tensor indices; an empty input gives no shard.
+// huggingface_hub's split (`split_state_dict_into_shards_factory`, docs/formats.md "How tensors are
+// split into shards"): walk tensors in the given order; a tensor larger than the maximum becomes a
+// shard of its own at once while the open shard stays open; otherwise the open shard is closed when
+// the tensor would not fit. Returns each shard's tensor indices; an empty input gives no shard.
 std::vector<std::vector<size_t>> split_into_shards(const std::vector<uint64_t>& sizes_bytes,
                                                    uint64_t max_shard_size_bytes);
 

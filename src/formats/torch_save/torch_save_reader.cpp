@@ -1,5 +1,5 @@
-// Tensor records of torch.save (docs/formats.md "torch.save zip archives"; PyTorch torch/_utils.py rebuild
-// functions and serialization.py persistent_load).
+// Tensor records of torch.save (docs/formats.md "torch.save zip archives"; PyTorch torch/_utils.py
+// rebuild functions and serialization.py persistent_load).
 #include "formats/torch_save/torch_save_reader.h"
 
 #include <set>

@@ -1,5 +1,6 @@
-// Reads torch.save archives (docs/formats.md "torch.save zip archives"): the zip directory, data.pkl decoded by the
-// restricted pickle reader, and the storages' byte positions. Tensor data is never read.
+// Reads torch.save archives (docs/formats.md "torch.save zip archives"): the zip directory,
+// data.pkl decoded by the restricted pickle reader, and the storages' byte positions. Tensor data
+// is never read.
 //
 // Tensors are recognised in the forms torch.save pickles dense CPU tensors in:
 // torch._utils._rebuild_tensor_v2 / _rebuild_tensor_v3 (legacy typed or untyped storages,

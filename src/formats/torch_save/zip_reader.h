@@ -1,9 +1,9 @@
 // Reads the directory of a stored (uncompressed) zip archive lying in a byte range of a file:
-// a whole torch.save file, or one item of a DCP .distcp file (docs/formats.md "DCP directories", "torch.save zip archives"),
-// whose zip offsets are relative to the item start. Handles zip64 (end record, locator and
-// extra fields). Every offset and size is checked against the range before it is used, so a
-// corrupt or hostile archive gives a kBadInput Error naming `source`, never a wild read.
-// Entry data is not read here except on request; callers get absolute file offsets instead.
+// a whole torch.save file, or one item of a DCP .distcp file (docs/formats.md "DCP directories",
+// "torch.save zip archives"), whose zip offsets are relative to the item start. Handles zip64 (end
+// record, locator and extra fields). Every offset and size is checked against the range before it
+// is used, so a corrupt or hostile archive gives a kBadInput Error naming `source`, never a wild
+// read. Entry data is not read here except on request; callers get absolute file offsets instead.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // Record layouts per PKWARE APPNOTE 6.3; field values as miniz writes them for PyTorch
-// (docs/formats.md "torch.save zip archives", checked against the byte dumps of fixtures/formats/*/sd.pt).
+// (docs/formats.md "torch.save zip archives", checked against the byte dumps of
+// fixtures/formats/*/sd.pt).
 #include "formats/torch_save/zip_writer.h"
 
 #include <zlib.h>

@@ -1,8 +1,8 @@
 // Plans a stored zip archive byte for byte as PyTorch's PyTorchStreamWriter (miniz) writes
-// it (docs/formats.md "torch.save zip archives"): entries stored, flags 0x0808 with zeroed local sizes and a data
-// descriptor after the data, DOS time 0, each entry's data 64-byte aligned from the archive
-// start by an "FB" extra field of 'Z' bytes, zip64 extra fields for entries of 4 GiB or more
-// or at offsets of 4 GiB or more, and always the zip64 end record + locator + end record.
+// it (docs/formats.md "torch.save zip archives"): entries stored, flags 0x0808 with zeroed local
+// sizes and a data descriptor after the data, DOS time 0, each entry's data 64-byte aligned from
+// the archive start by an "FB" extra field of 'Z' bytes, zip64 extra fields for entries of 4 GiB or
+// more or at offsets of 4 GiB or more, and always the zip64 end record + locator + end record.
 //
 // Only headers are produced; entries whose content the caller does not give are left as holes
 // for the executor to fill, together with the places their CRC-32 must be patched.
