@@ -3,7 +3,8 @@
 # to HuggingFace safetensors with the round-trip check, and show the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --target ckconv
+# Only the binary, in unity batches (several sources per compiler run): the quickest build.
+CKCONV_CMAKE_ARGS="-DCMAKE_UNITY_BUILD=ON ${CKCONV_CMAKE_ARGS:-}" scripts/setup.sh --target ckconv
 ckconv="${CKCONV_BUILD_DIR:-build}/ckconv"
 demo="$(mktemp -d "${TMPDIR:-/tmp}/ckconv-demo.XXXXXX")"
 set -x
