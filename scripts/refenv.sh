@@ -8,6 +8,8 @@
 #   scripts/refenv.sh status            exit 0 if the chroot is ready, 1 otherwise
 #   scripts/refenv.sh root              print the chroot root path
 #   scripts/refenv.sh run SCRIPT [ARGS] run SCRIPT with the chroot's python3 (exit code propagated)
+#   scripts/refenv.sh serve DIR         run tests/interop/checker_server.py on the FIFOs in DIR
+#                                       (a chroot path): many checks, one `import torch`
 #   scripts/refenv.sh shell             interactive bash inside the chroot
 #
 # Data exchange: no bind mounts. Tests put their files under "$(refenv.sh root)/tmp/..." and pass
@@ -272,6 +274,13 @@ cmd_run() {
   return "$status"
 }
 
+cmd_serve() {
+  [[ $# -eq 1 ]] || die "usage: refenv.sh serve DIR"
+  require_ready
+  install_interop_files /dev/null
+  in_chroot "$REFENV_ROOT" /usr/bin/python3 "$CHROOT_INTEROP_DIR/checker_server.py" "$1"
+}
+
 cmd_shell() {
   require_ready
   install_interop_files /dev/null
@@ -286,6 +295,7 @@ main() {
     status) is_ready ;;
     root) printf '%s\n' "$REFENV_ROOT" ;;
     run) cmd_run "$@" ;;
+    serve) cmd_serve "$@" ;;
     shell) cmd_shell ;;
     *)
       sed -n '/^# Usage:/,/^#$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2

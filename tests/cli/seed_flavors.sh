@@ -17,10 +17,10 @@ roundtrip llama3_debug_fused f32 -m llama3 -f debugmodel_fused_qkv
 roundtrip qwen3_debug f32 -m qwen3 -f debugmodel
 roundtrip qwen3_debug_fused f32 -m qwen3 -f debugmodel_fused_qkv
 roundtrip qwen3_debug_moe f32 -m qwen3 -f debugmodel_moe --set n_layers=2
-# Real layer shapes; the vocabulary is cut so the suite stays small (the benchmark runs the
-# full-size embeddings).
+# Real layer shapes; the vocabulary and the layer count are cut so the suite stays small (an
+# 8B layer alone is 436 MB; the benchmark runs full-size embeddings).
 roundtrip llama3_1B_tied bf16 -m llama3 -f 1B --set n_layers=2 --set vocab_size=4096
-roundtrip llama3_8B bf16 -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096
+roundtrip llama3_8B bf16 -m llama3 -f 8B --set n_layers=1 --set vocab_size=4096
 roundtrip qwen3_0.6B_tied bf16 -m qwen3 -f 0.6B --set n_layers=2 --set vocab_size=4096
 
 # The eight seed pairs of torchtitan's round-trip test (docs/mappings.md), starting from
@@ -36,35 +36,37 @@ for pair in llama3:debugmodel llama3:debugmodel_fused_qkv llama4:debugmodel gpt_
   fi
 done
 
-# Determinism: the same input gives the same bytes at any thread count and buffer size.
-"$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t1 --threads 1
-"$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t2 --threads 2 --block-mib 1
+# Determinism: the same input gives the same bytes at any thread count and buffer size
+# (real 1B layer shapes, 2 layers: 250 MB).
+ONE_B="-m llama3 -f 1B --set n_layers=2 --set vocab_size=4096"
+"$CKCONV" to-hf -q $ONE_B -i llama3_1B_tied.native -o t1 --threads 1
+"$CKCONV" to-hf -q $ONE_B -i llama3_1B_tied.native -o t2 --threads 2 --block-mib 1
 same_bytes t1/model.safetensors t2/model.safetensors "to-hf bytes independent of threads and buffer size"
 # --buffer-mib is the deprecated, hidden name of --block-mib; scripts using it keep working.
-"$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o t3 --buffer-mib 2
+"$CKCONV" to-hf -q $ONE_B -i llama3_1B_tied.native -o t3 --buffer-mib 2
 same_bytes t1/model.safetensors t3/model.safetensors "--buffer-mib still accepted"
-same_bytes t1/model.safetensors llama3_8B.hf/model.safetensors "to-hf bytes identical across runs"
-"$CKCONV" init -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 --dtype bf16 -o init2 --threads 2
-same_bytes init2/model.safetensors llama3_8B.native/model.safetensors "init bytes independent of threads"
+same_bytes t1/model.safetensors llama3_1B_tied.hf/model.safetensors "to-hf bytes identical across runs"
+"$CKCONV" init -q $ONE_B --dtype bf16 -o init2 --threads 2
+same_bytes init2/model.safetensors llama3_1B_tied.native/model.safetensors "init bytes independent of threads"
 
 # Sharded output: the same tensors, in HF-named shards with an index.
-"$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o sharded --max-shard-size 200MB
+"$CKCONV" to-hf -q $ONE_B -i llama3_1B_tied.native -o sharded --max-shard-size 60MB
 shards=(sharded/model-0000?-of-0000?.safetensors)
 if [[ -f sharded/model.safetensors.index.json && ${#shards[@]} -gt 1 && ! -e sharded/model.safetensors ]]; then
   pass "sharded output has an index and numbered shards"
 else
   fail "sharded output layout: $(ls sharded)"
 fi
-if "$CKCONV" verify -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 --hf sharded; then pass "verify from sharded HF"; else fail "verify from sharded HF"; fi
-# --max-shard-size spellings: 200MB = 0.2GB = 200M = 200000000 (B) bytes (decimal units, as
-# huggingface_hub); 200MiB = 200Mi = 209715200 bytes (binary units).
-for size in 0.2GB 200M 200000000 200000000B; do
-  "$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o "sharded_$size" --max-shard-size "$size"
-  same_bytes sharded/model.safetensors.index.json "sharded_$size/model.safetensors.index.json" "--max-shard-size '$size' = 200MB"
+if "$CKCONV" verify -q $ONE_B --hf sharded; then pass "verify from sharded HF"; else fail "verify from sharded HF"; fi
+# --max-shard-size spellings: 60MB = 0.06GB = 60M = 60000000 (B) bytes (decimal units, as
+# huggingface_hub); 60MiB = 60Mi = 62914560 bytes (binary units).
+for size in 0.06GB 60M 60000000 60000000B; do
+  "$CKCONV" to-hf -q $ONE_B -i llama3_1B_tied.native -o "sharded_$size" --max-shard-size "$size"
+  same_bytes sharded/model.safetensors.index.json "sharded_$size/model.safetensors.index.json" "--max-shard-size '$size' = 60MB"
 done
-for size in 200MiB 200Mi 209715200; do
-  "$CKCONV" to-hf -q -m llama3 -f 8B --set n_layers=2 --set vocab_size=4096 -i llama3_8B.native -o "sharded_$size" --max-shard-size "$size"
+for size in 60MiB 60Mi 62914560; do
+  "$CKCONV" to-hf -q $ONE_B -i llama3_1B_tied.native -o "sharded_$size" --max-shard-size "$size"
 done
-same_bytes sharded_209715200/model.safetensors.index.json sharded_200MiB/model.safetensors.index.json "--max-shard-size 200MiB = 209715200"
-same_bytes sharded_209715200/model.safetensors.index.json sharded_200Mi/model.safetensors.index.json "--max-shard-size 200Mi = 209715200"
+same_bytes sharded_62914560/model.safetensors.index.json sharded_60MiB/model.safetensors.index.json "--max-shard-size 60MiB = 62914560"
+same_bytes sharded_62914560/model.safetensors.index.json sharded_60Mi/model.safetensors.index.json "--max-shard-size 60Mi = 62914560"
 finish

@@ -13,7 +13,25 @@ ROOT="$("$REFENV" root)"
 mkdir -p "$ROOT/tmp"
 WORK="$(mktemp -d "$ROOT/tmp/ckconv-interop.XXXXXX")"
 IN="${WORK#"$ROOT"}"  # the same directory as seen inside the chroot
-trap 'rm -rf "$WORK"' EXIT
+# One checker server per test script (started by the first check) runs every check, so
+# PyTorch is imported once rather than once per check.
+server_pid=""
+stop_server() {
+  [[ -n "$server_pid" ]] || return 0
+  exec {jobs_fd}>&- {done_fd}<&-
+  wait "$server_pid" || true
+  server_pid=""
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+start_server() {
+  rm -rf "$WORK/.checker"
+  mkdir "$WORK/.checker"
+  mkfifo "$WORK/.checker/jobs" "$WORK/.checker/done"
+  "$REFENV" serve "$IN/.checker" &
+  server_pid=$!
+  # Opened read-write so that neither open waits for the server (which may fail to start).
+  exec {jobs_fd}<>"$WORK/.checker/jobs" {done_fd}<>"$WORK/.checker/done"
+}
 cd "$WORK"
 failures=0
 checks=0
@@ -25,7 +43,19 @@ reference() {
   shift
   local script="$CKCONV_SOURCE_DIR/tests/interop/$1"
   shift
-  if "$REFENV" run "$script" "$@"; then pass "$label"; else fail "$label"; fi
+  [[ -f "$script" ]] || { fail "$label: no checker $script"; return; }
+  [[ -n "$server_pid" ]] || start_server
+  local IFS=$'\t' status
+  printf '%s\n' "$(basename "$script")${IFS}$*" >&"$jobs_fd"
+  until read -r -t 2 status <&"$done_fd"; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      # The server died: this check fails and the next one starts a new server.
+      status="checker server exited"
+      stop_server
+      break
+    fi
+  done
+  if [[ "$status" == 0 ]]; then pass "$label"; else fail "$label (exit $status)"; fi
 }
 fixture_field() { sed -n "s/^ *\"$2\": *\"\([^\"]*\)\".*/\1/p" "$FIXTURES/adapters/$1/flavor.json" | head -n1; }
 fixture_args() {
