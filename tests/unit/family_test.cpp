@@ -158,12 +158,19 @@ TEST_CASE("every built-in flavor's rule table agrees with its key lists") {
         if (rule.op != RuleOp::kTied)
           for (const auto& key : rule.hf) ++written[key];
       }
+      // Keys that break the rule are collected: one assertion per flavor, not per key (the
+      // 671B flavor has ~90k keys).
       const auto native = native_names(rules);
       CHECK(native.size() == consumed.size());
-      for (const auto& name : native) CHECK(consumed[name] == 1);
+      std::vector<std::string> wrong;
+      for (const auto& name : native)
+        if (consumed[name] != 1) wrong.push_back(name);
+      CHECK(wrong.empty());
       const auto hf = expected_hf_tensors(rules);
       CHECK(hf.size() == written.size());
-      for (const auto& spec : hf) CHECK(written[spec.name] == 1);
+      for (const auto& spec : hf)
+        if (written[spec.name] != 1) wrong.push_back(spec.name);
+      CHECK(wrong.empty());
     }
   }
 }

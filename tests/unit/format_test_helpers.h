@@ -70,14 +70,22 @@ class TempDir {
 
 // Row-major contiguous bytes of `tensor`, assembled from its chunks.
 inline std::string gather_tensor_bytes(const Catalog& catalog, const CatalogTensor& tensor) {
-  std::map<uint32_t, std::string> files;
   const int64_t element = dtype_size(tensor.dtype);
   const Shape whole_strides = contiguous_strides(tensor.shape);
   std::string out(static_cast<size_t>(num_elements(tensor.shape) * element), '\0');
   for (const StoredChunk& chunk : tensor.chunks) {
-    if (!files.count(chunk.file)) files[chunk.file] = read_file(catalog.files.at(chunk.file));
-    const std::string& bytes = files[chunk.file];
     const int64_t count = num_elements(chunk.sizes);
+    if (count == 0) continue;
+    // Only the byte range the chunk spans is read, checked once to lie inside its file.
+    int64_t last = 0;
+    for (size_t d = 0; d < chunk.sizes.size(); ++d) last += (chunk.sizes[d] - 1) * chunk.strides[d];
+    const uint64_t extent = static_cast<uint64_t>((last + 1) * element);
+    const fs::path& path = catalog.files.at(chunk.file);
+    REQUIRE(chunk.byte_offset + extent <= fs::file_size(path));
+    std::string bytes(static_cast<size_t>(extent), '\0');
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(chunk.byte_offset));
+    REQUIRE(in.read(bytes.data(), static_cast<std::streamsize>(extent)));
     Shape index(chunk.sizes.size(), 0);
     for (int64_t n = 0; n < count; ++n) {
       int64_t source = 0;
@@ -86,10 +94,7 @@ inline std::string gather_tensor_bytes(const Catalog& catalog, const CatalogTens
         source += index[d] * chunk.strides[d];
         target += (chunk.offsets[d] + index[d]) * whole_strides[d];
       }
-      REQUIRE(chunk.byte_offset + static_cast<uint64_t>((source + 1) * element) <= bytes.size());
-      out.replace(static_cast<size_t>(target * element), static_cast<size_t>(element), bytes,
-                  chunk.byte_offset + static_cast<size_t>(source * element),
-                  static_cast<size_t>(element));
+      std::copy_n(bytes.data() + source * element, element, out.data() + target * element);
       for (size_t d = index.size(); d-- > 0;) {
         if (++index[d] < chunk.sizes[d]) break;
         index[d] = 0;
