@@ -64,4 +64,15 @@ sys.exit(0 if tensors["layers.1.moe.expert_bias_E"] == "F32" else 1)
 PY
 "$CKCONV" to-hf -q -i ds.again --hf-config rel/deepseek-v3/config.json -o ds.again.hf &&
   pass "to-hf accepts from-hf's expert_bias_E" || fail "to-hf rejects from-hf's expert_bias_E"
+# Value-changing conversions verify the round trip from their output.
+for cmd in "from-hf -i rel/deepseek-v3 -o ds.verified --verify-roundtrip" \
+           "from-hf -i rel/gpt-oss-20b -o gpt.verified --verify-roundtrip --dtype f16" \
+           "verify --hf rel/qwen3-30b-a3b --dtype bf16"; do
+  # shellcheck disable=SC2086
+  if out="$("$CKCONV" $cmd 2>&1)" && [[ "$out" == *"the round trip starts from its output"* ]]; then
+    pass "$cmd: round trip from the output passes"
+  else
+    fail "$cmd: $(head -c 400 <<<"$out")"
+  fi
+done
 finish
