@@ -68,6 +68,17 @@ void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std
       ->check(CLI::IsMember({"dcp", "safetensors", "torch"}));
 }
 
+void add_dtype_option(CLI::App& app, std::optional<DType>& dtype) {
+  static const std::map<std::string, DType> kSpellings = {
+      {"bf16", DType::kBF16}, {"f16", DType::kF16}, {"f32", DType::kF32}};
+  app.add_option_function<std::string>(
+         "--dtype", [&dtype](const std::string& text) { dtype = kSpellings.at(text); },
+         "cast floating tensors to bf16, f16 or f32 (PyTorch's rounding; tensors torchtitan "
+         "keeps in f32, such as expert_bias_E, stay f32); default: keep each tensor's dtype "
+         "(dequantized FP8/MXFP4 weights: bf16)")
+      ->check(CLI::IsMember({"bf16", "f16", "f32"}));
+}
+
 ModelConfig load_config(const ModelOptions& options) {
   std::vector<Override> overrides;
   if (!options.set_from.empty()) overrides = read_overrides_file(options.set_from);

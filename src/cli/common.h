@@ -44,12 +44,17 @@ void add_run_options(CLI::App& app, RunOptions& options);
 // --native-format dcp|safetensors|torch (torch: a torch.save file), parsed into `format`, which
 // keeps its value when the option is absent; any other spelling is a usage error.
 void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std::string& help);
+// --dtype bf16|f16|f32 (WriteOptions::dtype).
+void add_dtype_option(CLI::App& app, std::optional<DType>& dtype);
 ModelConfig load_config(const ModelOptions& options);
 // cli/model_resolution.cpp: --hf-config, and the model of a conversion or verify resolved
 // from the flags, the HF input's config.json or --hf-config (families/model_resolution.h).
 void add_hf_config_option(CLI::App& app, ModelOptions& options);
 ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
                             const std::string& input);
+// The FP8 block size of quantization_config.weight_block_size in the config.json that
+// resolve_model reads (128 x 128 when it says nothing).
+QuantizationOptions hf_quantization(const ModelOptions& options, const std::string& input);
 // Logs how the model was resolved (unless quiet; warnings always) and adds it to `report`.
 void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report);
 WriteOptions write_options(const RunOptions& options);

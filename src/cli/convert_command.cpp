@@ -22,6 +22,7 @@ struct ConvertArgs {
   std::string output;
   std::string max_shard_size;
   CheckpointFormat native_format = CheckpointFormat::kDcp;
+  std::optional<DType> dtype;
   std::string scratch;
   bool verify = false;
   bool dry_run = false;
@@ -53,6 +54,8 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   const FamilyRules rules = build_family_rules(config);
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
+  write.dtype = args.dtype;
+  if (direction == Direction::kFromHf) write.quantization = hf_quantization(args.model, args.input);
   if (!args.max_shard_size.empty()) write.max_shard_size_bytes = parse_size(args.max_shard_size);
 
   set_activity({"read", "reading " + args.input});
@@ -129,6 +132,7 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
+  add_dtype_option(*command, args->dtype);
   command->add_option("-i,--input", args->input, "input checkpoint (file or directory)")
       ->required();
   command

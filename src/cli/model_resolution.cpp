@@ -57,6 +57,26 @@ ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
   return model;
 }
 
+QuantizationOptions hf_quantization(const ModelOptions& options, const std::string& input) {
+  std::filesystem::path path = options.hf_config;
+  if (path.empty()) path = hf_input_config(input);
+  QuantizationOptions quantization;
+  if (path.empty()) return quantization;
+  const nlohmann::json config = read_hf_config(path);
+  const nlohmann::json quant = config.value("quantization_config", nlohmann::json::object());
+  if (!quant.is_object() || !quant.contains("weight_block_size")) return quantization;
+  const nlohmann::json& block = quant["weight_block_size"];
+  if (!block.is_array() || block.size() != 2 || !block[0].is_number_integer() ||
+      !block[1].is_number_integer() || block[0].get<int64_t>() <= 0 || block[1].get<int64_t>() <= 0)
+    fail_input(path.string() +
+               ": quantization_config.weight_block_size must be two positive "
+               "integers, found " +
+               block.dump());
+  quantization.fp8_block_rows = block[0].get<int64_t>();
+  quantization.fp8_block_cols = block[1].get<int64_t>();
+  return quantization;
+}
+
 void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report) {
   for (const std::string& warning : model.warnings)
     spdlog::warn("{} (metadata only; the converted tensors do not depend on it)", warning);

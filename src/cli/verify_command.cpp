@@ -17,6 +17,7 @@ struct VerifyArgs {
   RunOptions run;
   std::string native;
   std::string hf;
+  std::optional<DType> dtype;
   std::string scratch;
 };
 
@@ -31,6 +32,8 @@ int run_verify(const VerifyArgs& args) {
   const ModelConfig& config = model.config;
   const FamilyRules rules = build_family_rules(config);
   WriteOptions write = write_options(args.run);
+  write.dtype = args.dtype;
+  if (!from_native) write.quantization = hf_quantization(args.model, path);
   set_activity({"read", "reading " + path});
   MappedCheckpoint input(read_checkpoint(path));
   throw_if_interrupted();
@@ -73,6 +76,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
+  add_dtype_option(*command, args->dtype);
   auto* native = command->add_option("--native", args->native, "start from this native checkpoint");
   auto* hf = command->add_option("--hf", args->hf, "start from this HF checkpoint");
   native->excludes(hf);

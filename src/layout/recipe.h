@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,12 +29,21 @@ struct Piece {
 
 struct TensorRecipe {
   std::string name;
-  DType dtype = DType::kF32;
+  DType dtype = DType::kF32;  // of the output tensor
+  // When set, the sources hold this dtype: the pieces move its elements, which are then
+  // converted to `dtype` (core/float_convert.h, PyTorch's rounding). A cast commutes with
+  // every layout operation, so where it happens does not change the values.
+  std::optional<DType> cast_from;
   Shape shape;       // the output tensor, stored row-major
   Shape view_shape;  // a reshape of `shape` (same element count) in which pieces are boxes
   std::vector<std::string> sources;  // source tensor names
   std::vector<Piece> pieces;         // disjoint boxes covering the view exactly
 };
+
+// The dtype of the elements the pieces move: cast_from when set, else dtype.
+inline DType piece_dtype(const TensorRecipe& recipe) {
+  return recipe.cast_from.value_or(recipe.dtype);
+}
 
 // Checks that pieces are disjoint boxes inside the view covering it exactly, that every
 // source index a piece can reach lies inside its source (`source_shapes` parallel to

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/float_convert.h"
 
 namespace ckconv {
 
@@ -262,12 +263,28 @@ void BlockBuilder::fill_placement(size_t p, uint64_t begin, uint64_t end, uint8_
 void BlockBuilder::fill_elements(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
                                  uint8_t* out, SourceAccess* access) const {
   if (count <= 0) return;
+  if (recipe.cast_from && *recipe.cast_from != recipe.dtype) {
+    // Moved in the source dtype into scratch (count elements: bounded by the block), then
+    // converted into place.
+    thread_local std::vector<uint8_t> scratch;
+    scratch.resize(static_cast<size_t>(count * dtype_size(*recipe.cast_from)));
+    fill_moved_elements(recipe, p, first, count, scratch.data(), access);
+    if (!access->collect_only)
+      convert_floats(*recipe.cast_from, scratch.data(), recipe.dtype, out, count);
+    return;
+  }
+  fill_moved_elements(recipe, p, first, count, out, access);
+}
+
+// fill_elements without the cast: elements of piece_dtype(recipe).
+void BlockBuilder::fill_moved_elements(const TensorRecipe& recipe, size_t p, int64_t first,
+                                       int64_t count, uint8_t* out, SourceAccess* access) const {
   const Shape& view = recipe.view_shape;
   if (view.empty()) {  // a scalar: one element, one tile
     run_tile(recipe, p, Tile{0, 0, 0, 1}, out, access);
     return;
   }
-  const int64_t element_size = dtype_size(recipe.dtype);
+  const int64_t element_size = dtype_size(piece_dtype(recipe));
   const Shape view_strides = contiguous_strides(view);
   split_into_tiles(view, 0, 0, first, count, [&](const Tile& tile) {
     int64_t tile_first = tile.begin * view_strides[tile.dim];
@@ -286,7 +303,7 @@ void BlockBuilder::run_tile(const TensorRecipe& recipe, size_t p, const Tile& ti
   const std::vector<SourceRef>& sources = plan_.sources[file_plan_.placements[p].tensor];
   const Shape& view = recipe.view_shape;
   const size_t rank = view.size();
-  const int element_size = dtype_size(recipe.dtype);
+  const int element_size = dtype_size(piece_dtype(recipe));
   const Shape view_strides = contiguous_strides(view);
 
   Shape low(rank), high(rank);

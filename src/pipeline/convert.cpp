@@ -14,10 +14,12 @@ namespace {
 // config.json as transformers writes it: 2-space indent, sorted keys are not required.
 std::string hf_config_json(const FamilyRules& rules, DType dtype) {
   nlohmann::json config = rules.hf_config;
-  config["torch_dtype"] = dtype == DType::kBF16  ? "bfloat16"
-                          : dtype == DType::kF16 ? "float16"
-                          : dtype == DType::kF64 ? "float64"
-                                                 : "float32";
+  const char* name = dtype == DType::kBF16  ? "bfloat16"
+                     : dtype == DType::kF16 ? "float16"
+                     : dtype == DType::kF64 ? "float64"
+                                            : "float32";
+  config["torch_dtype"] = name;
+  if (config.contains("dtype")) config["dtype"] = name;  // transformers 5 spelling
   return config.dump(2) + "\n";
 }
 
@@ -28,7 +30,9 @@ FilePlan plan_output(Direction direction, const std::vector<OutputTensorSpec>& t
     write.max_shard_size_bytes = options.max_shard_size_bytes;
     write.metadata = {{"format", "pt"}};
     FilePlan file_plan = plan_safetensors(tensors, write);
-    DType dtype = tensors.empty() ? DType::kF32 : tensors.front().dtype;
+    DType dtype = options.dtype     ? *options.dtype
+                  : tensors.empty() ? DType::kF32
+                                    : tensors.front().dtype;
     std::string json = hf_config_json(rules, dtype);
     file_plan.files.push_back(PlannedFile{"config.json", json.size(), {LiteralBytes{0, json}}});
     return file_plan;
@@ -80,12 +84,45 @@ FilePlan plan_native_output(const std::vector<OutputTensorSpec>& tensors,
 
 namespace {
 
-ExecutionPlan execution_plan(TensorPlan& plan, const MappedCheckpoint& input) {
+// The plan over the input as the rules see it: from_hf decodes quantized tensors first
+// (pipeline/quantized_input.h); the decoded tensors are generated sources.
+struct PlannedInput {
+  std::optional<DecodedInput> decoded;
+  TensorPlan plan;
+};
+
+PlannedInput plan_input(Direction direction, const ModelConfig& config, const FamilyRules& rules,
+                        const MappedCheckpoint& input, const WriteOptions& options) {
+  PlannedInput planned;
+  CastOptions cast{options.dtype, {}, DType::kBF16};
+  const Catalog* catalog = &input.catalog();
+  if (direction == Direction::kFromHf && has_quantized_tensors(*catalog)) {
+    planned.decoded = decode_quantized_input(input, options.quantization);
+    catalog = &planned.decoded->catalog;
+    for (const auto& [name, generator] : planned.decoded->generators) cast.dequantized.insert(name);
+  }
+  planned.plan = plan_conversion(direction, config, rules, *catalog, cast);
+  if (planned.decoded)
+    for (const std::string& line : planned.decoded->consumed)
+      planned.plan.report.dropped.push_back(line);
+  return planned;
+}
+
+ExecutionPlan execution_plan(PlannedInput& planned, const MappedCheckpoint& input) {
   ExecutionPlan execution;
-  execution.recipes = std::move(plan.recipes);
-  for (const auto& sources : plan.sources) {
+  execution.recipes = std::move(planned.plan.recipes);
+  for (const auto& sources : planned.plan.sources) {
     std::vector<SourceRef> refs;
-    for (const CatalogTensor* tensor : sources) refs.push_back(SourceRef{&input, tensor, {}});
+    for (const CatalogTensor* tensor : sources) {
+      if (planned.decoded) {
+        auto generator = planned.decoded->generators.find(tensor->name);
+        if (generator != planned.decoded->generators.end()) {
+          refs.push_back(SourceRef{nullptr, nullptr, generator->second});
+          continue;
+        }
+      }
+      refs.push_back(SourceRef{&input, tensor, {}});
+    }
     execution.sources.push_back(std::move(refs));
   }
   return execution;
@@ -107,7 +144,8 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
                                    const FamilyRules& rules, const MappedCheckpoint& input,
                                    const std::filesystem::path& directory,
                                    const WriteOptions& options, bool dry_run) {
-  TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
+  PlannedInput planned = plan_input(direction, config, rules, input, options);
+  TensorPlan& plan = planned.plan;
   ConversionSummary summary;
   summary.direction = direction;
   summary.input_format = input.catalog().format;
@@ -130,7 +168,7 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
                                      uint32_t file, uint64_t offset, const uint8_t* data,
                                      uint64_t size) { inspector->block(file, offset, data, size); };
   }
-  execute(execution_plan(plan, input), file_plan, directory, execute_with);
+  execute(execution_plan(planned, input), file_plan, directory, execute_with);
   return summary;
 }
 
@@ -138,12 +176,13 @@ bool conversion_matches(Direction direction, const ModelConfig& config, const Fa
                         const MappedCheckpoint& input, const std::filesystem::path& directory,
                         const WriteOptions& options,
                         const std::vector<uint64_t>* expected_digests) {
-  TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
+  PlannedInput planned = plan_input(direction, config, rules, input, options);
+  const TensorPlan& plan = planned.plan;
   FilePlan file_plan = plan_output(direction, plan.outputs, rules, options);
   for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
   ExecuteOptions execute = execute_options(options);
   execute.block_digests = nullptr;
-  return matches_files(execution_plan(plan, input), file_plan, directory, execute,
+  return matches_files(execution_plan(planned, input), file_plan, directory, execute,
                        expected_digests);
 }
 

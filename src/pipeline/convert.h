@@ -15,6 +15,7 @@
 #include "model/model_config.h"
 #include "pipeline/mapped_checkpoint.h"
 #include "pipeline/plan.h"
+#include "pipeline/quantized_input.h"
 
 namespace ckconv {
 
@@ -31,6 +32,10 @@ class OutputInspector {
 struct WriteOptions {
   CheckpointFormat native_format = CheckpointFormat::kDcp;  // from_hf (and init) output
   std::optional<uint64_t> max_shard_size_bytes;             // HF output sharding
+  // Output dtype of floating tensors (--dtype); unset keeps each input's (CastOptions).
+  std::optional<DType> dtype;
+  // from_hf of a quantized release (pipeline/quantized_input.h).
+  QuantizationOptions quantization;
   int threads = 1;
   uint64_t block_bytes = uint64_t{4} << 20;
   bool sync = true;

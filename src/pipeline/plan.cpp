@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/float_convert.h"
 #include "pipeline/rule_ops.h"
 
 namespace ckconv {
@@ -185,25 +186,54 @@ InputIndex check_input_coverage(Direction direction, const FamilyRules& table,
   return inputs;
 }
 
+// The output dtype of `recipe` (whose dtype is its inputs'): float32 for the tensors torchtitan
+// keeps in float32 (exactly widened from a narrower input), else the requested dtype for
+// floating inputs, else bf16 for dequantized inputs, else the input's.
+void set_output_dtype(TensorRecipe& recipe, bool float32_only, const CastOptions& cast) {
+  DType target = recipe.dtype;
+  bool dequantized = false;
+  for (const std::string& source : recipe.sources)
+    dequantized = dequantized || cast.dequantized.count(source) > 0;
+  if (float32_only)
+    target = DType::kF32;
+  else if (cast.dtype && is_castable_float(recipe.dtype))
+    target = *cast.dtype;
+  else if (dequantized)
+    target = cast.dequantized_dtype;
+  if (target == recipe.dtype) return;
+  recipe.cast_from = recipe.dtype;
+  recipe.dtype = target;
+}
+
 // Every output tensor as a recipe over the (covered) inputs, through each rule's op; native
 // outputs in torchtitan's order.
 void build_recipes(Direction direction, const FamilyRules& table, const FlavorSides& sides,
-                   const InputIndex& inputs, TensorPlan& plan, Problems& problems) {
+                   const InputIndex& inputs, const CastOptions& cast, TensorPlan& plan,
+                   Problems& problems) {
   const RuleInputs rule_inputs{[&](const std::string& name) {
                                  return TensorInfo{inputs.at(name)->shape, inputs.at(name)->dtype};
                                },
                                [&](const std::string& hf) { return sides.native_writing.at(hf); }};
+  std::set<std::string> float32_only;  // outputs kept in float32 whatever the input dtype
+  for (const Rule& rule : table.rules)
+    for (const NativeTensor& tensor : rule.native)
+      if (tensor.float32_only) {
+        float32_only.insert(tensor.name);
+        for (const std::string& hf : rule.hf) float32_only.insert(hf);
+      }
   auto add_recipe = [&](TensorRecipe recipe) {
+    set_output_dtype(recipe, float32_only.count(recipe.name) > 0, cast);
     std::vector<const CatalogTensor*> sources;
     std::vector<Shape> source_shapes;
     for (const auto& name : recipe.sources) {
       const CatalogTensor* source = inputs.at(name);
       sources.push_back(source);
       source_shapes.push_back(source->shape);
-      if (source->dtype != recipe.dtype)
+      if (source->dtype != piece_dtype(recipe))
         problems.add("mixed dtypes", recipe.name + " combines " + recipe.sources[0] + " (" +
-                                         std::string(dtype_name(recipe.dtype)) + ") and " + name +
-                                         " (" + std::string(dtype_name(source->dtype)) + ")");
+                                         std::string(dtype_name(piece_dtype(recipe))) + ") and " +
+                                         name + " (" + std::string(dtype_name(source->dtype)) +
+                                         ")");
     }
     validate_recipe(recipe, source_shapes);
     plan.outputs.push_back({recipe.name, recipe.dtype, recipe.shape});
@@ -247,7 +277,7 @@ void check_family_rules(const FamilyRules& rules) {
 }
 
 TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const FamilyRules& rules,
-                           const Catalog& input) {
+                           const Catalog& input, const CastOptions& cast) {
   const FlavorSides sides = check_rules(rules);
   const std::string side = direction == Direction::kToHf ? "native" : "HF";
   const std::string context = "input " + input.path.string() + " does not match " +
@@ -257,7 +287,7 @@ TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const
   const InputIndex inputs =
       check_input_coverage(direction, rules, sides, input, plan.report, problems);
   problems.throw_if_any(context);
-  build_recipes(direction, rules, sides, inputs, plan, problems);
+  build_recipes(direction, rules, sides, inputs, cast, plan, problems);
   problems.throw_if_any(context);
   return plan;
 }

@@ -6,6 +6,8 @@
 // does in each direction lives in pipeline/rule_ops.
 #pragma once
 
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,8 +45,20 @@ std::vector<OutputTensorSpec> expected_hf_tensors(const FamilyRules& rules);
 // and both directions' recipes are valid, from_hf giving back the native shapes.
 void check_family_rules(const FamilyRules& rules);
 
+// Output dtypes (docs/formats.md "Casts"). Without `dtype`, each output keeps its input's
+// dtype; with it, every floating output is cast to it. Either way, the tensors torchtitan
+// keeps in float32 (NativeTensor::float32_only, and the HF tensors of their rules) are
+// written as float32.
+struct CastOptions {
+  std::optional<DType> dtype;
+  // Input tensors decoded from a quantized format (pipeline/quantized_input.h): float32
+  // sources whose outputs are written as `dequantized_dtype` unless `dtype` is set.
+  std::set<std::string> dequantized;
+  DType dequantized_dtype = DType::kBF16;
+};
+
 // `config` names the flavor in error messages; `rules` is its rule table.
 TensorPlan plan_conversion(Direction direction, const ModelConfig& config, const FamilyRules& rules,
-                           const Catalog& input);
+                           const Catalog& input, const CastOptions& cast = {});
 
 }  // namespace ckconv

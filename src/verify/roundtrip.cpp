@@ -96,6 +96,37 @@ void report_round_trip(VerifyReport& report, Direction start, const RoundTripOut
   }
 }
 
+// A cast conversion (--dtype, or from_hf of a quantized release) cannot give its input back:
+// its round trip starts from its output (the
+// opposite direction, no cast), checking that the checkpoint written converts back and forth
+// exactly. The output is the caller's `first_output`, else written to scratch here.
+VerifyReport verify_cast(Direction start, const ModelConfig& config, const FamilyRules& rules,
+                         const MappedCheckpoint& input, const std::filesystem::path& scratch_near,
+                         const WriteOptions& options,
+                         const std::optional<std::filesystem::path>& first_output) {
+  std::optional<ScratchDirectory> cast_scratch;
+  std::filesystem::path cast_output = first_output.value_or(std::filesystem::path());
+  if (!first_output) {
+    cast_scratch.emplace(scratch_near, "verify0");
+    cast_output = cast_scratch->path();
+    WriteOptions write = options;
+    write.block_digests = nullptr;
+    write.sync = false;
+    write_conversion(start, config, rules, input, cast_output, write);
+  }
+  MappedCheckpoint output(read_checkpoint(cast_output));
+  WriteOptions again = options;
+  again.dtype.reset();
+  again.block_digests = nullptr;
+  VerifyReport report =
+      verify_roundtrip(start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf, config,
+                       rules, output, scratch_near, again);
+  report.notes.push_back(
+      "a value-changing conversion (--dtype or dequantization): the round trip starts from its "
+      "output");
+  return report;
+}
+
 }  // namespace
 
 VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const FamilyRules& rules,
@@ -103,8 +134,10 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
                               const std::filesystem::path& scratch_near,
                               const WriteOptions& options,
                               const std::optional<std::filesystem::path>& first_output) {
-  VerifyReport report;
   const Direction second = start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf;
+  if (options.dtype || (start == Direction::kFromHf && has_quantized_tensors(input.catalog())))
+    return verify_cast(start, config, rules, input, scratch_near, options, first_output);
+  VerifyReport report;
   const WriteOptions write = scratch_write_options(start, input, options);
 
   std::optional<ScratchDirectory> first_scratch;

@@ -658,11 +658,48 @@ def model_cases():
          "--set-from", file, "-i", os.path.join(GQA, "native.safetensors"), "-o", path("out/config.set_from"))
 
 
+def quant_cases():
+    """Quantized releases (tests/make_releases.py) with a broken scale: refused before or while
+    dequantizing, naming the tensors (docs/formats.md "Quantized HF inputs")."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import make_releases
+
+    def release(name, make, edit, code, fragment, names):
+        config, tensors, shards = make()
+        tensors = edit(tensors)
+        folder = path("quant", name, "x")[:-2]
+        make_releases.write_release(folder, config, tensors, shards)
+        case(f"quant.{name}", code, fragment, names, "from-hf", "-i", folder, "-o", path("out", f"quant.{name}"))
+
+    kv = "model.layers.0.self_attn.kv_a_proj_with_mqa.weight"
+    reshape = lambda key, shape: lambda ts: [(n, d, shape if n == key else s) for n, d, s in ts]
+    drop = lambda key: lambda ts: [t for t in ts if t[0] != key]
+    release("fp8_bad_scale_shape", make_releases.deepseek_v3, reshape(kv + "_scale_inv", [1, 2]), 3,
+            "must be F32 [2, 2]", kv + "_scale_inv")
+    release("fp8_missing_scale", make_releases.deepseek_v3, drop(kv + "_scale_inv"), 3,
+            "has no block scale", kv + "_scale_inv")
+    release("fp8_scale_without_weight", make_releases.deepseek_v3, drop(kv), 3,
+            "block scale without its weight", kv)
+    experts = "model.layers.1.mlp.experts."
+    release("mxfp4_missing_scales", make_releases.gpt_oss_20b, drop(experts + "down_proj_scales"), 3,
+            "has no MXFP4 scales", experts + "down_proj_scales")
+    release("mxfp4_bad_scales_shape", make_releases.gpt_oss_20b,
+            reshape(experts + "gate_up_proj_scales", [4, 128, 2]), 3, "must be U8 [..., G]",
+            experts + "gate_up_proj_scales")
+    # NaN-producing scales: an fp8 block scale of +inf, an E8M0 scale byte of 255.
+    make_releases.MODES.add("--nan-scales")
+    release("fp8_infinite_scale", make_releases.deepseek_v3, lambda ts: ts, 3,
+            "non-finite FP8 block scale", "_scale_inv")
+    release("mxfp4_nan_scale", make_releases.gpt_oss_20b, lambda ts: ts, 3, "E8M0 NaN scale 255", "_scales")
+    make_releases.MODES.discard("--nan-scales")
+
+
 safetensors_cases()
 index_cases()
 dcp_cases()
 torch_save_cases()
 model_cases()
+quant_cases()
 with open(os.path.join(OUT, "cases.tsv"), "w") as manifest:
     for row in cases:
         manifest.write("\t".join(row) + "\n")

@@ -1,0 +1,250 @@
+#include "pipeline/quantized_input.h"
+
+#include <array>
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "core/float_convert.h"
+
+namespace ckconv {
+namespace {
+
+constexpr const char* kScaleSuffix = "_scale_inv";
+constexpr const char* kBlocksSuffix = "_blocks";
+constexpr const char* kScalesSuffix = "_scales";
+
+bool quant_has_suffix(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string quant_strip_suffix(const std::string& text, const std::string& suffix) {
+  return text.substr(0, text.size() - suffix.size());
+}
+
+int64_t quant_ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+std::string quant_describe(const CatalogTensor& tensor) {
+  return tensor.name + " " + std::string(dtype_name(tensor.dtype)) + " " +
+         shape_to_string(tensor.shape);
+}
+
+const std::array<float, 256>& fp8_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> values{};
+    for (int b = 0; b < 256; ++b) values[b] = f32_from_fp8_e4m3(static_cast<uint8_t>(b));
+    return values;
+  }();
+  return table;
+}
+
+// Reads elements [first, first + count) of `tensor` into a thread-local buffer and releases
+// their pages (the caller consumes them at once).
+const uint8_t* quant_read_released(const MappedCheckpoint& input, const CatalogTensor& tensor,
+                                   int64_t first, int64_t count, std::vector<uint8_t>& buffer) {
+  buffer.resize(static_cast<size_t>(count * dtype_size(tensor.dtype)));
+  input.read_elements(tensor, first, count, buffer.data());
+  input.release_elements(tensor, first, count);
+  return buffer.data();
+}
+
+// Elements [first, first + count) of the dequantized fp8 weight, row by row.
+ElementGenerator fp8_generator(const MappedCheckpoint& input, const CatalogTensor& weight,
+                               const CatalogTensor& scale, const QuantizationOptions& options) {
+  return [&input, &weight, &scale, options](int64_t first, int64_t count, uint8_t* out) {
+    thread_local std::vector<uint8_t> bytes, scale_row;
+    const int64_t cols = weight.shape[1];
+    const int64_t scale_cols = scale.shape[1];
+    const uint8_t* fp8 = quant_read_released(input, weight, first, count, bytes);
+    float* values = reinterpret_cast<float*>(out);
+    for (int64_t done = 0; done < count;) {
+      const int64_t row = (first + done) / cols, col = (first + done) % cols;
+      const int64_t n = std::min(count - done, cols - col);
+      const float* scales = reinterpret_cast<const float*>(quant_read_released(
+          input, scale, row / options.fp8_block_rows * scale_cols, scale_cols, scale_row));
+      for (int64_t s = col / options.fp8_block_cols; s <= (col + n - 1) / options.fp8_block_cols;
+           ++s)
+        if (!std::isfinite(scales[s]))
+          fail_input(scale.name + "[" + std::to_string(row / options.fp8_block_rows) + ", " +
+                     std::to_string(s) + "] is " + std::to_string(scales[s]) +
+                     ": a non-finite FP8 block scale (the dequantized weights of " + weight.name +
+                     " would be NaN or infinite)");
+      dequantize_fp8_row(fp8 + done, scales, col, n, options.fp8_block_cols, values + done);
+      done += n;
+    }
+  };
+}
+
+ElementGenerator mxfp4_generator(const MappedCheckpoint& input, const CatalogTensor& blocks,
+                                 const CatalogTensor& scales) {
+  return [&input, &blocks, &scales](int64_t first, int64_t count, uint8_t* out) {
+    thread_local std::vector<uint8_t> packed, exponents;
+    const int64_t last = first + count - 1;
+    const uint8_t* bytes =
+        quant_read_released(input, blocks, first / 2, last / 2 - first / 2 + 1, packed);
+    const uint8_t* scale =
+        quant_read_released(input, scales, first / 32, last / 32 - first / 32 + 1, exponents);
+    for (int64_t s = 0; s <= last / 32 - first / 32; ++s)
+      if (scale[s] == 255)
+        fail_input(scales.name + " holds the E8M0 NaN scale 255 (flat index " +
+                   std::to_string(first / 32 + s) + "): the dequantized weights of " + blocks.name +
+                   " would be NaN or infinite");
+    dequantize_mxfp4(bytes, scale, first, count, reinterpret_cast<float*>(out));
+  };
+}
+
+}  // namespace
+
+void dequantize_fp8_row(const uint8_t* fp8, const float* scales, int64_t first_col, int64_t count,
+                        int64_t block_cols, float* out) {
+  const std::array<float, 256>& table = fp8_table();
+  for (int64_t i = 0; i < count; ++i) out[i] = table[fp8[i]] * scales[(first_col + i) / block_cols];
+}
+
+void dequantize_mxfp4(const uint8_t* blocks, const uint8_t* scales, int64_t first, int64_t count,
+                      float* out) {
+  for (int64_t i = first; i < first + count; ++i) {
+    const uint8_t byte = blocks[i / 2 - first / 2];
+    const uint8_t code = (i & 1) ? byte >> 4 : byte & 0xF;
+    out[i - first] = f32_from_mxfp4(code, scales[i / 32 - first / 32]);
+  }
+}
+
+bool has_quantized_tensors(const Catalog& catalog) {
+  for (const CatalogTensor& tensor : catalog.tensors)
+    if (tensor.dtype == DType::kF8_E4M3 ||
+        (tensor.dtype == DType::kU8 && quant_has_suffix(tensor.name, kBlocksSuffix)))
+      return true;
+  return false;
+}
+
+namespace {
+
+// One catalog tensor of the input, decoded (when it heads a quantized group) or kept.
+struct Decoder {
+  const MappedCheckpoint& input;
+  const QuantizationOptions& options;
+  std::map<std::string, const CatalogTensor*> by_name;
+  DecodedInput& out;
+  std::vector<std::string> problems;
+
+  const CatalogTensor* find(const std::string& name) const {
+    auto found = by_name.find(name);
+    return found == by_name.end() ? nullptr : found->second;
+  }
+
+  void add_decoded(const CatalogTensor& head, Shape shape, ElementGenerator generator) {
+    out.catalog.tensors.push_back(CatalogTensor{head.name, DType::kF32, std::move(shape), {}});
+    out.generators[head.name] = std::move(generator);
+  }
+
+  void fp8_weight(const CatalogTensor& weight) {
+    const std::string scale_name = weight.name + kScaleSuffix;
+    const CatalogTensor* scale = find(scale_name);
+    if (scale == nullptr) {
+      problems.push_back(quant_describe(weight) + " has no block scale " + scale_name);
+      return;
+    }
+    if (weight.shape.size() != 2) {
+      problems.push_back(quant_describe(weight) + ": FP8 block-scaled weights must be 2-D");
+      return;
+    }
+    const Shape expected{quant_ceil_div(weight.shape[0], options.fp8_block_rows),
+                         quant_ceil_div(weight.shape[1], options.fp8_block_cols)};
+    if (scale->dtype != DType::kF32 || scale->shape != expected) {
+      problems.push_back(quant_describe(*scale) + ": the block scale of " + quant_describe(weight) +
+                         " must be F32 " + shape_to_string(expected) + " (blocks of " +
+                         std::to_string(options.fp8_block_rows) + "x" +
+                         std::to_string(options.fp8_block_cols) + ")");
+      return;
+    }
+    add_decoded(weight, weight.shape, fp8_generator(input, weight, *scale, options));
+    out.consumed.push_back(scale_name +
+                           ": FP8 block scale, consumed by the fp8 block "
+                           "dequantization rule of " +
+                           weight.name);
+  }
+
+  void fp8_scale(const CatalogTensor& scale) {
+    const std::string weight_name = quant_strip_suffix(scale.name, kScaleSuffix);
+    const CatalogTensor* weight = find(weight_name);
+    if (weight == nullptr)
+      problems.push_back(quant_describe(scale) + " is a block scale without its weight " +
+                         weight_name);
+    else if (weight->dtype != DType::kF8_E4M3)
+      problems.push_back(quant_describe(scale) + " is a block scale of " + quant_describe(*weight) +
+                         ", which is not F8_E4M3");
+  }
+
+  void mxfp4_blocks(const CatalogTensor& blocks) {
+    const std::string scales_name = quant_strip_suffix(blocks.name, kBlocksSuffix) + kScalesSuffix;
+    const CatalogTensor* scales = find(scales_name);
+    if (scales == nullptr) {
+      problems.push_back(quant_describe(blocks) + " has no MXFP4 scales " + scales_name);
+      return;
+    }
+    const Shape& shape = blocks.shape;
+    const bool shaped = shape.size() >= 2 && shape.back() == 16 && scales->dtype == DType::kU8 &&
+                        scales->shape == Shape(shape.begin(), shape.end() - 1);
+    if (!shaped) {
+      problems.push_back(quant_describe(*scales) + ": the MXFP4 scales of " +
+                         quant_describe(blocks) +
+                         " must be U8 [..., G] for blocks U8 [..., G, 16]");
+      return;
+    }
+    Shape decoded(shape.begin(), shape.end() - 1);
+    decoded.back() *= 32;
+    add_decoded(blocks, decoded, mxfp4_generator(input, blocks, *scales));
+    out.consumed.push_back(scales_name +
+                           ": MXFP4 scales, consumed by the mxfp4 dequantization "
+                           "rule of " +
+                           blocks.name);
+  }
+
+  void mxfp4_scales(const CatalogTensor& scales) {
+    const std::string blocks_name = quant_strip_suffix(scales.name, kScalesSuffix) + kBlocksSuffix;
+    const CatalogTensor* blocks = find(blocks_name);
+    if (blocks == nullptr || blocks->dtype != DType::kU8)
+      problems.push_back(quant_describe(scales) + " are MXFP4 scales without their U8 blocks " +
+                         blocks_name);
+  }
+};
+
+}  // namespace
+
+DecodedInput decode_quantized_input(const MappedCheckpoint& input,
+                                    const QuantizationOptions& options) {
+  const Catalog& catalog = input.catalog();
+  DecodedInput out;
+  out.catalog = catalog;
+  out.catalog.tensors.clear();
+  Decoder decoder{input, options, {}, out, {}};
+  for (const CatalogTensor& tensor : catalog.tensors) decoder.by_name[tensor.name] = &tensor;
+  for (const CatalogTensor& tensor : catalog.tensors) {
+    if (tensor.dtype == DType::kF8_E4M3)
+      decoder.fp8_weight(tensor);
+    else if (quant_has_suffix(tensor.name, kScaleSuffix))
+      decoder.fp8_scale(tensor);
+    else if (tensor.dtype == DType::kU8 && quant_has_suffix(tensor.name, kBlocksSuffix))
+      decoder.mxfp4_blocks(tensor);
+    else if (tensor.dtype == DType::kU8 && quant_has_suffix(tensor.name, kScalesSuffix))
+      decoder.mxfp4_scales(tensor);
+    else
+      out.catalog.tensors.push_back(tensor);
+  }
+  if (!decoder.problems.empty()) {
+    std::string message = "input " + catalog.path.string() + ": incomplete quantized tensors (" +
+                          std::to_string(decoder.problems.size()) + "):";
+    for (size_t i = 0; i < decoder.problems.size() && i < 20; ++i)
+      message += "\n    " + decoder.problems[i];
+    if (decoder.problems.size() > 20)
+      message += "\n    ... and " + std::to_string(decoder.problems.size() - 20) + " more";
+    fail_input(message);
+  }
+  return out;
+}
+
+}  // namespace ckconv
