@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "families/model_resolution.h"
+#include "families/native_scheme.h"
+#include "formats/catalog.h"
 #include "model/model_config.h"
 #include "pipeline/convert.h"
 #include "verify/roundtrip.h"
@@ -47,6 +49,15 @@ void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std
 // --dtype bf16|f16|f32 (WriteOptions::dtype).
 void add_dtype_option(CLI::App& app, std::optional<DType>& dtype);
 ModelConfig load_config(const ModelOptions& options);
+// cli/native_scheme_option.cpp: --native-scheme (`writes`: from-hf, init, verify --hf; else
+// to-hf, verify --native, where it overrides detection), and the scheme a command reads or
+// writes, logged (unless quiet) and added to `report` as "native_scheme".
+void add_native_scheme_option(CLI::App& app, std::string& scheme, bool writes);
+NativeLayout read_native_layout(const RunOptions& options, const std::string& forced,
+                                const ModelConfig& config, const Catalog& input,
+                                nlohmann::json& report);
+NativeLayout write_native_layout(const RunOptions& options, const std::string& name,
+                                 const ModelConfig& config, nlohmann::json& report);
 // cli/model_resolution.cpp: --hf-config, and the model of a conversion or verify resolved
 // from the flags, the HF input's config.json or --hf-config (families/model_resolution.h).
 void add_hf_config_option(CLI::App& app, ModelOptions& options);

@@ -24,6 +24,7 @@ struct ConvertArgs {
   CheckpointFormat native_format = CheckpointFormat::kDcp;
   std::optional<DType> dtype;
   std::string scratch;
+  std::string native_scheme;
   bool verify = false;
   bool dry_run = false;
   bool force = false;
@@ -51,7 +52,6 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   const ResolvedModel model = resolve_model(args.model, direction, args.input);
   const ModelConfig& config = model.config;
-  const FamilyRules rules = build_family_rules(config);
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
   write.dtype = args.dtype;
@@ -67,6 +67,11 @@ int run_convert(Direction direction, const ConvertArgs& args) {
                            {"input", args.input},
                            {"output", args.output}};
   report_model(args.run, model, report);
+  const NativeLayout layout =
+      direction == Direction::kToHf
+          ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), report)
+          : write_native_layout(args.run, args.native_scheme, config, report);
+  const FamilyRules rules = build_native_rules(config, layout);
   if (args.dry_run) {
     ConversionSummary summary = write_conversion(direction, config, rules, input, {}, write, true);
     report["dry_run"] = true;
@@ -153,6 +158,7 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
           "directory for --verify-roundtrip's intermediate checkpoints (default: beside the "
           "output, else $TMPDIR)")
       ->needs(verify);
+  add_native_scheme_option(*command, args->native_scheme, !to_hf);
   if (to_hf)
     command->add_option(
         "--max-shard-size", args->max_shard_size,

@@ -19,12 +19,17 @@ struct InitArgs {
   std::string dtype = "f32";
   CheckpointFormat native_format = CheckpointFormat::kSafetensors;
   uint64_t seed = 0;
+  std::string native_scheme;
   bool force = false;
 };
 
 int run_init(const InitArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   const ModelConfig config = load_config(args.model);
+  nlohmann::json scheme_report;
+  const NativeLayout layout =
+      write_native_layout(args.run, args.native_scheme, config, scheme_report);
+  const FamilyRules rules = build_native_rules(config, layout);
   InitOptions init;
   init.seed = args.seed;
   init.dtype = args.dtype == "bf16"  ? DType::kBF16
@@ -35,7 +40,7 @@ int run_init(const InitArgs& args) {
   OutputDirectory output(args.output, args.force);
   print_notes(args.run, output.cleanup_notes());
   set_activity({"write", "writing " + output.target().string()});
-  ConversionSummary summary = write_initial_checkpoint(config, init, output.staging(), write);
+  ConversionSummary summary = write_initial_checkpoint(rules, init, output.staging(), write);
   set_activity({"publish", "publishing " + output.target().string()});
   const std::vector<std::string> replaced = output.publish();
   set_activity({"done", "finishing", output.target().string() + " was written completely"});
@@ -52,6 +57,7 @@ int run_init(const InitArgs& args) {
                            {"conversion", summary_json(summary)},
                            {"seconds", seconds},
                            {"replaced", replaced}};
+  report.update(scheme_report);
   write_report(args.run, report);
   return 0;
 }
@@ -70,6 +76,7 @@ void add_init_command(CLI::App& app, int& exit_code) {
   command->add_option("--dtype", args->dtype, "f32, bf16 or f16 (expert_bias_E stays f32)")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   add_native_format_option(*command, args->native_format, "safetensors (default), dcp or torch");
+  add_native_scheme_option(*command, args->native_scheme, true);
   command->add_flag(
       "--force", args->force,
       "replace the checkpoint files already in the output directory (other files are kept)");

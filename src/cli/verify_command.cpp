@@ -19,6 +19,7 @@ struct VerifyArgs {
   std::string hf;
   std::optional<DType> dtype;
   std::string scratch;
+  std::string native_scheme;
 };
 
 int run_verify(const VerifyArgs& args) {
@@ -30,7 +31,6 @@ int run_verify(const VerifyArgs& args) {
   const ResolvedModel model =
       resolve_model(args.model, from_native ? Direction::kToHf : Direction::kFromHf, path);
   const ModelConfig& config = model.config;
-  const FamilyRules rules = build_family_rules(config);
   WriteOptions write = write_options(args.run);
   write.dtype = args.dtype;
   if (!from_native) write.quantization = hf_quantization(args.model, path);
@@ -38,6 +38,13 @@ int run_verify(const VerifyArgs& args) {
   MappedCheckpoint input(read_checkpoint(path));
   throw_if_interrupted();
   if (from_native) write.native_format = input.catalog().format;
+  // From a native checkpoint the round trip writes the input's own scheme, so it can be exact.
+  nlohmann::json scheme_report;
+  const NativeLayout layout =
+      from_native
+          ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), scheme_report)
+          : write_native_layout(args.run, args.native_scheme, config, scheme_report);
+  const FamilyRules rules = build_native_rules(config, layout);
   const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
   // Room for both intermediates is checked before any work; by default they go beside the
   // input when that is writable (never into a read-only input's folder), else to $TMPDIR.
@@ -61,6 +68,7 @@ int run_verify(const VerifyArgs& args) {
                          {"start", from_native ? "native" : "hf"},
                          {"verify", verify_json(report)},
                          {"seconds", seconds_since(start)}};
+  json.update(scheme_report);
   report_model(args.run, model, json);
   write_report(args.run, json);
   return report.passed ? 0 : static_cast<int>(ErrorKind::kMismatch);
@@ -80,6 +88,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   auto* native = command->add_option("--native", args->native, "start from this native checkpoint");
   auto* hf = command->add_option("--hf", args->hf, "start from this HF checkpoint");
   native->excludes(hf);
+  add_native_scheme_option(*command, args->native_scheme, false);
   command->add_option("--scratch", args->scratch,
                       "directory for the intermediate checkpoints (default: beside the input when "
                       "writable with room, else $TMPDIR)");

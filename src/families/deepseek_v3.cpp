@@ -16,7 +16,8 @@ void derive_deepseek_v3_fields(ModelConfig& config) {
         "moe_hidden_dim", "num_experts", "top_k"})
     if (config.get_int(field) <= 0)
       fail(ErrorKind::kUsage, std::string("deepseek_v3: ") + field + " must be positive");
-  for (const char* field : {"q_lora_rank", "n_dense_layers", "num_shared_experts"})
+  for (const char* field :
+       {"q_lora_rank", "n_dense_layers", "num_shared_experts", "num_mtp_layers"})
     if (config.get_int(field) < 0)
       fail(ErrorKind::kUsage, std::string("deepseek_v3: ") + field + " must not be negative");
   if (config.get_int("n_dense_layers") > 0 && config.get_int("dense_hidden_dim") <= 0)
@@ -28,9 +29,9 @@ void derive_deepseek_v3_fields(ModelConfig& config) {
          "deepseek_v3: score_func must be \"softmax\" or \"sigmoid\", found " + score.dump());
 }
 
-// layers.{i}.attention: wq (or wq_a, q_norm, wq_b), wkv_a, kv_norm, wkv_b, wo.
-void deepseek_v3_attention_rules(const ModelConfig& config, int64_t layer, const std::string& hf,
-                                 RuleBuilder& rules) {
+// {native}attention: wq (or wq_a, q_norm, wq_b), wkv_a, kv_norm, wkv_b, wo.
+void deepseek_v3_attention_rules(const ModelConfig& config, const std::string& native,
+                                 const std::string& hf, RuleBuilder& rules) {
   const int64_t dim = config.get_int("dim");
   const int64_t n_heads = config.get_int("n_heads");
   const int64_t q_lora_rank = config.get_int("q_lora_rank");
@@ -40,60 +41,86 @@ void deepseek_v3_attention_rules(const ModelConfig& config, int64_t layer, const
   const int64_t value = config.get_int("v_head_dim");
   const std::string attn = hf + "self_attn.";
   if (q_lora_rank == 0) {
-    rules.rename({layer_key(layer, "attention.wq.weight"), {n_heads * (nope + rope), dim}},
+    rules.rename({(native + "attention.wq.weight"), {n_heads * (nope + rope), dim}},
                  attn + "q_proj.weight");
   } else {
-    rules.rename({layer_key(layer, "attention.wq_a.weight"), {q_lora_rank, dim}},
+    rules.rename({(native + "attention.wq_a.weight"), {q_lora_rank, dim}},
                  attn + "q_a_proj.weight");
-    rules.rename({layer_key(layer, "attention.q_norm.weight"), {q_lora_rank}},
+    rules.rename({(native + "attention.q_norm.weight"), {q_lora_rank}},
                  attn + "q_a_layernorm.weight");
-    rules.rename(
-        {layer_key(layer, "attention.wq_b.weight"), {n_heads * (nope + rope), q_lora_rank}},
-        attn + "q_b_proj.weight");
+    rules.rename({(native + "attention.wq_b.weight"), {n_heads * (nope + rope), q_lora_rank}},
+                 attn + "q_b_proj.weight");
   }
-  rules.rename({layer_key(layer, "attention.wkv_a.weight"), {kv_lora_rank + rope, dim}},
+  rules.rename({(native + "attention.wkv_a.weight"), {kv_lora_rank + rope, dim}},
                attn + "kv_a_proj_with_mqa.weight");
-  rules.rename({layer_key(layer, "attention.kv_norm.weight"), {kv_lora_rank}},
+  rules.rename({(native + "attention.kv_norm.weight"), {kv_lora_rank}},
                attn + "kv_a_layernorm.weight");
-  rules.rename(
-      {layer_key(layer, "attention.wkv_b.weight"), {n_heads * (nope + value), kv_lora_rank}},
-      attn + "kv_b_proj.weight");
-  rules.rename({layer_key(layer, "attention.wo.weight"), {dim, n_heads * value}},
-               attn + "o_proj.weight");
+  rules.rename({(native + "attention.wkv_b.weight"), {n_heads * (nope + value), kv_lora_rank}},
+               attn + "kv_b_proj.weight");
+  rules.rename({(native + "attention.wo.weight"), {dim, n_heads * value}}, attn + "o_proj.weight");
 }
 
-// Native block order: attention, attention_norm, ffn_norm, moe | feed_forward.
-void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
+// The block under `native` ("layers.{i}." or "mtp_layers.{j}."): attention, attention_norm,
+// ffn_norm, then an MoE or a dense FFN. MTP blocks register enorm, hnorm, eh_proj and
+// mtp_norm between the norms and the FFN (torchtitan deepseek_v3/mtp.py).
+void deepseek_v3_block_rules(const ModelConfig& config, const std::string& native,
+                             const std::string& hf, bool moe, bool mtp, RuleBuilder& rules) {
   const int64_t dim = config.get_int("dim");
-  const int64_t vocab = config.get_int("vocab_size");
   const int64_t experts = config.get_int("num_experts");
   const int64_t expert_hidden = config.get_int("moe_hidden_dim");
   const int64_t shared_hidden = expert_hidden * config.get_int("num_shared_experts");
-  rules.embeddings("model.", vocab, dim);
-  for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
-    const std::string hf = hf_layer_prefix("model.", layer);
-    deepseek_v3_attention_rules(config, layer, hf, rules);
-    rules.layer_norms(layer, hf, dim);
-    if (layer < config.get_int("n_dense_layers")) {
-      rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.",
-                   config.get_int("dense_hidden_dim"), dim);
-      continue;
-    }
-    if (config.get_optional_double("load_balance_coeff"))
-      rules.rename({layer_key(layer, "moe.expert_bias_E"), {experts}, true},
-                   hf + "mlp.gate.e_score_correction_bias");
-    rules.per_expert_swiglu(layer, hf + "mlp.experts.", experts, expert_hidden, dim);
-    rules.rename({layer_key(layer, "moe.router.gate.weight"), {experts, dim}},
-                 hf + "mlp.gate.weight");
-    if (shared_hidden > 0)
-      rules.swiglu(layer_key(layer, "moe.shared_experts."), hf + "mlp.shared_experts.",
-                   shared_hidden, dim);
+  deepseek_v3_attention_rules(config, native, hf, rules);
+  rules.layer_norms(native, hf, dim);
+  if (mtp) {
+    rules.rename({native + "enorm.weight", {dim}}, hf + "enorm.weight");
+    rules.rename({native + "hnorm.weight", {dim}}, hf + "hnorm.weight");
+    rules.rename({native + "eh_proj.weight", {dim, 2 * dim}}, hf + "eh_proj.weight");
+    rules.rename({native + "mtp_norm.weight", {dim}}, hf + "shared_head.norm.weight");
   }
+  if (!moe) {
+    rules.swiglu(native + "feed_forward.", hf + "mlp.", config.get_int("dense_hidden_dim"), dim);
+    return;
+  }
+  if (config.get_optional_double("load_balance_coeff"))
+    rules.rename({native + "moe.expert_bias_E", {experts}, true},
+                 hf + "mlp.gate.e_score_correction_bias");
+  rules.per_expert_swiglu(native, hf + "mlp.experts.", experts, expert_hidden, dim);
+  rules.rename({native + "moe.router.gate.weight", {experts, dim}}, hf + "mlp.gate.weight");
+  if (shared_hidden > 0)
+    rules.swiglu(native + "moe.shared_experts.", hf + "mlp.shared_experts.", shared_hidden, dim);
+}
+
+// Native order: tok_embeddings, layers, norm, lm_head, then the MTP blocks (num_mtp_layers,
+// each a copy of the last layer's block) as HF layers n_layers + j. torchtitan's to_hf
+// writes no per-MTP-layer embed_tokens or shared_head.head (the release's copies of the
+// embeddings and head), so from_hf ignores them.
+void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
+  const int64_t dim = config.get_int("dim");
+  const int64_t vocab = config.get_int("vocab_size");
+  const int64_t n_layers = config.get_int("n_layers");
+  const int64_t n_dense = config.get_int("n_dense_layers");
+  rules.embeddings("model.", vocab, dim);
+  for (int64_t layer = 0; layer < n_layers; ++layer)
+    deepseek_v3_block_rules(config, layer_key(layer, ""), hf_layer_prefix("model.", layer),
+                            layer >= n_dense, false, rules);
   rules.final_norm_and_output("model.", "lm_head.weight", false, vocab, dim);
+  const int64_t mtp_layers = config.get_int("num_mtp_layers");
+  for (int64_t j = 0; j < mtp_layers; ++j)
+    deepseek_v3_block_rules(config, "mtp_layers." + std::to_string(j) + ".",
+                            hf_layer_prefix("model.", n_layers + j), n_layers - 1 >= n_dense, true,
+                            rules);
+  if (mtp_layers > 0)
+    rules.ignore_hf(R"(model\.layers\.\d+\.(embed_tokens|shared_head\.head)\.weight)");
 }
 
 using enum FieldType;
 using enum FieldEffect;
+
+// num_nextn_predict_layers is written only for a model with MTP blocks (earlier outputs
+// stay as they were).
+bool deepseek_v3_has_mtp(const ModelConfig& config) {
+  return config.get_int("num_mtp_layers") > 0;
+}
 
 // q_lora_rank 0 (a plain q_proj) is HF's null.
 nlohmann::json q_lora_rank_to_hf(const nlohmann::json& value) {
@@ -128,6 +155,7 @@ const std::vector<HfBinding>& deepseek_v3_bindings() {
       {"score_func", "scoring_func", kString, kMetadata},
       {"route_norm", "norm_topk_prob", kBool, kMetadata},
       {"route_scale", "routed_scaling_factor", kDouble, kMetadata},
+      {"num_mtp_layers", "num_nextn_predict_layers", kInt, kBytes, deepseek_v3_has_mtp},
   };
   return bindings;
 }

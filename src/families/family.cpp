@@ -70,6 +70,8 @@ std::string rule_op_name(RuleOp op) {
       return "dropped-zeros";
     case RuleOp::kTied:
       return "tied";
+    case RuleOp::kFusedSwiglu:
+      return "fused-swiglu";
   }
   return "?";
 }

@@ -39,6 +39,8 @@ enum class RuleOp {
   kDroppedZeros,      // native[0] -> dropped on to_hf; from_hf re-creates it as float32 zeros
   kTied,              // native[0] (lm_head) -> omitted on to_hf (must equal the native tensor
                       // written as hf[0]); from_hf copies hf[0] (the embeddings)
+  kFusedSwiglu,       // native[0] [batch..., F, 2, D] (w13) <-> hf = the batch's [F, D] part-0
+                      // tensors (w1, gate), then their part-1 tensors (w3, up)
 };
 
 struct Rule {

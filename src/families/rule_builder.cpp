@@ -112,9 +112,13 @@ void RuleBuilder::attention_qkv(int64_t layer, const std::string& hf_layer,
 }
 
 void RuleBuilder::layer_norms(int64_t layer, const std::string& hf_layer, int64_t dim) {
-  rename({layer_key(layer, "attention_norm.weight"), {dim}}, hf_layer + "input_layernorm.weight");
-  rename({layer_key(layer, "ffn_norm.weight"), {dim}},
-         hf_layer + "post_attention_layernorm.weight");
+  layer_norms(layer_key(layer, ""), hf_layer, dim);
+}
+
+void RuleBuilder::layer_norms(const std::string& native_layer, const std::string& hf_layer,
+                              int64_t dim) {
+  rename({native_layer + "attention_norm.weight", {dim}}, hf_layer + "input_layernorm.weight");
+  rename({native_layer + "ffn_norm.weight", {dim}}, hf_layer + "post_attention_layernorm.weight");
 }
 
 void RuleBuilder::swiglu(const std::string& native, const std::string& hf, int64_t hidden,
@@ -126,6 +130,11 @@ void RuleBuilder::swiglu(const std::string& native, const std::string& hf, int64
 
 void RuleBuilder::per_expert_swiglu(int64_t layer, const std::string& hf_experts, int64_t experts,
                                     int64_t hidden, int64_t dim) {
+  per_expert_swiglu(layer_key(layer, ""), hf_experts, experts, hidden, dim);
+}
+
+void RuleBuilder::per_expert_swiglu(const std::string& native_layer, const std::string& hf_experts,
+                                    int64_t experts, int64_t hidden, int64_t dim) {
   struct Projection {
     const char* native;
     const char* hf;
@@ -135,8 +144,7 @@ void RuleBuilder::per_expert_swiglu(int64_t layer, const std::string& hf_experts
                                     {"moe.experts.w2_EDF", "down_proj", {experts, dim, hidden}},
                                     {"moe.experts.w3_EFD", "up_proj", {experts, hidden, dim}}};
   for (const Projection& projection : projections) {
-    Rule rule{
-        RuleOp::kUnstackExperts, {{layer_key(layer, projection.native), projection.shape}}, {}};
+    Rule rule{RuleOp::kUnstackExperts, {{native_layer + projection.native, projection.shape}}, {}};
     for (int64_t e = 0; e < experts; ++e)
       rule.hf.push_back(hf_experts + std::to_string(e) + "." + projection.hf + ".weight");
     add(std::move(rule));

@@ -51,6 +51,8 @@ class RuleBuilder {
   void attention_qkv(int64_t layer, const std::string& hf_layer, const Attention& attention);
   // attention_norm / ffn_norm [dim] <-> input_layernorm / post_attention_layernorm.
   void layer_norms(int64_t layer, const std::string& hf_layer, int64_t dim);
+  // The same under any native block prefix (deepseek_v3's "mtp_layers.{j}.").
+  void layer_norms(const std::string& native_layer, const std::string& hf_layer, int64_t dim);
   // {native}w1/w2/w3.weight ([hidden, dim], [dim, hidden], [hidden, dim]) <->
   // {hf}gate_proj/down_proj/up_proj.weight.
   void swiglu(const std::string& native, const std::string& hf, int64_t hidden, int64_t dim);
@@ -58,6 +60,8 @@ class RuleBuilder {
   // {hf_experts}{e}.{gate,down,up}_proj.weight, experts in ascending integer order.
   void per_expert_swiglu(int64_t layer, const std::string& hf_experts, int64_t experts,
                          int64_t hidden, int64_t dim);
+  void per_expert_swiglu(const std::string& native_layer, const std::string& hf_experts,
+                         int64_t experts, int64_t hidden, int64_t dim);
 
  private:
   void add_to_native_order(const std::string& name);

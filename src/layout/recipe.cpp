@@ -284,4 +284,44 @@ TensorRecipe recipe_split_transposed(const std::string& out, const std::string& 
   return recipe;
 }
 
+namespace {
+
+// [batch, F, D] of a [batch..., F, 2, D] pair shape.
+Shape pair_dims(const Shape& pair_shape) {
+  const size_t rank = pair_shape.size();
+  CKCONV_CHECK(rank >= 3 && pair_shape[rank - 2] == 2);
+  return {product(pair_shape, 0, rank - 3), pair_shape[rank - 3], pair_shape[rank - 1]};
+}
+
+}  // namespace
+
+TensorRecipe recipe_pair_part(const std::string& out, const std::string& pair, int part,
+                              int64_t index, const Shape& pair_shape, DType dtype) {
+  const Shape dims = pair_dims(pair_shape);
+  const int64_t rows = dims[1];
+  const int64_t cols = dims[2];
+  TensorRecipe recipe = make(out, {rows, cols}, dtype, {rows, cols}, {pair});
+  recipe.pieces.push_back(
+      whole_box(recipe.view_shape, 0, index * rows * 2 * cols + part * cols, {2 * cols, 1}));
+  return recipe;
+}
+
+TensorRecipe recipe_pair_pack(const std::string& out, const std::vector<std::string>& parts,
+                              const Shape& pair_shape, DType dtype) {
+  const Shape dims = pair_dims(pair_shape);
+  const int64_t batch = dims[0];
+  CKCONV_CHECK(static_cast<int64_t>(parts.size()) == 2 * batch);
+  TensorRecipe recipe = make(out, pair_shape, dtype, {batch, dims[1], 2, dims[2]}, parts);
+  for (int64_t part = 0; part < 2; ++part)
+    for (int64_t index = 0; index < batch; ++index) {
+      Piece piece;
+      piece.offsets = {index, 0, part, 0};
+      piece.sizes = {1, dims[1], 1, dims[2]};
+      piece.source = static_cast<int>(part * batch + index);
+      piece.source_strides = {0, dims[2], 0, 1};
+      recipe.pieces.push_back(piece);
+    }
+  return recipe;
+}
+
 }  // namespace ckconv

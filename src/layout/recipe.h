@@ -95,4 +95,13 @@ TensorRecipe recipe_concat_transposed(const std::string& out, const std::vector<
 TensorRecipe recipe_split_transposed(const std::string& out, const std::string& src, int index,
                                      const std::vector<Shape>& part_shapes, DType dtype);
 
+// Interleaved pair [batch..., F, 2, D] (torchtitan's fused SwiGLU w13: w1 at [:, 0], w3 at
+// [:, 1]; experts [E, F, 2, D]) -> part `part` (0 or 1) of batch element `index` as [F, D].
+TensorRecipe recipe_pair_part(const std::string& out, const std::string& pair, int part,
+                              int64_t index, const Shape& pair_shape, DType dtype);
+// Inverse: `parts` = the batch elements' part 0 tensors, then their part 1 tensors (2 * batch
+// tensors of [F, D]) -> the interleaved pair of `pair_shape`.
+TensorRecipe recipe_pair_pack(const std::string& out, const std::vector<std::string>& parts,
+                              const Shape& pair_shape, DType dtype);
+
 }  // namespace ckconv

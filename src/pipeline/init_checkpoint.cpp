@@ -102,10 +102,9 @@ void store(DType dtype, float value, uint8_t* out) {
 
 }  // namespace
 
-ConversionSummary write_initial_checkpoint(const ModelConfig& config, const InitOptions& init,
+ConversionSummary write_initial_checkpoint(const FamilyRules& rules, const InitOptions& init,
                                            const std::filesystem::path& directory,
                                            const WriteOptions& options) {
-  const FamilyRules rules = build_family_rules(config);
   const std::vector<NativeTensor> tensors = expected_native_tensors(rules);
   const std::map<std::string, std::string> value_names = tied_value_names(rules);
   std::vector<OutputTensorSpec> specs;

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 
-#include "model/model_config.h"
+#include "families/family.h"
 #include "pipeline/convert.h"
 
 namespace ckconv {
@@ -17,8 +17,10 @@ struct InitOptions {
   DType dtype = DType::kF32;
 };
 
-// Writes into the existing empty `directory` in options.native_format.
-ConversionSummary write_initial_checkpoint(const ModelConfig& config, const InitOptions& init,
+// Writes the native tensors of `rules` (a flavor's table in one native scheme; values depend
+// on the key names as that scheme spells them) into the existing empty `directory` in
+// options.native_format.
+ConversionSummary write_initial_checkpoint(const FamilyRules& rules, const InitOptions& init,
                                            const std::filesystem::path& directory,
                                            const WriteOptions& options);
 

@@ -132,6 +132,21 @@ void tied_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
   step.created.push_back(rule.native[0].name + ": copy of " + rule.hf[0] + " (tied embeddings)");
 }
 
+// kFusedSwiglu: an interleaved w13 pair split into its part-0 and part-1 tensors on to_hf,
+// interleaved again on from_hf (the pair's shape comes from the rule).
+void fused_swiglu_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+  const TensorInfo pair = inputs.tensor(rule.native[0].name);
+  const int64_t batch = static_cast<int64_t>(rule.hf.size() / 2);
+  for (size_t h = 0; h < rule.hf.size(); ++h)
+    step.recipes.push_back(recipe_pair_part(
+        rule.hf[h], rule.native[0].name, static_cast<int>(static_cast<int64_t>(h) / batch),
+        static_cast<int64_t>(h) % batch, pair.shape, pair.dtype));
+}
+void fused_swiglu_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+  step.recipes.push_back(recipe_pair_pack(rule.native[0].name, rule.hf, rule.native[0].shape,
+                                          inputs.tensor(rule.hf[0]).dtype));
+}
+
 const OpBehaviour& behaviour_of(RuleOp op) {
   static const OpBehaviour kRename{{}, {}, rename_to_hf, rename_from_hf};
   static const OpBehaviour kRopePermute{{}, {}, rope_permute_to_hf, rope_permute_from_hf};
@@ -143,6 +158,8 @@ const OpBehaviour& behaviour_of(RuleOp op) {
       {1, kUnbounded}, {}, concat_transposed_to_hf, concat_transposed_from_hf};
   static const OpBehaviour kDroppedZeros{{}, {0, 0}, dropped_zeros_to_hf, dropped_zeros_from_hf};
   static const OpBehaviour kTied{{}, {}, tied_to_hf, tied_from_hf};
+  static const OpBehaviour kFusedSwiglu{
+      {}, {2, kUnbounded}, fused_swiglu_to_hf, fused_swiglu_from_hf};
   switch (op) {
     case RuleOp::kRename:
       return kRename;
@@ -160,6 +177,8 @@ const OpBehaviour& behaviour_of(RuleOp op) {
       return kDroppedZeros;
     case RuleOp::kTied:
       return kTied;
+    case RuleOp::kFusedSwiglu:
+      return kFusedSwiglu;
   }
   return kRename;
 }
@@ -191,6 +210,14 @@ std::string rule_problem(const Rule& rule) {
     problem = "needs positive heads and head_dim";
   if (problem.empty() && rule.op == RuleOp::kFusedQkv && rule.kv_heads <= 0)
     problem = "needs positive kv_heads";
+  if (problem.empty() && rule.op == RuleOp::kFusedSwiglu) {
+    const Shape& pair = rule.native[0].shape;
+    const size_t rank = pair.size();
+    int64_t batch = 1;
+    for (size_t d = 0; d + 3 < rank; ++d) batch *= pair[d];
+    if (rank < 3 || pair[rank - 2] != 2 || rule.hf.size() != static_cast<size_t>(2 * batch))
+      problem = "needs a [batch..., F, 2, D] pair and 2 x batch HF keys";
+  }
   return problem;
 }
 

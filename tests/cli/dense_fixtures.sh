@@ -10,7 +10,7 @@ for fixture in llama3_tiny_gqa llama3_tiny_fused llama3_tiny_tied llama3_tiny_bf
   "$CKCONV" to-hf -q $(fixture_args "$fixture") -i "$dir/native.safetensors" -o "$fixture.hf" --verify-roundtrip
   same_bytes "$fixture.hf/model.safetensors" "$dir/hf/model.safetensors" "$fixture: to-hf equals torchtitan"
   # shellcheck disable=SC2046
-  "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.native" --native-format safetensors
+  "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.native" --native-format safetensors --native-scheme 2026-06
   same_bytes "$fixture.native/model.safetensors" "$dir/roundtrip_native.safetensors" "$fixture: from-hf equals torchtitan"
   # shellcheck disable=SC2046
   if "$CKCONV" verify -q $(fixture_args "$fixture") --hf "$dir/hf"; then pass "$fixture: verify from HF"; else fail "$fixture: verify from HF"; fi
@@ -29,7 +29,7 @@ cp "$FIXTURES/adapters/llama3_tiny_gqa/hf/config.json" hub/blobs/2c3d
 ln -s ../../blobs/0a1b hub/snapshots/rev/model.safetensors
 ln -s ../../blobs/2c3d hub/snapshots/rev/config.json
 # shellcheck disable=SC2046
-"$CKCONV" from-hf -q $(fixture_args llama3_tiny_gqa) -i hub/snapshots/rev -o hub.native --native-format safetensors
+"$CKCONV" from-hf -q $(fixture_args llama3_tiny_gqa) -i hub/snapshots/rev -o hub.native --native-format safetensors --native-scheme 2026-06
 same_bytes hub.native/model.safetensors "$FIXTURES/adapters/llama3_tiny_gqa/roundtrip_native.safetensors" \
   "llama3_tiny_gqa: from-hf of a hub cache snapshot (symlinked shards)"
 finish

@@ -14,7 +14,7 @@ for fixture in llama3_tiny_gqa llama3_tiny_fused llama3_tiny_tied llama3_tiny_bf
     *_fused) extra=(--set fused_qkv=true) ;;
     *_nolb) extra=(--set load_balance_coeff=null) ;;
   esac
-  "$CKCONV" from-hf -q -i "$dir/hf" -o "$fixture.native" --native-format safetensors "${extra[@]}"
+  "$CKCONV" from-hf -q -i "$dir/hf" -o "$fixture.native" --native-format safetensors --native-scheme 2026-06 "${extra[@]}"
   same_bytes "$fixture.native/model.safetensors" "$dir/roundtrip_native.safetensors" \
     "$fixture: from-hf driven by config.json equals torchtitan"
 done

@@ -26,7 +26,7 @@ for fixture in llama4_tiny gpt_oss_tiny deepseek_v3_tiny deepseek_v3_tiny_qlora;
   same_bytes "$fixture.hf/model.safetensors" "$dir/hf/model.safetensors" "$fixture: to-hf equals torchtitan"
   # shellcheck disable=SC2046
   run "$fixture: from-hf" \
-    "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.native" --native-format safetensors
+    "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.native" --native-format safetensors --native-scheme 2026-06
   same_bytes "$fixture.native/model.safetensors" "$dir/roundtrip_native.safetensors" "$fixture: from-hf equals torchtitan"
   # shellcheck disable=SC2046
   run "$fixture: verify from HF" "$CKCONV" verify -q $(fixture_args "$fixture") --hf "$dir/hf"
@@ -49,7 +49,7 @@ same_bytes gpt_oss_tf.hf/model.safetensors "$gpt_dir/hf_transformers/model.safet
   "gpt_oss_tiny (transformers layout): to-hf equals hf_transformers/"
 # shellcheck disable=SC2086
 run "gpt_oss_tiny (transformers layout): from-hf" \
-  "$CKCONV" from-hf -q $gpt_args -i "$gpt_dir/hf_transformers" -o gpt_oss_tf.native --native-format safetensors
+  "$CKCONV" from-hf -q $gpt_args -i "$gpt_dir/hf_transformers" -o gpt_oss_tf.native --native-format safetensors --native-scheme 2026-06
 same_bytes gpt_oss_tf.native/model.safetensors "$gpt_dir/roundtrip_native.safetensors" \
   "gpt_oss_tiny (transformers layout): from-hf equals torchtitan"
 # shellcheck disable=SC2086

@@ -21,7 +21,7 @@ for fixture in llama3_tiny_gqa llama3_tiny_fused qwen3_tiny qwen3_tiny_fused qwe
   cp "$dir/roundtrip_native.safetensors" "$fixture.roundtrip.safetensors"
   for format in dcp torch; do
     # shellcheck disable=SC2046
-    "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.out_$format" --native-format "$format"
+    "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.out_$format" --native-format "$format" --native-scheme 2026-06
   done
   reference "$fixture: dcp.load of ckconv's from-hf DCP" dcp_check.py load-dcp \
     "$IN/$fixture.out_dcp" "$IN/$fixture.roundtrip.safetensors"

@@ -18,7 +18,7 @@ check_pair qwen3_debugmodel_fused Qwen3ForCausalLM -m qwen3 -f debugmodel_fused_
 # GQA (n_kv_heads 8 < n_heads 32) with real 1B layer shapes, tied embeddings.
 check_pair llama3_1B_gqa LlamaForCausalLM -m llama3 -f 1B --set n_layers=2 --set vocab_size=512
 # A fused checkpoint must give the same HF bytes as its unfused twin (same tensors, split).
-"$CKCONV" from-hf -q -m llama3 -f debugmodel_fused_qkv -i llama3_debugmodel.hf -o fused_from_plain --native-format safetensors
+"$CKCONV" from-hf -q -m llama3 -f debugmodel_fused_qkv -i llama3_debugmodel.hf -o fused_from_plain --native-format safetensors --native-scheme 2026-06
 "$CKCONV" to-hf -q -m llama3 -f debugmodel_fused_qkv -i fused_from_plain -o fused_again
 cmp -s fused_again/model.safetensors llama3_debugmodel.hf/model.safetensors && pass "fused and plain llama3 agree" || fail "fused and plain llama3 disagree"
 

@@ -9,7 +9,7 @@ for fixture in llama3_tiny_bf16 qwen3_tiny_moe gpt_oss_tiny deepseek_v3_tiny; do
   cp "$dir/roundtrip_native.safetensors" "$fixture.expected.safetensors"
   for format in dcp torch; do
     # shellcheck disable=SC2046
-    "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.$format" --native-format "$format"
+    "$CKCONV" from-hf -q $(fixture_args "$fixture") -i "$dir/hf" -o "$fixture.$format" --native-format "$format" --native-scheme 2026-06
   done
   reference "$fixture: PyTorch 2.6 dcp.load of ckconv's DCP" dcp_check.py load-dcp "$IN/$fixture.dcp" "$IN/$fixture.expected.safetensors"
   reference "$fixture: PyTorch 2.6 torch.load of ckconv's torch.save" dcp_check.py load-torch "$IN/$fixture.torch/model.pt" "$IN/$fixture.expected.safetensors"

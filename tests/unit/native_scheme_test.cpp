@@ -1,0 +1,151 @@
+// The native scheme layer: detection from key sets (one scheme, several with the same keys,
+// mixed generations, no marker), every built-in flavor's rule table renamed into every scheme
+// that has its family staying consistent, the names each scheme spells, the fused-SwiGLU
+// (w13) read variant and the MTP blocks of 2026-08 deepseek_v3.
+#include "families/native_scheme.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "error_checks.h"
+#include "pipeline/plan.h"
+
+using namespace ckconv;
+
+namespace {
+
+std::vector<std::string> native_names(const FamilyRules& rules) {
+  std::vector<std::string> names;
+  for (const auto& tensor : expected_native_tensors(rules)) names.push_back(tensor.name);
+  return names;
+}
+
+bool has(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+FamilyRules rules_in(const char* family, const char* flavor, NativeScheme scheme,
+                     const std::vector<Override>& overrides = {}) {
+  const ModelConfig config = load_model_config(family, flavor, overrides);
+  return build_native_rules(config, writing_layout(scheme, config));
+}
+
+}  // namespace
+
+TEST_CASE("detect_native_scheme tells the generation from marker keys") {
+  using enum NativeScheme;
+  SchemeDetection v02 = detect_native_scheme(
+      {"tok_embeddings.weight", "layers.0.attention.wk.weight", "output.weight",
+       "layers.0.moe.experts.w1", "layers.0.moe.expert_bias"});
+  CHECK(v02.candidates == std::vector<NativeScheme>{kV0_2});
+  CHECK(has(v02.deciding_keys, "output.weight"));
+
+  SchemeDetection dense = detect_native_scheme(
+      {"lm_head.weight", "layers.0.attention.qkv_linear.wq.weight", "norm.weight"});
+  CHECK(dense.candidates == std::vector<NativeScheme>{k2026_06, k2026_08});
+  CHECK(reading_layout(dense, "llama3", nullptr).scheme == k2026_08);
+  CHECK(reading_layout(dense, "llama4", nullptr).scheme == k2026_06);
+
+  SchemeDetection fused = detect_native_scheme(
+      {"lm_head.weight", "layers.0.attention.qkv_linear.wqkv.weight",
+       "layers.0.feed_forward.w13.weight"});
+  CHECK(fused.candidates == std::vector<NativeScheme>{k2026_06});
+  CHECK(fused.fused_qkv);
+  CHECK(fused.fused_swiglu_keys == std::set<std::string>{"layers.0.feed_forward.w13.weight"});
+
+  SchemeDetection mtp = detect_native_scheme(
+      {"lm_head.weight", "layers.1.moe.routed_experts.inner_experts.w1_EFD",
+       "mtp_layers.0.eh_proj.weight"});
+  CHECK(mtp.candidates == std::vector<NativeScheme>{k2026_08});
+
+  CHECK_THROWS_KIND_WITH(
+      detect_native_scheme({"output.weight", "layers.0.moe.routed_experts.inner_experts.w1_EFD"}),
+      ErrorKind::kBadInput, "output.weight (v0.2)");
+  CHECK_THROWS_KIND_WITH(detect_native_scheme({"model.embed_tokens.weight"}),
+                         ErrorKind::kBadInput, "no key tells");
+  const SchemeDetection old_llama4 = detect_native_scheme(
+      {"output.weight", "layers.0.attention.wq.weight", "layers.0.attention.wk.weight"});
+  CHECK(reading_layout(old_llama4, "llama4", nullptr).scheme == kV0_2);
+  CHECK_THROWS_KIND_WITH(reading_layout(mtp, "llama4", nullptr), ErrorKind::kBadInput,
+                         "no llama4 model");
+}
+
+TEST_CASE("every built-in flavor's rules stay consistent in every scheme with its family") {
+  for (const std::string& family : builtin_family_names())
+    for (const std::string& flavor : list_flavors(family))
+      for (NativeScheme scheme : all_native_schemes()) {
+        if (!scheme_has_family(scheme, family)) continue;
+        CAPTURE(family);
+        CAPTURE(flavor);
+        CAPTURE(native_scheme_name(scheme));
+        const FamilyRules rules = rules_in(family.c_str(), flavor.c_str(), scheme);
+        CHECK_NOTHROW(check_family_rules(rules));
+        // The HF side never depends on the scheme.
+        const auto canonical = expected_hf_tensors(
+            build_family_rules(load_model_config(family, flavor, {})));
+        CHECK(expected_hf_tensors(rules).size() == canonical.size());
+      }
+}
+
+TEST_CASE("each scheme spells the native keys as its torchtitan generation saves them") {
+  using enum NativeScheme;
+  const auto old = native_names(rules_in("qwen3", "debugmodel_moe", kV0_2));
+  CHECK(has(old, "output.weight"));
+  CHECK(has(old, "layers.0.attention.wq.weight"));
+  CHECK(has(old, "layers.0.moe.experts.w1"));
+  CHECK(has(old, "layers.0.moe.expert_bias"));
+  const auto now = native_names(rules_in("qwen3", "debugmodel_moe", k2026_08));
+  CHECK(has(now, "lm_head.weight"));
+  CHECK(has(now, "layers.0.attention.qkv_linear.wq.weight"));
+  CHECK(has(now, "layers.0.moe.routed_experts.inner_experts.w2_EDF"));
+  CHECK(has(now, "layers.0.moe.expert_bias_E"));
+  // deepseek_v3's MLA attention.wq never moved under qkv_linear.
+  CHECK(has(native_names(rules_in("deepseek_v3", "debugmodel", kV0_2)),
+            "layers.0.attention.wq.weight"));
+  // Fused QKV is saved as wqkv only by 2026-06.
+  CHECK(has(native_names(rules_in("llama3", "debugmodel_fused_qkv", k2026_06)),
+            "layers.0.attention.qkv_linear.wqkv.weight"));
+  CHECK(has(native_names(rules_in("llama3", "debugmodel_fused_qkv", k2026_08)),
+            "layers.0.attention.qkv_linear.wq.weight"));
+  CHECK_THROWS_KIND_WITH(rules_in("llama4", "debugmodel", k2026_08), ErrorKind::kUsage,
+                         "2026-08 has no llama4");
+}
+
+TEST_CASE("a w13 read variant fuses exactly the listed SwiGLU pairs") {
+  const ModelConfig config = load_model_config("deepseek_v3", "debugmodel", {});
+  NativeLayout layout = writing_layout(NativeScheme::k2026_08, config);
+  layout.fused_swiglu_keys = {"layers.0.feed_forward.w13.weight",
+                              "layers.1.moe.routed_experts.inner_experts.w13"};
+  const FamilyRules rules = build_native_rules(config, layout);
+  CHECK_NOTHROW(check_family_rules(rules));
+  const auto tensors = expected_native_tensors(rules);
+  auto shape_of = [&](const std::string& name) {
+    for (const auto& tensor : tensors)
+      if (tensor.name == name) return tensor.shape;
+    return Shape{};
+  };
+  CHECK(shape_of("layers.0.feed_forward.w13.weight") == Shape{1024, 2, 256});
+  CHECK(shape_of("layers.1.moe.routed_experts.inner_experts.w13") == Shape{8, 256, 2, 256});
+  CHECK(shape_of("layers.0.feed_forward.w1.weight").empty());
+  CHECK(!shape_of("layers.2.moe.routed_experts.inner_experts.w1_EFD").empty());
+  CHECK(!shape_of("layers.1.moe.shared_experts.w1.weight").empty());
+}
+
+TEST_CASE("2026-08 deepseek_v3 MTP blocks map to HF layers after the main ones") {
+  const std::vector<Override> mtp = {parse_override("num_mtp_layers=1")};
+  const FamilyRules rules = rules_in("deepseek_v3", "debugmodel", NativeScheme::k2026_08, mtp);
+  CHECK_NOTHROW(check_family_rules(rules));
+  const auto names = native_names(rules);
+  CHECK(names.back() == "mtp_layers.0.moe.shared_experts.w3.weight");
+  CHECK(has(names, "mtp_layers.0.moe.routed_experts.inner_experts.w1_EFD"));
+  std::vector<std::string> hf;
+  for (const auto& spec : expected_hf_tensors(rules)) hf.push_back(spec.name);
+  CHECK(has(hf, "model.layers.6.eh_proj.weight"));
+  CHECK(has(hf, "model.layers.6.shared_head.norm.weight"));
+  CHECK(has(hf, "model.layers.6.mlp.experts.7.down_proj.weight"));
+  // Schemes without MTP write none.
+  const auto old = native_names(rules_in("deepseek_v3", "debugmodel", NativeScheme::k2026_06, mtp));
+  CHECK(std::none_of(old.begin(), old.end(),
+                     [](const std::string& name) { return name.rfind("mtp_layers.", 0) == 0; }));
+}
