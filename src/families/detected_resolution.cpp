@@ -1,7 +1,7 @@
 // The model of a native checkpoint resolved from what its keys and shapes show
 // (families/native_detection.h), and the record of where every config field came from.
 #include <algorithm>
-#include <cstdint>
+#include <cmath>
 
 #include "core/error.h"
 #include "families/model_resolution.h"
@@ -34,16 +34,43 @@ std::vector<std::string> differing_fields(const DetectedModel& detected,
   return fields;
 }
 
+// How far a flavor is from the checkpoint: the differing fields, each counting 1 plus its
+// relative difference (|a - b| / max(a, b)) when both are numbers, so that among flavors
+// differing in as many fields the one of the nearest sizes wins.
+double distance(const DetectedModel& detected, const ModelConfig& candidate,
+                const std::vector<std::string>& differing) {
+  double total = 0;
+  for (const std::string& field : differing) {
+    total += 1;
+    const nlohmann::json& mine = detected.fields[field];
+    const nlohmann::json theirs = candidate.fields().value(field, nlohmann::json());
+    if (mine.is_number() && theirs.is_number()) {
+      const double a = mine.get<double>(), b = theirs.get<double>();
+      if (std::max(a, b) > 0) total += std::abs(a - b) / std::max(a, b);
+    }
+  }
+  return total;
+}
+
+struct FlavorDifference {
+  std::string flavor;
+  std::vector<std::string> fields;  // the detected fields the flavor has other values of
+  double distance = 0;
+};
+
 // The built-in flavors, each with the detected fields it differs in (with the overrides);
 // flavors the overrides do not fit are left out.
-std::vector<std::pair<std::string, std::vector<std::string>>> flavor_differences(
-    const Family& family, const nlohmann::json& document, const std::vector<Override>& overrides,
-    const DetectedModel& detected) {
-  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+std::vector<FlavorDifference> flavor_differences(const Family& family,
+                                                 const nlohmann::json& document,
+                                                 const std::vector<Override>& overrides,
+                                                 const DetectedModel& detected) {
+  std::vector<FlavorDifference> out;
   for (const auto& item : document["flavors"].items()) {
     try {
       const ModelConfig candidate = load_family_config(family, document, item.key(), overrides);
-      out.emplace_back(item.key(), differing_fields(detected, candidate));
+      std::vector<std::string> fields = differing_fields(detected, candidate);
+      const double far = distance(detected, candidate, fields);
+      out.push_back({item.key(), std::move(fields), far});
     } catch (const Error&) {
       continue;  // the overrides do not fit this flavor
     }
@@ -55,9 +82,9 @@ std::vector<std::string> matching_flavors(const Family& family, const nlohmann::
                                           const ModelRequest& request,
                                           const DetectedModel& detected) {
   std::vector<std::string> matches;
-  for (const auto& [flavor, differences] :
+  for (const FlavorDifference& item :
        flavor_differences(family, document, request.overrides, detected))
-    if (differences.empty()) matches.push_back(flavor);
+    if (item.fields.empty()) matches.push_back(item.flavor);
   return matches;
 }
 
@@ -92,8 +119,7 @@ std::string heads_fix(const DetectedModel& detected, const ModelConfig& config) 
   if (detected.fields.contains("n_heads") || !config.has("n_heads") || detected.q_width <= 0)
     return "";
   const std::optional<nlohmann::json> heads = head_fields(detected, config.get_int("n_heads"));
-  if (!heads)
-    return " --set n_heads=N (N one of " + join_numbers(detected.head_candidates) + ")";
+  if (!heads) return " --set n_heads=N (N one of " + join_numbers(detected.head_candidates) + ")";
   std::string sets;
   for (const char* field : {"n_kv_heads", "head_dim"})
     if (!config.has(field) || !same_field_value(config.fields()[field], (*heads)[field]))
@@ -164,15 +190,15 @@ std::string mismatch_guidance(const DetectedModel& detected, const ModelConfig& 
   sets += heads_fix(detected, config);
   const Family& family = find_family(detected.family);
   std::string nearest;
-  size_t fewest = SIZE_MAX;
-  for (const auto& [flavor, differences] :
+  double nearest_distance = 0;
+  for (const FlavorDifference& item :
        flavor_differences(family, load_family_document(family.name), {}, detected)) {
-    if (differences.empty())
-      return text + "\n  this is " + family.name + "/" + flavor + ": use --flavor " + flavor +
-             " (or omit --model and --flavor)";
-    if (differences.size() < fewest) {
-      fewest = differences.size();
-      nearest = flavor;
+    if (item.fields.empty())
+      return text + "\n  this is " + family.name + "/" + item.flavor + ": use --flavor " +
+             item.flavor + " (or omit --model and --flavor)";
+    if (nearest.empty() || item.distance < nearest_distance) {
+      nearest = item.flavor;
+      nearest_distance = item.distance;
     }
   }
   text += "\n  no built-in flavor has these shapes (nearest: " + family.name + "/" + nearest +

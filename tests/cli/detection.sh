@@ -40,6 +40,7 @@ assert f["dim"] == {"value": 256, "source": "detected"}, f["dim"]
 assert f["n_heads"] == {"value": 16, "source": "flavor debugmodel"}, f["n_heads"]
 assert f["rope_theta"]["source"] == "defaults", f["rope_theta"]
 assert r["ok"] is True and r["version"], r
+assert all(len(f["xxh64"]) == 16 for f in r["conversion"]["files"]), r["conversion"]["files"]
 EOF
 "$CKCONV" to-hf -q debug family.hf --flavor debugmodel
 same_bytes family.hf/model.safetensors flags.hf/model.safetensors "--flavor alone: the family from the keys"
@@ -79,6 +80,7 @@ mkdir -p exists && cp flags.hf/model.safetensors exists/
 expect_exit 6 "use --force" -- "$CKCONV" to-hf debug exists --dry-run
 expect_exit 5 "does not exist" -- "$CKCONV" to-hf debug missing/parent/out --dry-run
 "$CKCONV" to-hf -q debug exists --dry-run --force && pass "--dry-run --force passes" || fail "--dry-run --force"
+expect_exit 6 "use --force" -- "$CKCONV" from-hf flags.hf debug --dry-run
 status=0
 "$CKCONV" to-hf -q "$FIXTURES/adapters/llama3_tiny_gqa/native.safetensors" failed.hf -m llama3 -f debugmodel --json failed.json 2>/dev/null || status=$?
 python3 - failed.json <<'EOF' && [[ "$status" == 3 ]] && pass "--json on failure: kind, code, message, keys" || fail "--json on failure (exit $status)"
