@@ -174,7 +174,7 @@ void add_file_digests(const std::filesystem::path& directory, nlohmann::json& fi
   for (nlohmann::json& file : files) {
     const std::filesystem::path path = directory / file["path"].get<std::string>();
     std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> state(XXH64_createState(),
-                                                                       &XXH64_freeState);
+                                                                     &XXH64_freeState);
     XXH64_reset(state.get(), 0);
     const std::optional<MappedFile> mapped =
         std::filesystem::file_size(path) == 0 ? std::nullopt : std::make_optional<MappedFile>(path);
