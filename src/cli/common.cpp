@@ -261,7 +261,8 @@ void print_summary(const RunOptions& options, const ConversionSummary& summary, 
 }
 
 void print_verify(const RunOptions& options, const VerifyReport& report) {
-  for (const auto& difference : report.differences) spdlog::error("verify: {}", difference);
+  for (const auto& difference : report.differences)
+    spdlog::error("ckconv: error: verify: {}", difference);
   if (options.quiet) return;
   for (const auto& note : report.notes) spdlog::info("verify: {}", note);
   if (report.passed)

@@ -135,7 +135,7 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
     print_replaced(args.run, replaced);
     if (!args.run.quiet) spdlog::info("wrote {}", output.target().string());
   } else {
-    spdlog::error("round trip failed: the output was not written");
+    spdlog::error("ckconv: error: round trip failed: the output was not written");
   }
   report["ok"] = code == 0;
   write_report(args.run, report);

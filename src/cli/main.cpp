@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ckconv: error: %s\n", e.what());
     return static_cast<int>(ckconv::ErrorKind::kIo);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ckconv: internal error: %s\n", e.what());
+    std::fprintf(stderr, "ckconv: error: internal error: %s\n", e.what());
     return static_cast<int>(ckconv::ErrorKind::kInternal);
   }
   // A signal after the last check: the work is done, but the user asked to stop.
