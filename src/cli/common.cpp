@@ -2,11 +2,13 @@
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "core/error.h"
@@ -178,6 +180,75 @@ void write_report(const RunOptions& options, const nlohmann::json& report) {
   write_small_file(options.json_report, text);
 }
 
+void add_file_digests(const std::filesystem::path& directory, nlohmann::json& files) {
+  constexpr uint64_t kWindowBytes = uint64_t{64} << 20;
+  for (nlohmann::json& file : files) {
+    const std::filesystem::path path = directory / file["path"].get<std::string>();
+    std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> state(XXH64_createState(),
+                                                                     &XXH64_freeState);
+    XXH64_reset(state.get(), 0);
+    const std::optional<MappedFile> mapped =
+        std::filesystem::file_size(path) == 0 ? std::nullopt : std::make_optional<MappedFile>(path);
+    for (uint64_t offset = 0; mapped && offset < mapped->size(); offset += kWindowBytes) {
+      const uint64_t length = std::min(kWindowBytes, mapped->size() - offset);
+      mapped->advise_sequential(offset, length);
+      XXH64_update(state.get(), mapped->data() + offset, length);
+      mapped->release(offset, length);
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx",
+                  static_cast<unsigned long long>(XXH64_digest(state.get())));
+    file["xxh64"] = hex;
+  }
+}
+
+namespace {
+
+std::string error_kind_name(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kUsage:
+      return "usage";
+    case ErrorKind::kBadInput:
+      return "bad_input";
+    case ErrorKind::kMismatch:
+      return "mismatch";
+    case ErrorKind::kIo:
+      return "io";
+    case ErrorKind::kExists:
+      return "exists";
+    case ErrorKind::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+}  // namespace
+
+int run_with_report(const RunOptions& options,
+                    const std::function<int(nlohmann::json& report)>& body) {
+  nlohmann::json report = nlohmann::json::object();
+  try {
+    return body(report);
+  } catch (const Error& error) {
+    if (options.verbose)
+      for (const auto& [category, keys] : error.keys()) {
+        spdlog::info("{} ({}):", category, keys.size());
+        for (const std::string& key : keys) spdlog::info("  {}", key);
+      }
+    report["ok"] = false;
+    report["error"] = {{"kind", error_kind_name(error.kind())},
+                       {"exit_code", error.exit_code()},
+                       {"message", error.what()},
+                       {"keys", error.keys()}};
+    try {
+      write_report(options, report);
+    } catch (const Error&) {
+      // The report of a failure is best effort: the error itself is what the user must see.
+    }
+    throw;
+  }
+}
+
 void print_summary(const RunOptions& options, const ConversionSummary& summary, double seconds) {
   if (options.quiet) return;
   uint64_t total = 0;
@@ -201,7 +272,8 @@ void print_summary(const RunOptions& options, const ConversionSummary& summary, 
 }
 
 void print_verify(const RunOptions& options, const VerifyReport& report) {
-  for (const auto& difference : report.differences) spdlog::error("verify: {}", difference);
+  for (const auto& difference : report.differences)
+    spdlog::error("ckconv: error: verify: {}", difference);
   if (options.quiet) return;
   for (const auto& note : report.notes) spdlog::info("verify: {}", note);
   if (report.passed)

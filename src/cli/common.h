@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -17,6 +18,9 @@
 #include "verify/roundtrip.h"
 
 namespace ckconv::cli {
+
+// The program's version, in --version and every --json report.
+inline constexpr const char* kVersion = "0.1.0";
 
 struct ModelOptions {
   std::string model;
@@ -61,8 +65,14 @@ NativeLayout write_native_layout(const RunOptions& options, const std::string& n
 // cli/model_resolution.cpp: --hf-config, and the model of a conversion or verify resolved
 // from the flags, the HF input's config.json or --hf-config (families/model_resolution.h).
 void add_hf_config_option(CLI::App& app, ModelOptions& options);
+// A native input (to-hf, verify --native) without --hf-config is detected from its keys and
+// shapes (families/native_detection.h) where the flags leave the model open.
 ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
-                            const std::string& input);
+                            const std::string& input_path, const MappedCheckpoint& input);
+// Plans the conversion of `input` as `model` before any work; a mismatch (kBadInput) also
+// says what the input looks like and what would fix the command.
+void check_input_plan(Direction direction, const ResolvedModel& model, const FamilyRules& rules,
+                      const MappedCheckpoint& input);
 // The FP8 block size of quantization_config.weight_block_size in the config.json that
 // resolve_model reads (128 x 128 when it says nothing).
 QuantizationOptions hf_quantization(const ModelOptions& options, const std::string& input);
@@ -71,8 +81,15 @@ void report_model(const RunOptions& options, const ResolvedModel& model, nlohman
 WriteOptions write_options(const RunOptions& options);
 
 nlohmann::json summary_json(const ConversionSummary& summary);
+// Adds "xxh64" (XXH64, seed 0, hex) to each {"path": name} of `files`, read from `directory`.
+void add_file_digests(const std::filesystem::path& directory, nlohmann::json& files);
 nlohmann::json verify_json(const VerifyReport& report);
 void write_report(const RunOptions& options, const nlohmann::json& report);
+// Runs a subcommand's body with the report it fills. A ckconv Error is also written to the
+// --json report (error kind, exit code, message, the keys involved, what the report held so
+// far) and, with --verbose, its complete key lists are logged; then it propagates.
+int run_with_report(const RunOptions& options,
+                    const std::function<int(nlohmann::json& report)>& body);
 void print_summary(const RunOptions& options, const ConversionSummary& summary, double seconds);
 void print_verify(const RunOptions& options, const VerifyReport& report);
 
@@ -82,6 +99,7 @@ void add_convert_commands(CLI::App& app, int& exit_code);
 void add_verify_command(CLI::App& app, int& exit_code);
 void add_init_command(CLI::App& app, int& exit_code);
 void add_inspect_command(CLI::App& app, int& exit_code);
+void add_list_command(CLI::App& app, int& exit_code);
 
 double seconds_since(std::chrono::steady_clock::time_point start);
 

@@ -48,10 +48,26 @@ std::filesystem::path round_trip_scratch(Direction direction, const ModelConfig&
   return scratch_directory(args.run, args.scratch, beside, needed);
 }
 
-int run_convert(Direction direction, const ConvertArgs& args) {
+// --dry-run checks the output side as the real run would: the output neither is nor holds
+// the input, may be written (--force), and its file system has room for the files.
+void check_output_side(const ConvertArgs& args, const ConversionSummary& summary) {
+  check_output_does_not_contain(args.output, args.input);
+  OutputDirectory::check_target(args.output, args.force);
+  uint64_t needed = 0;
+  for (const auto& [name, size] : summary.files) needed += size;
+  std::error_code error;
+  std::filesystem::path place = std::filesystem::absolute(args.output).lexically_normal();
+  if (!place.has_filename()) place = place.parent_path();
+  if (!std::filesystem::is_directory(place, error)) place = place.parent_path();
+  const uint64_t room = free_bytes(place);
+  if (room < needed)
+    fail(ErrorKind::kIo, "not enough space for the output: " + std::to_string(needed) +
+                             " bytes needed, " + std::to_string(room) + " free in " +
+                             place.string());
+}
+
+int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& report) {
   const auto start = std::chrono::steady_clock::now();
-  const ResolvedModel model = resolve_model(args.model, direction, args.input);
-  const ModelConfig& config = model.config;
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
   write.dtype = args.dtype;
@@ -61,20 +77,26 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   set_activity({"read", "reading " + args.input});
   MappedCheckpoint input(read_checkpoint(args.input));
   throw_if_interrupted();
-  nlohmann::json report = {{"command", direction == Direction::kToHf ? "to-hf" : "from-hf"},
-                           {"model", config.family()},
-                           {"flavor", config.flavor()},
-                           {"input", args.input},
-                           {"output", args.output}};
+  report = {{"command", direction == Direction::kToHf ? "to-hf" : "from-hf"},
+            {"version", kVersion},
+            {"input", args.input},
+            {"output", args.output}};
+  const ResolvedModel model = resolve_model(args.model, direction, args.input, input);
+  const ModelConfig& config = model.config;
+  report["model"] = config.family();
+  report["flavor"] = config.flavor();
   report_model(args.run, model, report);
   const NativeLayout layout =
       direction == Direction::kToHf
           ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), report)
           : write_native_layout(args.run, args.native_scheme, config, report);
   const FamilyRules rules = build_native_rules(config, layout);
+  check_input_plan(direction, model, rules, input);
   if (args.dry_run) {
     ConversionSummary summary = write_conversion(direction, config, rules, input, {}, write, true);
+    check_output_side(args, summary);
     report["dry_run"] = true;
+    report["ok"] = true;
     report["conversion"] = summary_json(summary);
     if (!args.run.quiet) {
       spdlog::info("dry run: the input matches {}/{}; would write:", config.family(),
@@ -117,11 +139,13 @@ int run_convert(Direction direction, const ConvertArgs& args) {
     const std::vector<std::string> replaced = output.publish();
     set_activity({"done", "finishing", output.target().string() + " was written completely"});
     report["replaced"] = replaced;
+    add_file_digests(output.target(), report["conversion"]["files"]);
     print_replaced(args.run, replaced);
     if (!args.run.quiet) spdlog::info("wrote {}", output.target().string());
   } else {
-    spdlog::error("round trip failed: the output was not written");
+    spdlog::error("ckconv: error: round trip failed: the output was not written");
   }
+  report["ok"] = code == 0;
   write_report(args.run, report);
   return code;
 }
@@ -134,21 +158,32 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
       to_hf ? "convert a native checkpoint (DCP, torch.save or safetensors) to HuggingFace "
               "safetensors"
             : "convert a HuggingFace safetensors checkpoint to a native torchtitan checkpoint");
+  command->option_defaults()->always_capture_default();
+  command->footer(
+      to_hf ? "\nExamples:\n"
+              "  ckconv to-hf outputs/checkpoint/step-1000 hf_out        (model detected)\n"
+              "  ckconv to-hf step-1000 hf_out --flavor 8B               (family detected)\n"
+              "  ckconv to-hf step-1000 hf_out --hf-config base/config.json --max-shard-size 5GB"
+            : "\nExamples:\n"
+              "  ckconv from-hf Llama-3.1-8B/ native_out                 (model from config.json)\n"
+              "  ckconv from-hf hf_dir native_out --native-format safetensors\n"
+              "  ckconv from-hf hf_dir native_out --dry-run --json plan.json");
+  command->add_option("input,-i,--input", args->input, "input checkpoint (file or directory)")
+      ->required();
+  command
+      ->add_option("output,-o,--output", args->output,
+                   "output directory (new, empty, or holding files to keep: see --force)")
+      ->required();
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
   add_dtype_option(*command, args->dtype);
-  command->add_option("-i,--input", args->input, "input checkpoint (file or directory)")
-      ->required();
-  command
-      ->add_option("-o,--output", args->output,
-                   "output directory (new, empty, or holding files to keep: see --force)")
-      ->required();
   CLI::Option* verify =
       command->add_flag("--verify-roundtrip", args->verify,
                         "also run the round trip on the output and publish it only if it is exact");
   command->add_flag("--dry-run", args->dry_run,
-                    "check the input against the flavor and print the plan; write nothing");
+                    "check the input against the model and the output side (exists, parent, "
+                    "space) and print the plan; write nothing");
   command->add_flag(
       "--force", args->force,
       "replace the checkpoint files already in the output directory (other files are kept)");
@@ -166,7 +201,10 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
   else
     add_native_format_option(*command, args->native_format,
                              "dcp (torchtitan's format, default), safetensors or torch");
-  command->callback([args, direction, &exit_code]() { exit_code = run_convert(direction, *args); });
+  command->callback([args, direction, &exit_code]() {
+    exit_code = run_with_report(
+        args->run, [&](nlohmann::json& report) { return run_convert(direction, *args, report); });
+  });
 }
 
 }  // namespace

@@ -49,6 +49,8 @@ int run_init(const InitArgs& args) {
   print_summary(args.run, summary, seconds);
   if (!args.run.quiet) spdlog::info("wrote {}", output.target().string());
   nlohmann::json report = {{"command", "init"},
+                           {"version", kVersion},
+                           {"ok", true},
                            {"model", config.family()},
                            {"flavor", config.flavor()},
                            {"output", args.output},
@@ -68,9 +70,14 @@ void add_init_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<InitArgs>();
   CLI::App* command =
       app.add_subcommand("init", "write a deterministic random-init native checkpoint of a flavor");
+  command->option_defaults()->always_capture_default();
+  command->footer(
+      "\nExamples:\n"
+      "  ckconv init tiny -m llama3 -f debugmodel --set n_layers=2\n"
+      "  ckconv init big.dcp -m qwen3 -f 0.6B --native-format dcp --dtype bf16");
+  command->add_option("output,-o,--output", args->output, "output directory")->required();
   add_model_options(*command, args->model);
   add_run_options(*command, args->run);
-  command->add_option("-o,--output", args->output, "output directory")->required();
   command->add_option("--seed", args->seed,
                       "random seed (values depend only on seed, key and index)");
   command->add_option("--dtype", args->dtype, "f32, bf16 or f16 (expert_bias_E stays f32)")
@@ -80,7 +87,9 @@ void add_init_command(CLI::App& app, int& exit_code) {
   command->add_flag(
       "--force", args->force,
       "replace the checkpoint files already in the output directory (other files are kept)");
-  command->callback([args, &exit_code]() { exit_code = run_init(*args); });
+  command->callback([args, &exit_code]() {
+    exit_code = run_with_report(args->run, [&](nlohmann::json&) { return run_init(*args); });
+  });
 }
 
 }  // namespace ckconv::cli

@@ -62,6 +62,9 @@ int run_inspect(const InspectArgs& args) {
 void add_inspect_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* command = app.add_subcommand("inspect", "show a checkpoint's format and tensors");
+  command->footer(
+      "\nExamples:\n  ckconv inspect outputs/checkpoint/step-1000\n"
+      "  ckconv inspect Llama-3.1-8B/ --json");
   command->add_option("path", args->path, "checkpoint file or directory")->required();
   command->add_flag("--json", args->json, "print JSON");
   command->callback([args, &exit_code]() { exit_code = run_inspect(*args); });

@@ -33,12 +33,13 @@ int main(int argc, char** argv) {
 
   CLI::App app{"ckconv: torchtitan native <-> HuggingFace safetensors checkpoint converter"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "ckconv 0.1.0");
+  app.set_version_flag("--version", std::string("ckconv ") + ckconv::cli::kVersion);
   int exit_code = 0;
   ckconv::cli::add_convert_commands(app, exit_code);
   ckconv::cli::add_verify_command(app, exit_code);
   ckconv::cli::add_init_command(app, exit_code);
   ckconv::cli::add_inspect_command(app, exit_code);
+  ckconv::cli::add_list_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // CLI11's own messages get the prefix of every other error line.
+    std::fprintf(stderr, "ckconv: error: %s\nRun with --help for more information.\n", e.what());
     return static_cast<int>(ckconv::ErrorKind::kUsage);
   } catch (const ckconv::Interrupted& e) {
     return report_interruption(e.signal_number());
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ckconv: error: %s\n", e.what());
     return static_cast<int>(ckconv::ErrorKind::kIo);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ckconv: internal error: %s\n", e.what());
+    std::fprintf(stderr, "ckconv: error: internal error: %s\n", e.what());
     return static_cast<int>(ckconv::ErrorKind::kInternal);
   }
   // A signal after the last check: the work is done, but the user asked to stop.

@@ -3,17 +3,56 @@
 // (e.g. the config of the release a model was fine-tuned from); otherwise --model/--flavor.
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "families/model_aliases.h"
+#include "pipeline/plan.h"
 
 namespace ckconv::cli {
 namespace {
 
 constexpr uint64_t kMaxHfConfigBytes = 16 << 20;
 
-ModelRequest model_request(const ModelOptions& options) {
+bool is_flavor_of(const std::string& family, const std::string& flavor) {
+  const std::vector<std::string> flavors = list_flavors(family);
+  return std::find(flavors.begin(), flavors.end(), flavor) != flavors.end();
+}
+
+// --model and --flavor as ckconv names them; other spellings (HF repository names, model
+// types: model_aliases.h) are resolved, with a note saying to what.
+void resolve_names(ModelRequest& request, std::vector<std::string>& notes) {
+  const std::vector<std::string> families = list_families();
+  const std::string given_model = request.family, given_flavor = request.flavor;
+  if (!request.family.empty() &&
+      std::find(families.begin(), families.end(), request.family) == families.end()) {
+    if (const std::optional<ModelName> name = resolve_model_alias(request.family)) {
+      request.family = name->family;
+      if (request.flavor.empty()) request.flavor = name->flavor;
+    }
+  }
+  const bool known_family =
+      std::find(families.begin(), families.end(), request.family) != families.end();
+  if (!request.flavor.empty() && !(known_family && is_flavor_of(request.family, request.flavor))) {
+    const std::optional<ModelName> name = resolve_model_alias(request.flavor);
+    if (name && !name->flavor.empty() &&
+        (request.family.empty() || request.family == name->family)) {
+      request.family = name->family;
+      request.flavor = name->flavor;
+    }
+  }
+  if (request.family == given_model && request.flavor == given_flavor) return;
+  std::string given = given_model.empty() ? "--flavor " + given_flavor : "--model " + given_model;
+  if (!given_model.empty() && !given_flavor.empty()) given += " --flavor " + given_flavor;
+  notes.push_back(given + " is " + request.family +
+                  (request.flavor.empty() ? "" : "/" + request.flavor));
+}
+
+ModelRequest model_request(const ModelOptions& options, std::vector<std::string>& notes) {
   ModelRequest request{options.model, options.flavor, {}, std::nullopt};
+  if (options.config_file.empty()) resolve_names(request, notes);
   if (!options.set_from.empty()) request.overrides = read_overrides_file(options.set_from);
   for (const auto& text : options.sets) request.overrides.push_back(parse_override(text));
   if (!options.config_file.empty()) request.config_file = options.config_file;
@@ -36,7 +75,97 @@ std::filesystem::path hf_input_config(const std::string& input) {
   return std::filesystem::exists(config) ? config : std::filesystem::path();
 }
 
+// Whether two tensors hold the same bytes, read in slices so memory stays flat.
+bool same_tensor_data(const MappedCheckpoint& input, const CatalogTensor& a,
+                      const CatalogTensor& b) {
+  const int64_t total = num_elements(a.shape);
+  const int64_t slice = int64_t{1} << 20;
+  const size_t element_bytes = static_cast<size_t>(dtype_size(a.dtype));
+  std::vector<uint8_t> first(static_cast<size_t>(std::min(total, slice)) * element_bytes);
+  std::vector<uint8_t> second(first.size());
+  for (int64_t start = 0; start < total; start += slice) {
+    const int64_t count = std::min(slice, total - start);
+    input.read_elements(a, start, count, first.data());
+    input.read_elements(b, start, count, second.data());
+    input.release_elements(a, start, count);
+    input.release_elements(b, start, count);
+    if (std::memcmp(first.data(), second.data(), static_cast<size_t>(count) * element_bytes) != 0)
+      return false;
+  }
+  return true;
+}
+
+// The model of a native input without a config.json: --model/--flavor, with the family
+// read from the keys when only --flavor is given, else everything the shapes show.
+ResolvedModel resolve_native(ModelRequest request, const MappedCheckpoint& input) {
+  const bool named = !request.family.empty() && !request.flavor.empty();
+  const std::optional<DetectedModel> detected = detect_native_model(
+      input.catalog(), named || !request.flavor.empty()
+                           ? SameTensorData()
+                           : [&input](const CatalogTensor& a, const CatalogTensor& b) {
+                               return same_tensor_data(input, a, b);
+                             });
+  if (!detected) {
+    if (named) return resolve_from_flags(request);
+    if (looks_like_hf(input.catalog()))
+      fail_input(input.catalog().path.string() +
+                 " is an HF checkpoint (model.* keys); convert it with from-hf");
+    fail(ErrorKind::kUsage, "the keys of " + input.catalog().path.string() +
+                                " are of no model family this build knows; name the model: "
+                                "--model FAMILY --flavor FLAVOR, or --hf-config config.json");
+  }
+  if (request.flavor.empty()) return resolve_detected(request, *detected);
+  std::string note;
+  if (request.family.empty()) {
+    request.family = detected->family;
+    note = "family " + detected->family + " from the checkpoint's keys";
+  }
+  ResolvedModel model = resolve_from_flags(request);
+  if (!note.empty()) model.notes.push_back(note);
+  const nlohmann::json& fields = model.config.fields();
+  model.heads_confirmed = detected->fields.contains("n_heads") &&
+                          detected->fields["n_heads"] == fields["n_heads"] &&
+                          detected->fields.value("n_kv_heads", nlohmann::json()) ==
+                              fields.value("n_kv_heads", nlohmann::json());
+  return model;
+}
+
+// from-hf of a native checkpoint, with nothing naming the model: says what it is.
+void refuse_native_for_from_hf(const MappedCheckpoint& input) {
+  if (const std::optional<DetectedModel> detected = detect_native_model(input.catalog(), {}))
+    fail_input(input.catalog().path.string() + " is a native torchtitan checkpoint (" +
+               describe_detected(*detected) + "); convert it with to-hf");
+}
+
+// What the input is when it does not fit the model: an HF checkpoint given to to-hf, a
+// native one given to from-hf, or a native checkpoint of other shapes than the flavor's.
+std::string input_guidance(Direction direction, const ModelConfig& config, const Catalog& input) {
+  const std::optional<DetectedModel> detected = detect_native_model(input, {});
+  if (direction == Direction::kFromHf)
+    return detected ? "\n  this is a native torchtitan checkpoint (" +
+                          describe_detected(*detected) + "); convert it with to-hf"
+                    : "";
+  if (!detected)
+    return looks_like_hf(input) ? "\n  this is an HF checkpoint; convert it with from-hf" : "";
+  if (detected->family != config.family())
+    return "\n  its keys are those of " + describe_detected(*detected) + ": use --model " +
+           detected->family + " (or omit --model and --flavor)";
+  return mismatch_guidance(*detected, config);
+}
+
 }  // namespace
+
+void check_input_plan(Direction direction, const ResolvedModel& model, const FamilyRules& rules,
+                      const MappedCheckpoint& input) {
+  try {
+    plan_conversion(direction, model.config, rules, input.catalog());
+  } catch (const Error& error) {
+    if (error.kind() != ErrorKind::kBadInput) throw;
+    throw Error(ErrorKind::kBadInput,
+                error.what() + input_guidance(direction, model.config, input.catalog()),
+                error.keys());
+  }
+}
 
 void add_hf_config_option(CLI::App& app, ModelOptions& options) {
   app.add_option("--hf-config", options.hf_config,
@@ -45,13 +174,20 @@ void add_hf_config_option(CLI::App& app, ModelOptions& options) {
 }
 
 ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
-                            const std::string& input) {
-  const ModelRequest request = model_request(options);
+                            const std::string& input_path, const MappedCheckpoint& input) {
+  std::vector<std::string> name_notes;
+  const ModelRequest request = model_request(options, name_notes);
   std::filesystem::path config = options.hf_config;
-  if (config.empty() && direction == Direction::kFromHf) config = hf_input_config(input);
-  ResolvedModel model =
-      config.empty() ? resolve_from_flags(request)
-                     : resolve_with_hf_config(request, read_hf_config(config), config.string());
+  if (config.empty() && direction == Direction::kFromHf) config = hf_input_config(input_path);
+  ResolvedModel model;
+  if (!config.empty())
+    model = resolve_with_hf_config(request, read_hf_config(config), config.string());
+  else if (direction == Direction::kToHf)
+    model = resolve_native(request, input);
+  else if (request.family.empty() && request.flavor.empty())
+    refuse_native_for_from_hf(input);
+  if (model.source.empty()) model = resolve_from_flags(request);
+  model.notes.insert(model.notes.begin(), name_notes.begin(), name_notes.end());
   if (direction == Direction::kToHf)
     model.unconfirmed = fields_not_in_shapes(model, build_family_rules(model.config), request);
   return model;
@@ -75,6 +211,13 @@ QuantizationOptions hf_quantization(const ModelOptions& options, const std::stri
   quantization.fp8_block_rows = block[0].get<int64_t>();
   quantization.fp8_block_cols = block[1].get<int64_t>();
   return quantization;
+// Every config field with its value and source, for --json.
+nlohmann::json resolved_fields(const ResolvedModel& model) {
+  nlohmann::json fields = nlohmann::json::object();
+  for (const auto& item : model.config.fields().items())
+    fields[item.key()] = {{"value", item.value()},
+                          {"source", model.field_sources.value(item.key(), std::string())}};
+  return fields;
 }
 
 void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report) {
@@ -87,12 +230,15 @@ void report_model(const RunOptions& options, const ResolvedModel& model, nlohman
       spdlog::info("{} {} from {}, not confirmed by the checkpoint", item.field, item.value.dump(),
                    item.source);
   }
+  if (!options.quiet)
+    for (const std::string& note : model.notes) spdlog::info("{}", note);
   report["resolution"] = {
       {"source", model.source},
+      {"fields", resolved_fields(model)},
       {"equals_flavor", model.equals ? nlohmann::json(*model.equals) : nlohmann::json(nullptr)},
       {"warnings", model.warnings},
       {"unconfirmed", unconfirmed}};
-  if (options.quiet || model.source == "flags") return;
+  if (options.quiet || model.source == "flags" || model.source == "detected") return;
   spdlog::info("{}: {}", model.source,
                model.equals ? "matches " + *model.equals
                             : "a " + model.config.family() + " model equal to no built-in flavor");

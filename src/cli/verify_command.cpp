@@ -18,34 +18,42 @@ struct VerifyArgs {
   std::string native;
   std::string hf;
   std::optional<DType> dtype;
+  std::string path;  // positional: native or HF, told apart by its keys
   std::string scratch;
   std::string native_scheme;
 };
 
-int run_verify(const VerifyArgs& args) {
-  if (args.native.empty() == args.hf.empty())
-    fail(ErrorKind::kUsage, "verify needs exactly one of --native CKPT or --hf HF_DIR");
+int run_verify(const VerifyArgs& args, nlohmann::json& json) {
+  if ((args.native.empty() ? 0 : 1) + (args.hf.empty() ? 0 : 1) + (args.path.empty() ? 0 : 1) != 1)
+    fail(ErrorKind::kUsage,
+         "verify needs exactly one checkpoint: PATH, --native CKPT or --hf HF_DIR");
   const auto start = std::chrono::steady_clock::now();
-  const bool from_native = !args.native.empty();
-  const std::string path = from_native ? args.native : args.hf;
-  const ResolvedModel model =
-      resolve_model(args.model, from_native ? Direction::kToHf : Direction::kFromHf, path);
-  const ModelConfig& config = model.config;
+  const std::string path = !args.path.empty()     ? args.path
+                           : !args.native.empty() ? args.native
+                                                  : args.hf;
   WriteOptions write = write_options(args.run);
   write.dtype = args.dtype;
-  if (!from_native) write.quantization = hf_quantization(args.model, path);
   set_activity({"read", "reading " + path});
   MappedCheckpoint input(read_checkpoint(path));
   throw_if_interrupted();
-  if (from_native) write.native_format = input.catalog().format;
+  const bool from_native =
+      !args.native.empty() || (!args.path.empty() && !looks_like_hf(input.catalog()));
+  const ResolvedModel model =
+      resolve_model(args.model, from_native ? Direction::kToHf : Direction::kFromHf, path, input);
+  const ModelConfig& config = model.config;
+  json = {
+      {"command", "verify"},       {"version", kVersion}, {"model", config.family()},
+      {"flavor", config.flavor()}, {"input", path},       {"start", from_native ? "native" : "hf"}};
+  report_model(args.run, model, json);
+  if (!from_native) write.quantization = hf_quantization(args.model, path);
   // From a native checkpoint the round trip writes the input's own scheme, so it can be exact.
-  nlohmann::json scheme_report;
   const NativeLayout layout =
-      from_native
-          ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), scheme_report)
-          : write_native_layout(args.run, args.native_scheme, config, scheme_report);
+      from_native ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), json)
+                  : write_native_layout(args.run, args.native_scheme, config, json);
   const FamilyRules rules = build_native_rules(config, layout);
   const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
+  check_input_plan(direction, model, rules, input);
+  if (from_native) write.native_format = input.catalog().format;
   // Room for both intermediates is checked before any work; by default they go beside the
   // input when that is writable (never into a read-only input's folder), else to $TMPDIR.
   uint64_t first_bytes = 0;
@@ -61,15 +69,9 @@ int run_verify(const VerifyArgs& args) {
   VerifyReport report =
       verify_roundtrip(direction, config, rules, input, scratch / named.filename(), write);
   print_verify(args.run, report);
-  nlohmann::json json = {{"command", "verify"},
-                         {"model", config.family()},
-                         {"flavor", config.flavor()},
-                         {"input", path},
-                         {"start", from_native ? "native" : "hf"},
-                         {"verify", verify_json(report)},
-                         {"seconds", seconds_since(start)}};
-  json.update(scheme_report);
-  report_model(args.run, model, json);
+  json["verify"] = verify_json(report);
+  json["seconds"] = seconds_since(start);
+  json["ok"] = report.passed;
   write_report(args.run, json);
   return report.passed ? 0 : static_cast<int>(ErrorKind::kMismatch);
 }
@@ -81,6 +83,13 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   CLI::App* command = app.add_subcommand("verify",
                                          "round-trip a checkpoint (to_hf -> from_hf -> to_hf, or "
                                          "from_hf -> to_hf -> from_hf) and compare");
+  command->option_defaults()->always_capture_default();
+  command->footer(
+      "\nExamples:\n"
+      "  ckconv verify outputs/checkpoint/step-1000              (native, model detected)\n"
+      "  ckconv verify Llama-3.1-8B/                             (HF, model from config.json)\n"
+      "  ckconv verify --native step-1000 --flavor 8B --scratch /big/tmp");
+  command->add_option("path", args->path, "checkpoint to verify (native or HF, told by its keys)");
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
@@ -92,7 +101,10 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   command->add_option("--scratch", args->scratch,
                       "directory for the intermediate checkpoints (default: beside the input when "
                       "writable with room, else $TMPDIR)");
-  command->callback([args, &exit_code]() { exit_code = run_verify(*args); });
+  command->callback([args, &exit_code]() {
+    exit_code =
+        run_with_report(args->run, [&](nlohmann::json& json) { return run_verify(*args, json); });
+  });
 }
 
 }  // namespace ckconv::cli

@@ -2,8 +2,10 @@
 // process exit code (README "Exit codes") and a message naming the file, key and expectation.
 #pragma once
 
+#include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ckconv {
 
@@ -16,14 +18,21 @@ enum class ErrorKind {
   kInternal = 70,  // a bug in ckconv
 };
 
+// The keys an error is about, by category ("missing tensors" -> names), complete even where
+// the message shows only the first few (--verbose and --json reports list them all).
+using ErrorKeys = std::map<std::string, std::vector<std::string>>;
+
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Error(ErrorKind kind, const std::string& message, ErrorKeys keys = {})
+      : std::runtime_error(message), kind_(kind), keys_(std::move(keys)) {}
   ErrorKind kind() const { return kind_; }
   int exit_code() const { return static_cast<int>(kind_); }
+  const ErrorKeys& keys() const { return keys_; }
 
  private:
   ErrorKind kind_;
+  ErrorKeys keys_;
 };
 
 [[noreturn]] inline void fail(ErrorKind kind, const std::string& message) {

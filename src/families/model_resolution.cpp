@@ -82,6 +82,8 @@ ResolvedModel resolve_from_flags(const ModelRequest& request) {
   model.config =
       load_model_config(request.family, request.flavor, request.overrides, request.config_file);
   model.source = "flags";
+  record_field_sources(model, request, load_family_document(request.family, request.config_file),
+                       request.flavor, nlohmann::json::object(), nlohmann::json::object());
   return model;
 }
 
@@ -113,6 +115,10 @@ ResolvedModel resolve_with_hf_config(const ModelRequest& request, const nlohmann
         !overridden(request, item.binding->field))
       model.config.set(item.binding->field, item.value);
   model.equals = equal_builtin_flavor(model.config);
+  nlohmann::json json_fields = nlohmann::json::object();
+  for (const HfFieldValue& item : values) json_fields[item.binding->field] = item.value;
+  record_field_sources(model, request, document, request.flavor, json_fields,
+                       nlohmann::json::object());
   return model;
 }
 
@@ -144,10 +150,11 @@ std::vector<FieldSource> fields_not_in_shapes(const ResolvedModel& model, const 
         return rule.op == RuleOp::kRopePermute || rule.op == RuleOp::kFusedQkv;
       });
   std::vector<FieldSource> out;
-  if (!heads_change_bytes) return out;
+  if (!heads_change_bytes || model.heads_confirmed) return out;
   for (const char* field : {"n_heads", "n_kv_heads"}) {
-    std::string source = model.source == "flags"
-                             ? source_of(request, field)
+    std::string source = model.source == "flags" ? source_of(request, field)
+                         : model.source == "detected"
+                             ? model.field_sources.value(field, std::string("defaults"))
                              : (overridden(request, field) ? "--set" : model.source);
     out.push_back({field, model.config.fields()[field], source});
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "families/family.h"
+#include "families/native_detection.h"
 #include "model/model_config.h"
 
 namespace ckconv {
@@ -37,6 +38,11 @@ struct ResolvedModel {
   std::optional<std::string> equals;  // "llama3/8B": the built-in flavor config.json equals
   std::vector<std::string> warnings;  // metadata fields that disagree
   std::vector<FieldSource> unconfirmed;
+  // Every config field -> where its value came from: "flavor F", "config.json", "--set",
+  // "detected" (the checkpoint's shapes), "derived" (from other fields) or "defaults".
+  nlohmann::json field_sources = nlohmann::json::object();
+  std::vector<std::string> notes;  // what resolution chose, for the log ("using llama3/8B")
+  bool heads_confirmed = false;    // n_heads and n_kv_heads were read from the checkpoint
 };
 
 // The config the flags name; kUsage when the family or flavor is missing.
@@ -49,6 +55,31 @@ ResolvedModel resolve_from_flags(const ModelRequest& request);
 // with both names and values.
 ResolvedModel resolve_with_hf_config(const ModelRequest& request, const nlohmann::json& hf,
                                      const std::string& where);
+
+// The config of a native checkpoint from what its shapes show (`detected`), for a request
+// that names no flavor: the one built-in flavor whose fields all equal the detected ones,
+// else the family's defaults with the detected fields. The head count, when shapes do not
+// show it, comes from --set n_heads, else from the only split the widths allow; more than
+// one split possible is kUsage naming n_heads and the candidates. A --model other than the
+// detected family is kBadInput.
+ResolvedModel resolve_detected(const ModelRequest& request, const DetectedModel& detected);
+
+// The built-in flavors of detected.family whose fields (with `overrides`) equal every
+// detected field.
+std::vector<std::string> flavors_matching(const DetectedModel& detected,
+                                          const std::vector<Override>& overrides = {});
+
+// Why `config` does not fit the checkpoint `detected` describes, and what would: the
+// differing fields, the flavor that matches or the nearest one, the --set that fixes it.
+// Empty when no detected field differs.
+std::string mismatch_guidance(const DetectedModel& detected, const ModelConfig& config);
+
+// Fills model.field_sources: `document` is the family document the config was resolved
+// from, `flavor` the built-in flavor used (empty: none), `json_fields` the fields config.json
+// gave and `detected_fields` those read from shapes.
+void record_field_sources(ResolvedModel& model, const ModelRequest& request,
+                          const nlohmann::json& document, const std::string& flavor,
+                          const nlohmann::json& json_fields, const nlohmann::json& detected_fields);
 
 // The built-in flavor of config.family() whose byte-changing bound fields all equal config's.
 std::optional<std::string> equal_builtin_flavor(const ModelConfig& config);

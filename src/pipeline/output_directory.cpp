@@ -1,6 +1,7 @@
 #include "pipeline/output_directory.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -82,6 +83,28 @@ OutputDirectory::OutputDirectory(const fs::path& raw_target, bool replace)
   fs::remove_all(staging_, error);
   if (!fs::create_directory(staging_, error))
     fail(ErrorKind::kIo, "cannot create " + staging_.string() + ": " + error.message());
+}
+
+void OutputDirectory::check_target(const fs::path& raw_target, bool replace) {
+  std::error_code error;
+  const fs::path target = normalize(raw_target);
+  const fs::path parent = target.parent_path();
+  if (!fs::is_directory(parent, error))
+    fail(ErrorKind::kIo,
+         "output parent directory " + parent.string() +
+             (fs::exists(parent, error) ? " is not a directory" : " does not exist"));
+  const bool exists = fs::exists(fs::symlink_status(target, error));
+  if (exists && !fs::is_directory(target, error))
+    fail(ErrorKind::kExists, "output " + target.string() + " exists and is not a directory");
+  if (exists) {
+    const std::vector<std::string> own = list_ckconv_files(target);
+    if (!own.empty() && !replace)
+      fail(ErrorKind::kExists, "output " + target.string() + " already holds " + join(own, 4) +
+                                   " (use --force to replace these; other files in it are kept)");
+  }
+  const fs::path written = exists ? target : parent;
+  if (::access(written.c_str(), W_OK) != 0)
+    fail(ErrorKind::kIo, "cannot create files in " + written.string() + ": not writable");
 }
 
 void OutputDirectory::recover_dead_stagings() {

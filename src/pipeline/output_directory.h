@@ -18,6 +18,10 @@ class OutputDirectory {
   // Refuses (kExists) a `target` that is not a directory, or that holds files of ckconv's
   // kinds unless `replace` (--force). An empty existing directory is fine.
   OutputDirectory(const std::filesystem::path& target, bool replace);
+  // What the constructor refuses, checked without creating or removing anything (--dry-run):
+  // a missing or non-directory parent (kIo), a target that is no directory or holds files
+  // of ckconv's kinds without `replace` (kExists), a parent or target not writable (kIo).
+  static void check_target(const std::filesystem::path& target, bool replace);
   OutputDirectory(const OutputDirectory&) = delete;
   OutputDirectory& operator=(const OutputDirectory&) = delete;
   // Removes the staging directory unless published, or unless a publish began (its journal

@@ -120,9 +120,10 @@ class Problems {
       message += "\n  " + category + " (" + std::to_string(list.size()) + "):";
       for (size_t i = 0; i < list.size() && i < 20; ++i) message += "\n    " + list[i];
       if (list.size() > 20)
-        message += "\n    ... and " + std::to_string(list.size() - 20) + " more";
+        message += "\n    ... and " + std::to_string(list.size() - 20) +
+                   " more (--verbose or --json lists all)";
     }
-    fail_input(message);
+    throw Error(ErrorKind::kBadInput, message, items_);
   }
 
  private:

@@ -310,7 +310,8 @@ def safetensors_cases():
             st_file(b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":' + b"[" * 100 + b"]" * 100 + b"}}", bytes(8)))
     inspect("hostile_name", 3, "tensor 'evil\\x1b[2J': unknown dtype", st_file({"evil\x1b[2J": one("Q")}, bytes(8)))
     # Not a safetensors file at all (detected as one since it is no zip): a text file.
-    inspect("text_file", 3, "above the limit", b"this is not a checkpoint, just some text\n")
+    # Named for what it is (a text file), not reported as a corrupt header length.
+    inspect("text_file", 3, "is a text file (text_file.safetensors), not a checkpoint", b"this is not a checkpoint, just some text\n")
 
 
 def index_cases():
@@ -692,6 +693,51 @@ def quant_cases():
             "non-finite FP8 block scale", "_scale_inv")
     release("mxfp4_nan_scale", make_releases.gpt_oss_20b, lambda ts: ts, 3, "E8M0 NaN scale 255", "_scales")
     make_releases.MODES.discard("--nan-scales")
+def guide_cases():
+    """Each kind of disagreement and each wrong thing given: the message says what it is."""
+    native = os.path.join(GQA, "native.safetensors")
+    hf = os.path.join(GQA, "hf")
+
+    def to_hf(name, code, fragment, names, source, *extra):
+        case(f"guide.{name}", code, fragment, names, "to-hf", source, path(f"out/guide.{name}"), *extra)
+
+    # Disagreements: shapes against the flavor, keys against --model, heads the shapes leave open.
+    to_hf("flavor_shapes", 3, "it differs from llama3/debugmodel in dim 64 (not 256)", "", native,
+          "-m", "llama3", "-f", "debugmodel")
+    to_hf("flavor_fix", 3, "--set dim=64", "", native, "-f", "debugmodel")
+    to_hf("family_keys", 3, "its keys are those of llama3", "", native, "-m", "qwen3", "-f", "debugmodel")
+    to_hf("detected_family", 3, "but --model is qwen3", "", native, "-m", "qwen3")
+    to_hf("heads_open", 2, "n_heads cannot be read from the checkpoint's shapes", "", native)
+    to_hf("heads_do_not_fit", 3, "--set n_heads=3 does not split", "", native, "--set", "n_heads=3")
+    with open(os.path.join(hf, "config.json")) as source:
+        config = json.load(source)
+    heads = write("guide/heads2_config.json", json.dumps(dict(config, num_attention_heads=2)).encode())
+    to_hf("heads_config_json", 3, "num_attention_heads 2 in config.json, but n_heads 4 from --set", "",
+          native, "--hf-config", heads, "--set", "n_heads=4")
+    # The wrong thing given.
+    to_hf("hf_to_to_hf", 3, "is an HF checkpoint (model.* keys); convert it with from-hf", "", hf)
+    to_hf("hf_to_to_hf_flags", 3, "this is an HF checkpoint; convert it with from-hf", "", hf,
+          "@GQA")
+    case("guide.native_to_from_hf", 3, "is a native torchtitan checkpoint (llama3: dim 64", "",
+         "from-hf", native, path("out/guide.native_to_from_hf"))
+    case("guide.native_to_from_hf_flags", 3, "this is a native torchtitan checkpoint", "",
+         "from-hf", native, path("out/guide.native_to_from_hf_flags"), "@GQA")
+    readme = write("guide/README.md", b"# My model\n\nFine-tuned from Llama 3 for 3 epochs.\n")
+    to_hf("readme", 3, "is a text file (README.md), not a checkpoint", "README.md", readme, "@GQA")
+    dcp = copy_tree(os.path.join(GQA, "native_dcp"), "guide/dcp")
+    to_hf("metadata_file", 3, "is the .metadata file of a DCP checkpoint; give its directory", "dcp",
+          os.path.join(dcp, ".metadata"), "@GQA")
+    index = write("guide/sharded/model.safetensors.index.json", b'{"metadata": {}, "weight_map": {}}')
+    case("guide.index_json", 3, "is the index of a sharded safetensors checkpoint; give its folder", "sharded",
+         "from-hf", index, path("out/guide.index_json"), "@GQA")
+    case("guide.config_json", 3, "is a transformers config.json, not a checkpoint", "config.json",
+         "from-hf", os.path.join(hf, "config.json"), path("out/guide.config_json"))
+    for step in (100, 2000, 300):
+        os.makedirs(path(f"guide/run/checkpoint/step-{step}"))
+        shutil.copy(os.path.join(dcp, ".metadata"), path(f"guide/run/checkpoint/step-{step}/.metadata"))
+    to_hf("dump_folder", 3, "holding step-100, step-300, step-2000; give one step, e.g. the latest",
+          "checkpoint/step-2000", path("guide/run/checkpoint"), "@GQA")
+    to_hf("run_folder", 3, "give one step, e.g. the latest", "step-2000", path("guide/run"), "@GQA")
 
 
 safetensors_cases()
@@ -700,6 +746,7 @@ dcp_cases()
 torch_save_cases()
 model_cases()
 quant_cases()
+guide_cases()
 with open(os.path.join(OUT, "cases.tsv"), "w") as manifest:
     for row in cases:
         manifest.write("\t".join(row) + "\n")
