@@ -6,7 +6,9 @@
 #include "cli/common.h"
 #include "cli/size_option.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/interrupt.h"
+#include "families/hf_layout.h"
 #include "formats/checkpoint_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
 #include "pipeline/output_directory.h"
@@ -17,10 +19,12 @@ namespace {
 
 struct ConvertArgs {
   ModelOptions model;
+  HfLayoutOptions layout;
   RunOptions run;
   std::string input;
   std::string output;
   std::string max_shard_size;
+  std::string hf_assets;
   CheckpointFormat native_format = CheckpointFormat::kDcp;
   std::string scratch;
   bool verify = false;
@@ -46,24 +50,79 @@ std::filesystem::path round_trip_scratch(Direction direction, const ModelConfig&
   return scratch_directory(args.run, args.scratch, beside, needed);
 }
 
+// huggingface_hub's MAX_SHARD_SIZE, "5GB": to-hf's default --max-shard-size.
+constexpr uint64_t kDefaultMaxShardBytes = 5'000'000'000;
+
+// The files to-hf writes beside config.json: --hf-assets's, and a generation_config.json from
+// the token ids of --hf-config (or of the assets folder's config.json) when they hold none.
+// Says (unless quiet) what is included; `report` gets the same.
+std::vector<CompanionFile> hf_companions(const ConvertArgs& args, nlohmann::json& report) {
+  std::vector<CompanionFile> files;
+  std::filesystem::path ids_from = args.model.hf_config;
+  if (!args.hf_assets.empty()) {
+    files = read_hf_assets(args.hf_assets);
+    if (ids_from.empty() &&
+        std::filesystem::exists(std::filesystem::path(args.hf_assets) / "config.json"))
+      ids_from = std::filesystem::path(args.hf_assets) / "config.json";
+  }
+  const bool has_generation =
+      std::any_of(files.begin(), files.end(),
+                  [](const CompanionFile& file) { return file.name == "generation_config.json"; });
+  if (!has_generation && !ids_from.empty()) {
+    nlohmann::json config;
+    try {
+      config = nlohmann::json::parse(read_small_file(ids_from, 16 << 20));
+    } catch (const nlohmann::json::exception& error) {
+      fail_input(ids_from.string() + ": invalid JSON: " + error.what());
+    }
+    if (auto generation = generation_config_from(config)) files.push_back(*generation);
+  }
+  nlohmann::json names = nlohmann::json::array();
+  for (const CompanionFile& file : files) names.push_back(file.name);
+  report = {{"files", names}, {"tokenizer_included", has_tokenizer(files)}};
+  if (!args.run.quiet) {
+    if (!has_tokenizer(files))
+      spdlog::info(
+          "no tokenizer included in the HF output (--hf-assets DIR copies one from a "
+          "release or tokenizer folder)");
+    if (files.empty())
+      spdlog::info(
+          "no generation_config.json written: no bos/eos token ids known (--hf-config "
+          "or --hf-assets)");
+  }
+  return files;
+}
+
 int run_convert(Direction direction, const ConvertArgs& args) {
   const auto start = std::chrono::steady_clock::now();
-  const ResolvedModel model = resolve_model(args.model, direction, args.input);
-  const ModelConfig& config = model.config;
-  const FamilyRules rules = build_family_rules(config);
+  ResolvedModel model = resolve_model(args.model, direction, args.input);
+  if (direction == Direction::kToHf)  // usage errors before any reading
+    choose_hf_layouts(model.config, args.layout.key_layout, args.layout.expert_layout);
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
   if (!args.max_shard_size.empty()) write.max_shard_size_bytes = parse_size(args.max_shard_size);
+  nlohmann::json assets_report;
+  if (direction == Direction::kToHf) {
+    // huggingface_hub's default: hub uploads want shards well under 50 GB.
+    if (!write.max_shard_size_bytes) write.max_shard_size_bytes = kDefaultMaxShardBytes;
+    write.hf_companions = hf_companions(args, assets_report);
+  }
 
   set_activity({"read", "reading " + args.input});
   MappedCheckpoint input(read_checkpoint(args.input));
   throw_if_interrupted();
+  nlohmann::json layout_report;
+  settle_hf_layouts(args.run, args.layout, direction, input.catalog(), model.config, layout_report);
+  const ModelConfig& config = model.config;
+  const FamilyRules rules = build_family_rules(config);
   nlohmann::json report = {{"command", direction == Direction::kToHf ? "to-hf" : "from-hf"},
                            {"model", config.family()},
                            {"flavor", config.flavor()},
                            {"input", args.input},
                            {"output", args.output}};
   report_model(args.run, model, report);
+  report.update(layout_report);
+  if (direction == Direction::kToHf) report["hf_assets"] = assets_report;
   if (args.dry_run) {
     ConversionSummary summary = write_conversion(direction, config, rules, input, {}, write, true);
     report["dry_run"] = true;
@@ -78,6 +137,12 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   }
 
   check_output_does_not_contain(args.output, args.input);
+  // Tokenizer files are not ckconv's kind of file (pipeline/publish.h): replacing one that is
+  // already in the output takes --force, as replacing a checkpoint does.
+  for (const CompanionFile& file : write.hf_companions)
+    if (!args.force && std::filesystem::exists(std::filesystem::path(args.output) / file.name))
+      fail(ErrorKind::kExists, "output " + args.output + " already holds " + file.name +
+                                   " (use --force to replace it; other files in it are kept)");
   OutputDirectory output(args.output, args.force);
   print_notes(args.run, output.cleanup_notes());
   std::filesystem::path scratch;
@@ -149,11 +214,19 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
           "directory for --verify-roundtrip's intermediate checkpoints (default: beside the "
           "output, else $TMPDIR)")
       ->needs(verify);
+  if (to_hf) add_hf_layout_options(*command, args->layout);
+  if (to_hf)
+    command->add_option("--hf-assets", args->hf_assets,
+                        "copy the tokenizer files, generation_config.json, chat template and "
+                        "special-tokens map of this release or tokenizer folder into the output");
   if (to_hf)
     command->add_option(
         "--max-shard-size", args->max_shard_size,
-        "split into model-0000i-of-0000N.safetensors shards of at most this size (e.g. 5GB)");
+        "split into model-0000i-of-0000N.safetensors shards of at most this size (default "
+        "5GB, as huggingface_hub; e.g. 5G, 5GB, 5GiB)");
   else
+    add_drop_mtp_option(*command, args->layout);
+  if (!to_hf)
     add_native_format_option(*command, args->native_format,
                              "dcp (torchtitan's format, default), safetensors or torch");
   command->callback([args, direction, &exit_code]() { exit_code = run_convert(direction, *args); });

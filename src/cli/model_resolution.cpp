@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "families/hf_layout.h"
 
 namespace ckconv::cli {
 namespace {
@@ -55,6 +56,57 @@ ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
   if (direction == Direction::kToHf)
     model.unconfirmed = fields_not_in_shapes(model, build_family_rules(model.config), request);
   return model;
+}
+
+void add_hf_layout_options(CLI::App& app, HfLayoutOptions& options) {
+  app.add_option("--hf-layout", options.key_layout,
+                 "llama4 HF keys: multimodal (default; language_model.model.*, as the hub "
+                 "repository) or causal-lm (model.*, as Llama4ForCausalLM.save_pretrained)");
+  app.add_option("--hf-expert-layout", options.expert_layout,
+                 "HF MoE experts: per-expert (qwen3, deepseek_v3 default: mlp.experts.{e}.*) or "
+                 "fused (transformers' 3-D gate_up_proj/down_proj; gpt_oss: the layout "
+                 "GptOssForCausalLM loads)");
+}
+
+void add_drop_mtp_option(CLI::App& app, HfLayoutOptions& options) {
+  app.add_flag("--drop-mtp", options.drop_mtp,
+               "drop the HF multi-token-prediction layers (deepseek_v3 model.layers.{n_layers}.*), "
+               "which the native scheme has no place for (without it they are dropped with a "
+               "warning)");
+}
+
+void settle_hf_layouts(const RunOptions& run, const HfLayoutOptions& options, Direction direction,
+                       const Catalog& input, ModelConfig& config, nlohmann::json& report) {
+  std::vector<std::string> detected;
+  if (direction == Direction::kToHf) {
+    choose_hf_layouts(config, options.key_layout, options.expert_layout);
+  } else {
+    std::vector<std::string> keys;
+    for (const CatalogTensor& tensor : input.tensors) keys.push_back(tensor.name);
+    detected = detect_hf_layouts(config, keys);
+  }
+  const std::vector<std::string> warnings =
+      direction == Direction::kToHf ? hf_layout_warnings(config) : std::vector<std::string>{};
+  nlohmann::json layout = {{"expert_layout", hf_expert_layout(config)}, {"detected", detected}};
+  if (config.family() == "llama4") layout["key_layout"] = hf_key_layout(config);
+  layout["warnings"] = warnings;
+  report["hf_layout"] = layout;
+  for (const std::string& line : detected)
+    if (!run.quiet) spdlog::info("{}", line);
+  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  const int64_t mtp = hf_mtp_layers(config);
+  report["hf_layout"]["mtp_layers_dropped"] = mtp;
+  if (mtp == 0) return;
+  const std::string dropped =
+      "the " + std::to_string(mtp) +
+      " multi-token-prediction layer(s) of the HF input are dropped: this native scheme has no "
+      "MTP layers (their copies of the embeddings and output head must equal the main "
+      "ones)";
+  if (options.drop_mtp) {
+    if (!run.quiet) spdlog::info("{} (--drop-mtp)", dropped);
+  } else {
+    spdlog::warn("{}; --drop-mtp makes this explicit", dropped);
+  }
 }
 
 void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report) {

@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "families/hf_layout.h"
 #include "formats/checkpoint_reader.h"
 #include "verify/scratch_space.h"
 
@@ -14,6 +15,7 @@ namespace {
 
 struct VerifyArgs {
   ModelOptions model;
+  HfLayoutOptions layout;
   RunOptions run;
   std::string native;
   std::string hf;
@@ -26,16 +28,23 @@ int run_verify(const VerifyArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   const bool from_native = !args.native.empty();
   const std::string path = from_native ? args.native : args.hf;
-  const ResolvedModel model =
-      resolve_model(args.model, from_native ? Direction::kToHf : Direction::kFromHf, path);
-  const ModelConfig& config = model.config;
-  const FamilyRules rules = build_family_rules(config);
+  const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
+  ResolvedModel model = resolve_model(args.model, direction, path);
+  if (!from_native && (!args.layout.key_layout.empty() || !args.layout.expert_layout.empty()))
+    fail(ErrorKind::kUsage,
+         "--hf-layout and --hf-expert-layout go with --native; an HF input's layout is read "
+         "from its keys");
+  if (from_native)
+    choose_hf_layouts(model.config, args.layout.key_layout, args.layout.expert_layout);
   WriteOptions write = write_options(args.run);
   set_activity({"read", "reading " + path});
   MappedCheckpoint input(read_checkpoint(path));
   throw_if_interrupted();
+  nlohmann::json layout_report;
+  settle_hf_layouts(args.run, args.layout, direction, input.catalog(), model.config, layout_report);
+  const ModelConfig& config = model.config;
+  const FamilyRules rules = build_family_rules(config);
   if (from_native) write.native_format = input.catalog().format;
-  const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
   // Room for both intermediates is checked before any work; by default they go beside the
   // input when that is writable (never into a read-only input's folder), else to $TMPDIR.
   uint64_t first_bytes = 0;
@@ -59,6 +68,7 @@ int run_verify(const VerifyArgs& args) {
                          {"verify", verify_json(report)},
                          {"seconds", seconds_since(start)}};
   report_model(args.run, model, json);
+  json.update(layout_report);
   write_report(args.run, json);
   return report.passed ? 0 : static_cast<int>(ErrorKind::kMismatch);
 }
@@ -73,6 +83,8 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
+  add_hf_layout_options(*command, args->layout);
+  add_drop_mtp_option(*command, args->layout);
   auto* native = command->add_option("--native", args->native, "start from this native checkpoint");
   auto* hf = command->add_option("--hf", args->hf, "start from this HF checkpoint");
   native->excludes(hf);

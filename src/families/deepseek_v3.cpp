@@ -3,8 +3,11 @@
 // query), renames only (HF rope_interleave keeps torchtitan's interleaved RoPE layout), dense
 // FFN on the first n_dense_layers layers, MoE with per-expert split of w1_EFD/w3_EFD/w2_EDF
 // and shared experts on the rest; expert_bias_E <-> mlp.gate.e_score_correction_bias (it
-// round-trips).
+// round-trips). The releases' multi-token-prediction layers model.layers.{n_layers + j}.*
+// (config field hf_mtp_layers, set from the input's keys) are mapped as torchtitan's
+// mtp_layers.{j}.* and, since this native scheme has no MTP layers, dropped by from_hf.
 #include "core/error.h"
+#include "families/hf_layout.h"
 #include "families/rule_builder.h"
 
 namespace ckconv {
@@ -62,34 +65,78 @@ void deepseek_v3_attention_rules(const ModelConfig& config, int64_t layer, const
                attn + "o_proj.weight");
 }
 
-// Native block order: attention, attention_norm, ffn_norm, moe | feed_forward.
-void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
+// One decoder block, in native order: attention, attention_norm, ffn_norm, moe | feed_forward.
+void deepseek_v3_block_rules(const ModelConfig& config, int64_t layer, const std::string& hf,
+                             RuleBuilder& rules) {
   const int64_t dim = config.get_int("dim");
-  const int64_t vocab = config.get_int("vocab_size");
   const int64_t experts = config.get_int("num_experts");
   const int64_t expert_hidden = config.get_int("moe_hidden_dim");
   const int64_t shared_hidden = expert_hidden * config.get_int("num_shared_experts");
-  rules.embeddings("model.", vocab, dim);
-  for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer) {
-    const std::string hf = hf_layer_prefix("model.", layer);
-    deepseek_v3_attention_rules(config, layer, hf, rules);
-    rules.layer_norms(layer, hf, dim);
-    if (layer < config.get_int("n_dense_layers")) {
-      rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.",
-                   config.get_int("dense_hidden_dim"), dim);
-      continue;
-    }
-    if (config.get_optional_double("load_balance_coeff"))
-      rules.rename({layer_key(layer, "moe.expert_bias_E"), {experts}, true},
-                   hf + "mlp.gate.e_score_correction_bias");
-    rules.per_expert_swiglu(layer, hf + "mlp.experts.", experts, expert_hidden, dim);
-    rules.rename({layer_key(layer, "moe.router.gate.weight"), {experts, dim}},
-                 hf + "mlp.gate.weight");
-    if (shared_hidden > 0)
-      rules.swiglu(layer_key(layer, "moe.shared_experts."), hf + "mlp.shared_experts.",
-                   shared_hidden, dim);
+  deepseek_v3_attention_rules(config, layer, hf, rules);
+  rules.layer_norms(layer, hf, dim);
+  if (layer < config.get_int("n_dense_layers")) {
+    rules.swiglu(layer_key(layer, "feed_forward."), hf + "mlp.", config.get_int("dense_hidden_dim"),
+                 dim);
+    return;
   }
+  if (config.get_optional_double("load_balance_coeff"))
+    rules.rename({layer_key(layer, "moe.expert_bias_E"), {experts}, true},
+                 hf + "mlp.gate.e_score_correction_bias");
+  rules.swiglu_experts(config, layer, hf + "mlp.experts.", experts, expert_hidden, dim);
+  rules.rename({layer_key(layer, "moe.router.gate.weight"), {experts, dim}},
+               hf + "mlp.gate.weight");
+  if (shared_hidden > 0)
+    rules.swiglu(layer_key(layer, "moe.shared_experts."), hf + "mlp.shared_experts.", shared_hidden,
+                 dim);
+}
+
+// Multi-token-prediction block j (HF model.layers.{n_layers + j}): a decoder block as the
+// main ones plus enorm, hnorm, eh_proj [D, 2D] and the head's norm, with native keys under
+// torchtitan's mtp_layers.{j}. (its 2026-08 scheme: mtp_norm for shared_head.norm). The
+// release's stored copies of the embeddings and the output head are not part of it.
+std::vector<Rule> deepseek_v3_mtp_block(const ModelConfig& config, int64_t j) {
+  const int64_t dim = config.get_int("dim");
+  const int64_t layer = config.get_int("n_layers") + j;
+  const std::string hf = hf_layer_prefix("model.", layer);
+  FamilyRules block;
+  RuleBuilder rules(block);
+  deepseek_v3_block_rules(config, layer, hf, rules);
+  rules.rename({layer_key(layer, "enorm.weight"), {dim}}, hf + "enorm.weight");
+  rules.rename({layer_key(layer, "hnorm.weight"), {dim}}, hf + "hnorm.weight");
+  rules.rename({layer_key(layer, "eh_proj.weight"), {dim, 2 * dim}}, hf + "eh_proj.weight");
+  rules.rename({layer_key(layer, "mtp_norm.weight"), {dim}}, hf + "shared_head.norm.weight");
+  const std::string main_prefix = layer_key(layer, "");
+  const std::string mtp_prefix = "mtp_layers." + std::to_string(j) + ".";
+  for (Rule& rule : block.rules)
+    for (NativeTensor& tensor : rule.native)
+      tensor.name = mtp_prefix + tensor.name.substr(main_prefix.size());
+  return block.rules;
+}
+
+// The HF multi-token-prediction layers the input holds, dropped: this native scheme has no
+// MTP layers. Their copies of the embeddings and the output head must equal the main ones.
+void deepseek_v3_dropped_mtp_rules(const ModelConfig& config, RuleBuilder& rules) {
+  const int64_t vocab = config.get_int("vocab_size");
+  const int64_t dim = config.get_int("dim");
+  for (int64_t j = 0; j < hf_mtp_layers(config); ++j) {
+    const std::string hf = hf_layer_prefix("model.", config.get_int("n_layers") + j);
+    rules.dropped_hf(deepseek_v3_mtp_block(config, j),
+                     "multi-token-prediction layer, dropped (no MTP layers in this native scheme)");
+    rules.dropped_hf_copy(hf + "embed_tokens.weight", {vocab, dim}, "model.embed_tokens.weight",
+                          "multi-token-prediction layer's copy of the embeddings, dropped");
+    rules.dropped_hf_copy(hf + "shared_head.head.weight", {vocab, dim}, "lm_head.weight",
+                          "multi-token-prediction layer's copy of the output head, dropped");
+  }
+}
+
+void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
+  const int64_t dim = config.get_int("dim");
+  const int64_t vocab = config.get_int("vocab_size");
+  rules.embeddings("model.", vocab, dim);
+  for (int64_t layer = 0; layer < config.get_int("n_layers"); ++layer)
+    deepseek_v3_block_rules(config, layer, hf_layer_prefix("model.", layer), rules);
   rules.final_norm_and_output("model.", "lm_head.weight", false, vocab, dim);
+  deepseek_v3_dropped_mtp_rules(config, rules);
 }
 
 using enum FieldType;

@@ -13,6 +13,7 @@
 #include "formats/checkpoint_format.h"
 #include "formats/file_plan.h"
 #include "model/model_config.h"
+#include "pipeline/hf_assets.h"
 #include "pipeline/mapped_checkpoint.h"
 #include "pipeline/plan.h"
 
@@ -31,6 +32,8 @@ class OutputInspector {
 struct WriteOptions {
   CheckpointFormat native_format = CheckpointFormat::kDcp;  // from_hf (and init) output
   std::optional<uint64_t> max_shard_size_bytes;             // HF output sharding
+  // Files written beside an HF output's config.json (tokenizer, generation_config.json).
+  std::vector<CompanionFile> hf_companions;
   int threads = 1;
   uint64_t block_bytes = uint64_t{4} << 20;
   bool sync = true;
