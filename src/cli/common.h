@@ -46,6 +46,26 @@ struct RunOptions {
 };
 
 void add_model_options(CLI::App& app, ModelOptions& options);
+
+// --hf-layout and --hf-expert-layout (families/hf_layout.h): the HF layout to-hf writes.
+struct HfLayoutOptions {
+  std::string key_layout;
+  std::string expert_layout;
+  bool drop_mtp = false;  // --drop-mtp (from-hf, verify)
+};
+void add_hf_layout_options(CLI::App& app, HfLayoutOptions& options);
+void add_drop_mtp_option(CLI::App& app, HfLayoutOptions& options);
+// The HF layouts of a conversion, set on `config` before its rules are built: on to-hf (and
+// verify --native) the options'; on from-hf (and verify --hf) the layouts `input`'s keys use.
+// Logs them (unless quiet) and the warnings of the chosen layout (always), and adds both to
+// `report`.
+void settle_hf_layouts(const RunOptions& run, const HfLayoutOptions& options, Direction direction,
+                       const Catalog& input, ModelConfig& config, nlohmann::json& report);
+// After the native layout is known: how many of the HF input's MTP layers the native model
+// has no place for (dropped by the family's named rule); said on stderr and in `report`.
+void report_dropped_mtp(const RunOptions& run, const HfLayoutOptions& options,
+                        const ModelConfig& config, const NativeLayout& layout,
+                        nlohmann::json& report);
 void add_run_options(CLI::App& app, RunOptions& options);
 // --native-format dcp|safetensors|torch (torch: a torch.save file), parsed into `format`, which
 // keeps its value when the option is absent; any other spelling is a usage error.

@@ -6,7 +6,9 @@
 #include "cli/common.h"
 #include "cli/size_option.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/interrupt.h"
+#include "families/hf_layout.h"
 #include "formats/checkpoint_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
 #include "pipeline/output_directory.h"
@@ -17,10 +19,12 @@ namespace {
 
 struct ConvertArgs {
   ModelOptions model;
+  HfLayoutOptions layout;
   RunOptions run;
   std::string input;
   std::string output;
   std::string max_shard_size;
+  std::string hf_assets;
   CheckpointFormat native_format = CheckpointFormat::kDcp;
   std::optional<DType> dtype;
   std::string scratch;
@@ -66,6 +70,49 @@ void check_output_side(const ConvertArgs& args, const ConversionSummary& summary
                              place.string());
 }
 
+// huggingface_hub's MAX_SHARD_SIZE, "5GB": to-hf's default --max-shard-size.
+constexpr uint64_t kDefaultMaxShardBytes = 5'000'000'000;
+
+// The files to-hf writes beside config.json: --hf-assets's, and a generation_config.json from
+// the token ids of --hf-config (or of the assets folder's config.json) when they hold none.
+// Says (unless quiet) what is included; `report` gets the same.
+std::vector<CompanionFile> hf_companions(const ConvertArgs& args, nlohmann::json& report) {
+  std::vector<CompanionFile> files;
+  std::filesystem::path ids_from = args.model.hf_config;
+  if (!args.hf_assets.empty()) {
+    files = read_hf_assets(args.hf_assets);
+    if (ids_from.empty() &&
+        std::filesystem::exists(std::filesystem::path(args.hf_assets) / "config.json"))
+      ids_from = std::filesystem::path(args.hf_assets) / "config.json";
+  }
+  const bool has_generation =
+      std::any_of(files.begin(), files.end(),
+                  [](const CompanionFile& file) { return file.name == "generation_config.json"; });
+  if (!has_generation && !ids_from.empty()) {
+    nlohmann::json config;
+    try {
+      config = nlohmann::json::parse(read_small_file(ids_from, 16 << 20));
+    } catch (const nlohmann::json::exception& error) {
+      fail_input(ids_from.string() + ": invalid JSON: " + error.what());
+    }
+    if (auto generation = generation_config_from(config)) files.push_back(*generation);
+  }
+  nlohmann::json names = nlohmann::json::array();
+  for (const CompanionFile& file : files) names.push_back(file.name);
+  report = {{"files", names}, {"tokenizer_included", has_tokenizer(files)}};
+  if (!args.run.quiet) {
+    if (!has_tokenizer(files))
+      spdlog::info(
+          "no tokenizer included in the HF output (--hf-assets DIR copies one from a "
+          "release or tokenizer folder)");
+    if (files.empty())
+      spdlog::info(
+          "no generation_config.json written: no bos/eos token ids known (--hf-config "
+          "or --hf-assets)");
+  }
+  return files;
+}
+
 int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& report) {
   const auto start = std::chrono::steady_clock::now();
   WriteOptions write = write_options(args.run);
@@ -73,6 +120,12 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   write.dtype = args.dtype;
   if (direction == Direction::kFromHf) write.quantization = hf_quantization(args.model, args.input);
   if (!args.max_shard_size.empty()) write.max_shard_size_bytes = parse_size(args.max_shard_size);
+  nlohmann::json assets_report;
+  if (direction == Direction::kToHf) {
+    // huggingface_hub's default: hub uploads want shards well under 50 GB.
+    if (!write.max_shard_size_bytes) write.max_shard_size_bytes = kDefaultMaxShardBytes;
+    write.hf_companions = hf_companions(args, assets_report);
+  }
 
   set_activity({"read", "reading " + args.input});
   MappedCheckpoint input(read_checkpoint(args.input));
@@ -81,15 +134,20 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
             {"version", kVersion},
             {"input", args.input},
             {"output", args.output}};
-  const ResolvedModel model = resolve_model(args.model, direction, args.input, input);
+  ResolvedModel model = resolve_model(args.model, direction, args.input, input);
+  nlohmann::json layout_report;
+  settle_hf_layouts(args.run, args.layout, direction, input.catalog(), model.config, layout_report);
   const ModelConfig& config = model.config;
   report["model"] = config.family();
   report["flavor"] = config.flavor();
   report_model(args.run, model, report);
+  report.update(layout_report);
+  if (direction == Direction::kToHf) report["hf_assets"] = assets_report;
   const NativeLayout layout =
       direction == Direction::kToHf
           ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), report)
           : write_native_layout(args.run, args.native_scheme, config, report);
+  report_dropped_mtp(args.run, args.layout, config, layout, report);
   const FamilyRules rules = build_native_rules(config, layout);
   check_input_plan(direction, model, rules, input);
   if (args.dry_run) {
@@ -108,6 +166,12 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   }
 
   check_output_does_not_contain(args.output, args.input);
+  // Tokenizer files are not ckconv's kind of file (pipeline/publish.h): replacing one that is
+  // already in the output takes --force, as replacing a checkpoint does.
+  for (const CompanionFile& file : write.hf_companions)
+    if (!args.force && std::filesystem::exists(std::filesystem::path(args.output) / file.name))
+      fail(ErrorKind::kExists, "output " + args.output + " already holds " + file.name +
+                                   " (use --force to replace it; other files in it are kept)");
   OutputDirectory output(args.output, args.force);
   print_notes(args.run, output.cleanup_notes());
   std::filesystem::path scratch;
@@ -194,11 +258,19 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
           "output, else $TMPDIR)")
       ->needs(verify);
   add_native_scheme_option(*command, args->native_scheme, !to_hf);
+  if (to_hf) add_hf_layout_options(*command, args->layout);
+  if (to_hf)
+    command->add_option("--hf-assets", args->hf_assets,
+                        "copy the tokenizer files, generation_config.json, chat template and "
+                        "special-tokens map of this release or tokenizer folder into the output");
   if (to_hf)
     command->add_option(
         "--max-shard-size", args->max_shard_size,
-        "split into model-0000i-of-0000N.safetensors shards of at most this size (e.g. 5GB)");
+        "split into model-0000i-of-0000N.safetensors shards of at most this size (default "
+        "5GB, as huggingface_hub; e.g. 5G, 5GB, 5GiB)");
   else
+    add_drop_mtp_option(*command, args->layout);
+  if (!to_hf)
     add_native_format_option(*command, args->native_format,
                              "dcp (torchtitan's format, default), safetensors or torch");
   command->callback([args, direction, &exit_code]() {

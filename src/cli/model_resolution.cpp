@@ -10,6 +10,8 @@
 #include "core/file.h"
 #include "families/model_aliases.h"
 #include "pipeline/plan.h"
+#include "families/hf_layout.h"
+#include "families/native_scheme.h"
 
 namespace ckconv::cli {
 namespace {
@@ -211,6 +213,8 @@ QuantizationOptions hf_quantization(const ModelOptions& options, const std::stri
   quantization.fp8_block_rows = block[0].get<int64_t>();
   quantization.fp8_block_cols = block[1].get<int64_t>();
   return quantization;
+}
+
 // Every config field with its value and source, for --json.
 nlohmann::json resolved_fields(const ResolvedModel& model) {
   nlohmann::json fields = nlohmann::json::object();
@@ -218,6 +222,67 @@ nlohmann::json resolved_fields(const ResolvedModel& model) {
     fields[item.key()] = {{"value", item.value()},
                           {"source", model.field_sources.value(item.key(), std::string())}};
   return fields;
+}
+
+void add_hf_layout_options(CLI::App& app, HfLayoutOptions& options) {
+  app.add_option("--hf-layout", options.key_layout,
+                 "llama4 HF keys: multimodal (default; language_model.model.*, as the hub "
+                 "repository) or causal-lm (model.*, as Llama4ForCausalLM.save_pretrained)");
+  app.add_option("--hf-expert-layout", options.expert_layout,
+                 "HF MoE experts: per-expert (qwen3, deepseek_v3 default: mlp.experts.{e}.*) or "
+                 "fused (transformers' 3-D gate_up_proj/down_proj; gpt_oss: the layout "
+                 "GptOssForCausalLM loads)");
+}
+
+void add_drop_mtp_option(CLI::App& app, HfLayoutOptions& options) {
+  app.add_flag("--drop-mtp", options.drop_mtp,
+               "drop the HF multi-token-prediction layers (deepseek_v3 model.layers.{n_layers}.*), "
+               "which the native scheme has no place for (without it they are dropped with a "
+               "warning)");
+}
+
+void settle_hf_layouts(const RunOptions& run, const HfLayoutOptions& options, Direction direction,
+                       const Catalog& input, ModelConfig& config, nlohmann::json& report) {
+  std::vector<std::string> detected;
+  if (direction == Direction::kToHf) {
+    choose_hf_layouts(config, options.key_layout, options.expert_layout);
+  } else {
+    std::vector<std::string> keys;
+    for (const CatalogTensor& tensor : input.tensors) keys.push_back(tensor.name);
+    detected = detect_hf_layouts(config, keys);
+  }
+  const std::vector<std::string> warnings =
+      direction == Direction::kToHf ? hf_layout_warnings(config) : std::vector<std::string>{};
+  nlohmann::json layout = {{"expert_layout", hf_expert_layout(config)}, {"detected", detected}};
+  if (config.family() == "llama4") layout["key_layout"] = hf_key_layout(config);
+  layout["warnings"] = warnings;
+  report["hf_layout"] = layout;
+  for (const std::string& line : detected)
+    if (!run.quiet) spdlog::info("{}", line);
+  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  // --drop-mtp: no MTP blocks in the native model, even where its scheme has them.
+  if (options.drop_mtp && config.has("num_mtp_layers")) config.set("num_mtp_layers", 0);
+}
+
+void report_dropped_mtp(const RunOptions& run, const HfLayoutOptions& options,
+                        const ModelConfig& config, const NativeLayout& layout,
+                        nlohmann::json& report) {
+  const int64_t kept = scheme_has_mtp(layout.scheme) && config.has("num_mtp_layers")
+                           ? config.get_int("num_mtp_layers")
+                           : 0;
+  const int64_t mtp = std::max<int64_t>(0, hf_mtp_layers(config) - kept);
+  report["hf_layout"]["mtp_layers_dropped"] = mtp;
+  if (mtp == 0) return;
+  const std::string dropped =
+      "the " + std::to_string(mtp) + " multi-token-prediction layer(s) of the HF input are " +
+      "dropped: the native model (scheme " + native_scheme_name(layout.scheme) +
+      ") has no place for them (their copies of the embeddings and output head must equal the "
+      "main ones; --native-scheme 2026-08 keeps them as mtp_layers.*)";
+  if (options.drop_mtp) {
+    if (!run.quiet) spdlog::info("{} (--drop-mtp)", dropped);
+  } else {
+    spdlog::warn("{}; --drop-mtp makes this explicit", dropped);
+  }
 }
 
 void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report) {

@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "families/hf_layout.h"
 #include "formats/checkpoint_reader.h"
 #include "verify/scratch_space.h"
 
@@ -14,6 +15,7 @@ namespace {
 
 struct VerifyArgs {
   ModelOptions model;
+  HfLayoutOptions layout;
   RunOptions run;
   std::string native;
   std::string hf;
@@ -38,20 +40,27 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   throw_if_interrupted();
   const bool from_native =
       !args.native.empty() || (!args.path.empty() && !looks_like_hf(input.catalog()));
-  const ResolvedModel model =
-      resolve_model(args.model, from_native ? Direction::kToHf : Direction::kFromHf, path, input);
+  const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
+  if (!from_native && (!args.layout.key_layout.empty() || !args.layout.expert_layout.empty()))
+    fail(ErrorKind::kUsage,
+         "--hf-layout and --hf-expert-layout go with a native input; an HF input's layout is "
+         "read from its keys");
+  ResolvedModel model = resolve_model(args.model, direction, path, input);
+  nlohmann::json layout_report;
+  settle_hf_layouts(args.run, args.layout, direction, input.catalog(), model.config, layout_report);
   const ModelConfig& config = model.config;
   json = {
       {"command", "verify"},       {"version", kVersion}, {"model", config.family()},
       {"flavor", config.flavor()}, {"input", path},       {"start", from_native ? "native" : "hf"}};
   report_model(args.run, model, json);
+  json.update(layout_report);
   if (!from_native) write.quantization = hf_quantization(args.model, path);
   // From a native checkpoint the round trip writes the input's own scheme, so it can be exact.
   const NativeLayout layout =
       from_native ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), json)
                   : write_native_layout(args.run, args.native_scheme, config, json);
+  report_dropped_mtp(args.run, args.layout, config, layout, json);
   const FamilyRules rules = build_native_rules(config, layout);
-  const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
   check_input_plan(direction, model, rules, input);
   if (from_native) write.native_format = input.catalog().format;
   // Room for both intermediates is checked before any work; by default they go beside the
@@ -94,6 +103,8 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   add_hf_config_option(*command, args->model);
   add_run_options(*command, args->run);
   add_dtype_option(*command, args->dtype);
+  add_hf_layout_options(*command, args->layout);
+  add_drop_mtp_option(*command, args->layout);
   auto* native = command->add_option("--native", args->native, "start from this native checkpoint");
   auto* hf = command->add_option("--hf", args->hf, "start from this HF checkpoint");
   native->excludes(hf);

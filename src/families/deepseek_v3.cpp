@@ -3,8 +3,11 @@
 // query), renames only (HF rope_interleave keeps torchtitan's interleaved RoPE layout), dense
 // FFN on the first n_dense_layers layers, MoE with per-expert split of w1_EFD/w3_EFD/w2_EDF
 // and shared experts on the rest; expert_bias_E <-> mlp.gate.e_score_correction_bias (it
-// round-trips).
+// round-trips). The releases' multi-token-prediction layers model.layers.{n_layers + j}.*
+// (config field hf_mtp_layers, set from the input's keys) are mapped as torchtitan's
+// mtp_layers.{j}.* and, since this native scheme has no MTP layers, dropped by from_hf.
 #include "core/error.h"
+#include "families/hf_layout.h"
 #include "families/rule_builder.h"
 
 namespace ckconv {
@@ -84,16 +87,40 @@ void deepseek_v3_block_rules(const ModelConfig& config, const std::string& nativ
   if (config.get_optional_double("load_balance_coeff"))
     rules.rename({native + "moe.expert_bias_E", {experts}, true},
                  hf + "mlp.gate.e_score_correction_bias");
-  rules.per_expert_swiglu(native, hf + "mlp.experts.", experts, expert_hidden, dim);
+  rules.swiglu_experts(config, native, hf + "mlp.experts.", experts, expert_hidden, dim);
   rules.rename({native + "moe.router.gate.weight", {experts, dim}}, hf + "mlp.gate.weight");
   if (shared_hidden > 0)
     rules.swiglu(native + "moe.shared_experts.", hf + "mlp.shared_experts.", shared_hidden, dim);
 }
 
+// Multi-token-prediction block j (HF model.layers.{n_layers + j}), a copy of the last layer's
+// block plus enorm, hnorm, eh_proj [D, 2D] and the head's norm, native keys mtp_layers.{j}.
+std::vector<Rule> deepseek_v3_mtp_block(const ModelConfig& config, int64_t j) {
+  const int64_t n_layers = config.get_int("n_layers");
+  FamilyRules block;
+  RuleBuilder rules(block);
+  deepseek_v3_block_rules(config, "mtp_layers." + std::to_string(j) + ".",
+                          hf_layer_prefix("model.", n_layers + j),
+                          n_layers - 1 >= config.get_int("n_dense_layers"), true, rules);
+  return block.rules;
+}
+
+// The release's stored copies of the embeddings and the output head in MTP layer j: neither
+// torchtitan nor transformers keeps them, so from_hf drops them after checking they equal the
+// main ones (never when they differ); to_hf writes none.
+void deepseek_v3_mtp_copies(const ModelConfig& config, int64_t j, RuleBuilder& rules) {
+  const int64_t vocab = config.get_int("vocab_size");
+  const int64_t dim = config.get_int("dim");
+  const std::string hf = hf_layer_prefix("model.", config.get_int("n_layers") + j);
+  rules.dropped_hf_copy(hf + "embed_tokens.weight", {vocab, dim}, "model.embed_tokens.weight",
+                        "multi-token-prediction layer's copy of the embeddings, dropped");
+  rules.dropped_hf_copy(hf + "shared_head.head.weight", {vocab, dim}, "lm_head.weight",
+                        "multi-token-prediction layer's copy of the output head, dropped");
+}
+
 // Native order: tok_embeddings, layers, norm, lm_head, then the MTP blocks (num_mtp_layers,
-// each a copy of the last layer's block) as HF layers n_layers + j. torchtitan's to_hf
-// writes no per-MTP-layer embed_tokens or shared_head.head (the release's copies of the
-// embeddings and head), so from_hf ignores them.
+// 0 in native schemes without MTP) as HF layers n_layers + j. MTP layers the HF input holds
+// (hf_mtp_layers) that the native model has no place for are dropped by a named rule.
 void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
   const int64_t dim = config.get_int("dim");
   const int64_t vocab = config.get_int("vocab_size");
@@ -105,12 +132,16 @@ void deepseek_v3_rules(const ModelConfig& config, RuleBuilder& rules) {
                             layer >= n_dense, false, rules);
   rules.final_norm_and_output("model.", "lm_head.weight", false, vocab, dim);
   const int64_t mtp_layers = config.get_int("num_mtp_layers");
-  for (int64_t j = 0; j < mtp_layers; ++j)
-    deepseek_v3_block_rules(config, "mtp_layers." + std::to_string(j) + ".",
-                            hf_layer_prefix("model.", n_layers + j), n_layers - 1 >= n_dense, true,
-                            rules);
-  if (mtp_layers > 0)
-    rules.ignore_hf(R"(model\.layers\.\d+\.(embed_tokens|shared_head\.head)\.weight)");
+  for (int64_t j = 0; j < mtp_layers; ++j) {
+    for (Rule& rule : deepseek_v3_mtp_block(config, j)) rules.add(std::move(rule));
+    deepseek_v3_mtp_copies(config, j, rules);
+  }
+  for (int64_t j = mtp_layers; j < hf_mtp_layers(config); ++j) {
+    rules.dropped_hf(deepseek_v3_mtp_block(config, j),
+                     "multi-token-prediction layer, dropped (the native model has no MTP layer " +
+                         std::to_string(j) + ")");
+    deepseek_v3_mtp_copies(config, j, rules);
+  }
 }
 
 using enum FieldType;

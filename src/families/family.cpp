@@ -66,12 +66,16 @@ std::string rule_op_name(RuleOp op) {
       return "transpose";
     case RuleOp::kConcatTransposed:
       return "concat-transposed";
+    case RuleOp::kConcatRows:
+      return "concat-rows";
     case RuleOp::kDroppedZeros:
       return "dropped-zeros";
     case RuleOp::kTied:
       return "tied";
     case RuleOp::kFusedSwiglu:
       return "fused-swiglu";
+    case RuleOp::kDroppedHf:
+      return "dropped-hf";
   }
   return "?";
 }

@@ -36,22 +36,28 @@ enum class RuleOp {
   kUnstackExperts,    // native[0] [E, ...] <-> hf[e] [...] per expert, ascending integer e
   kTransposeLast2,    // native[0] [..., a, b] <-> hf[0] [..., b, a]
   kConcatTransposed,  // native[0..k] [..., a_k, b] <-> hf[0] = cat(native[k]^T, dim=-1)
+  kConcatRows,        // native[0..k] [..., a_k, b] <-> hf[0] = cat(native[k], dim=-2)
   kDroppedZeros,      // native[0] -> dropped on to_hf; from_hf re-creates it as float32 zeros
   kTied,              // native[0] (lm_head) -> omitted on to_hf (must equal the native tensor
                       // written as hf[0]); from_hf copies hf[0] (the embeddings)
   kFusedSwiglu,       // native[0] [batch..., F, 2, D] (w13) <-> hf = the batch's [F, D] part-0
                       // tensors (w1, gate), then their part-1 tensors (w3, up)
+  kDroppedHf,         // hf[0] (`hf_shape`) -> consumed and dropped by from_hf when the input has
+                      // it (must then equal HF tensor `equal_to` when set); nothing on to_hf.
+                      // An HF-only tensor the native scheme has no place for (an MTP layer).
 };
 
 struct Rule {
   RuleOp op = RuleOp::kRename;
   std::vector<NativeTensor> native;
   std::vector<std::string> hf;
-  int64_t heads = 0;     // kRopePermute: heads of this tensor; kFusedQkv: query heads
-  int64_t kv_heads = 0;  // kFusedQkv
-  int64_t head_dim = 0;  // kRopePermute, kFusedQkv
-  bool permute = false;  // kFusedQkv
-  std::string reason{};  // kDroppedZeros: why HF has no such tensor (verify notes)
+  int64_t heads = 0;       // kRopePermute: heads of this tensor; kFusedQkv: query heads
+  int64_t kv_heads = 0;    // kFusedQkv
+  int64_t head_dim = 0;    // kRopePermute, kFusedQkv
+  bool permute = false;    // kFusedQkv
+  std::string reason{};    // kDroppedZeros: why HF has no such tensor; kDroppedHf: why dropped
+  Shape hf_shape{};        // kDroppedHf
+  std::string equal_to{};  // kDroppedHf: the HF tensor this one is a stored copy of
 };
 
 // A flavor's rule table, resolved from its config.

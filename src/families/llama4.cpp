@@ -1,11 +1,15 @@
 // llama4 text model (torchtitan models/llama4, transformers Llama4ForConditionalGeneration
 // hub layout): GQA attention as llama3 without RoPE permutation (both sides use interleaved
 // complex RoPE), then per layer either a dense FFN or, every interleave_moe_layer_step-th
-// layer, an MoE block with grouped experts, a router and one shared expert. Every HF key
-// carries the `language_model.` prefix. MoE experts: gate_up_proj [E, D, 2F] =
+// layer, an MoE block with grouped experts, a router and one shared expert. HF keys take one
+// of two layouts (families/hf_layout.h): the multimodal hub repository's, every key under
+// `language_model.` (default), or `model.*` / `lm_head.weight` as Llama4ForCausalLM's
+// save_pretrained writes them; transformers' Llama4ForCausalLM loads both (its
+// base_model_prefix is `language_model`). MoE experts: gate_up_proj [E, D, 2F] =
 // cat(w1_EFD^T, w3_EFD^T) and down_proj [E, F, D] = w2_EDF^T; expert_bias_E has no HF
 // counterpart.
 #include "core/error.h"
+#include "families/hf_layout.h"
 #include "families/rule_builder.h"
 
 namespace ckconv {
@@ -85,7 +89,9 @@ void llama4_rules(const ModelConfig& config, RuleBuilder& rules) {
   const int64_t vocab = config.get_int("vocab_size");
   const int64_t n_heads = config.get_int("n_heads");
   const int64_t head_dim = config.get_int("head_dim");
-  const std::string hf_model = "language_model.model.";
+  const bool multimodal = hf_key_layout(config) == kMultimodalLayout;
+  const std::string hf_root = multimodal ? "language_model." : "";
+  const std::string hf_model = hf_root + "model.";
   const RuleBuilder::Attention attention{n_heads, config.get_int("n_kv_heads"), head_dim,
                                          dim,     config.get_bool("fused_qkv"), false};
   rules.embeddings(hf_model, vocab, dim);
@@ -101,7 +107,7 @@ void llama4_rules(const ModelConfig& config, RuleBuilder& rules) {
                    config.get_int("hidden_dim"), dim);
     rules.layer_norms(layer, hf, dim);
   }
-  rules.final_norm_and_output(hf_model, "language_model.lm_head.weight", false, vocab, dim);
+  rules.final_norm_and_output(hf_model, hf_root + "lm_head.weight", false, vocab, dim);
   // Hub checkpoints of Llama4ForConditionalGeneration also hold the vision tower and the
   // projector, which the text model neither has nor needs.
   rules.ignore_hf(R"(vision_model\..*)");
@@ -134,9 +140,10 @@ const std::vector<HfBinding>& llama4_bindings() {
   return bindings;
 }
 
-// The text-only Llama4ForCausalLM config (transformers loads the `language_model.` keys into
-// it strictly); torchtitan models neither the L2 qk norm nor attention temperature tuning,
-// so both are off.
+// The text-only Llama4ForCausalLM config, in both key layouts: transformers loads either
+// strictly into Llama4ForCausalLM, whereas a Llama4ForConditionalGeneration config would
+// require the vision tower the text model does not have; torchtitan models neither the L2 qk norm
+// nor attention temperature tuning, so both are off.
 nlohmann::json llama4_hf_config(const ModelConfig& config) {
   const int64_t n_layers = config.get_int("n_layers");
   nlohmann::json moe_layers = nlohmann::json::array();

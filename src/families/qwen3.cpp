@@ -42,8 +42,8 @@ void qwen3_rules(const ModelConfig& config, RuleBuilder& rules) {
       if (load_balance)
         rules.dropped_zeros({layer_key(layer, "moe.expert_bias_E"), {experts}, true},
                             "HF Qwen3-MoE has no expert bias buffer");
-      rules.per_expert_swiglu(layer, hf + "mlp.experts.", experts, config.get_int("moe_hidden_dim"),
-                              dim);
+      rules.swiglu_experts(config, layer, hf + "mlp.experts.", experts,
+                           config.get_int("moe_hidden_dim"), dim);
       rules.rename({layer_key(layer, "moe.router.gate.weight"), {experts, dim}},
                    hf + "mlp.gate.weight");
     } else {

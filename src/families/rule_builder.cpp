@@ -1,5 +1,8 @@
 #include "families/rule_builder.h"
 
+#include "core/error.h"
+#include "families/hf_layout.h"
+
 namespace ckconv {
 
 std::string layer_key(int64_t layer, const std::string& suffix) {
@@ -149,6 +152,71 @@ void RuleBuilder::per_expert_swiglu(const std::string& native_layer, const std::
       rule.hf.push_back(hf_experts + std::to_string(e) + "." + projection.hf + ".weight");
     add(std::move(rule));
   }
+}
+
+void RuleBuilder::fused_swiglu_experts(const std::string& native_layer,
+                                       const std::string& hf_experts, int64_t experts,
+                                       int64_t hidden, int64_t dim) {
+  const NativeTensor w1{native_layer + "moe.experts.w1_EFD", {experts, hidden, dim}};
+  const NativeTensor w2{native_layer + "moe.experts.w2_EDF", {experts, dim, hidden}};
+  const NativeTensor w3{native_layer + "moe.experts.w3_EFD", {experts, hidden, dim}};
+  // Same native order as per_expert_swiglu; gate_up_proj takes w1 and w3 together.
+  declare_native_order({w1.name, w2.name, w3.name});
+  add({RuleOp::kConcatRows, {w1, w3}, {hf_experts + "gate_up_proj"}});
+  rename(w2, hf_experts + "down_proj");
+}
+
+void RuleBuilder::swiglu_experts(const ModelConfig& config, int64_t layer,
+                                 const std::string& hf_experts, int64_t experts, int64_t hidden,
+                                 int64_t dim) {
+  swiglu_experts(config, layer_key(layer, ""), hf_experts, experts, hidden, dim);
+}
+
+void RuleBuilder::swiglu_experts(const ModelConfig& config, const std::string& native_layer,
+                                 const std::string& hf_experts, int64_t experts, int64_t hidden,
+                                 int64_t dim) {
+  if (hf_expert_layout(config) == kFusedExperts)
+    fused_swiglu_experts(native_layer, hf_experts, experts, hidden, dim);
+  else
+    per_expert_swiglu(native_layer, hf_experts, experts, hidden, dim);
+}
+
+void RuleBuilder::dropped_hf(const std::vector<Rule>& rules, const std::string& reason) {
+  for (const Rule& rule : rules) {
+    std::vector<Shape> shapes;  // of each HF key, as the rule's to_hf writes it
+    const Shape& first = rule.native.at(0).shape;
+    if (rule.op == RuleOp::kRename) {
+      shapes.push_back(first);
+    } else if (rule.op == RuleOp::kUnstackExperts) {
+      shapes.assign(rule.hf.size(), Shape(first.begin() + 1, first.end()));
+    } else if (rule.op == RuleOp::kConcatRows) {
+      Shape shape = first;
+      shape[shape.size() - 2] = 0;
+      for (const NativeTensor& part : rule.native)
+        shape[shape.size() - 2] += part.shape[part.shape.size() - 2];
+      shapes.push_back(shape);
+    } else {
+      fail(ErrorKind::kInternal, rule_op_name(rule.op) + " rules cannot be dropped on from_hf");
+    }
+    std::string natives;
+    for (const NativeTensor& tensor : rule.native)
+      natives += (natives.empty() ? "" : " + ") + tensor.name;
+    for (size_t k = 0; k < rule.hf.size(); ++k) {
+      Rule dropped{RuleOp::kDroppedHf, {}, {rule.hf[k]}};
+      dropped.reason = reason + " (native " + natives + ")";
+      dropped.hf_shape = shapes[k];
+      add(std::move(dropped));
+    }
+  }
+}
+
+void RuleBuilder::dropped_hf_copy(const std::string& hf, Shape shape, const std::string& copy_of,
+                                  const std::string& reason) {
+  Rule rule{RuleOp::kDroppedHf, {}, {hf}};
+  rule.reason = reason + " (equal to " + copy_of + ")";
+  rule.hf_shape = std::move(shape);
+  rule.equal_to = copy_of;
+  add(std::move(rule));
 }
 
 }  // namespace ckconv

@@ -29,6 +29,14 @@ class RuleBuilder {
   void declare_native_order(const std::vector<std::string>& names);
   // HF keys matching `pattern` (an ECMAScript regex) are skipped by from_hf.
   void ignore_hf(std::string pattern);
+  // The HF keys `rules` would write (rename, per-expert and concat-rows rules), as kDroppedHf
+  // rules instead: consumed and dropped by from_hf when present. Each reason names the native
+  // key the rule maps, so a native scheme that has these tensors keeps `rules` as they are.
+  void dropped_hf(const std::vector<Rule>& rules, const std::string& reason);
+  // `hf` [shape], a stored copy of HF tensor `copy_of`: dropped by from_hf when present, after
+  // checking it bit-equal to `copy_of` (kBadInput naming both otherwise).
+  void dropped_hf_copy(const std::string& hf, Shape shape, const std::string& copy_of,
+                       const std::string& reason);
 
   // tok_embeddings.weight [vocab, dim] <-> {hf_model}embed_tokens.weight.
   void embeddings(const std::string& hf_model, int64_t vocab, int64_t dim);
@@ -62,6 +70,16 @@ class RuleBuilder {
                          int64_t hidden, int64_t dim);
   void per_expert_swiglu(const std::string& native_layer, const std::string& hf_experts,
                          int64_t experts, int64_t hidden, int64_t dim);
+  // The same experts in transformers' fused layout (what save_pretrained writes with
+  // save_original_format=False): {hf_experts}gate_up_proj [E, 2F, D] = cat(w1_EFD, w3_EFD,
+  // dim=1), gate rows first, and {hf_experts}down_proj [E, D, F] = w2_EDF; no .weight suffix.
+  void fused_swiglu_experts(const std::string& native_layer, const std::string& hf_experts,
+                            int64_t experts, int64_t hidden, int64_t dim);
+  // per_expert_swiglu or fused_swiglu_experts, as hf_expert_layout(config) says.
+  void swiglu_experts(const ModelConfig& config, int64_t layer, const std::string& hf_experts,
+                      int64_t experts, int64_t hidden, int64_t dim);
+  void swiglu_experts(const ModelConfig& config, const std::string& native_layer,
+                      const std::string& hf_experts, int64_t experts, int64_t hidden, int64_t dim);
 
  private:
   void add_to_native_order(const std::string& name);

@@ -324,4 +324,48 @@ TensorRecipe recipe_pair_pack(const std::string& out, const std::vector<std::str
   return recipe;
 }
 
+TensorRecipe recipe_concat_rows(const std::string& out, const std::vector<std::string>& parts,
+                                const std::vector<Shape>& part_shapes, DType dtype) {
+  CKCONV_CHECK(!parts.empty() && parts.size() == part_shapes.size());
+  const size_t rank = part_shapes[0].size();
+  CKCONV_CHECK(rank >= 2);
+  const int64_t b = part_shapes[0][rank - 1];
+  const int64_t batch = product(part_shapes[0], 0, rank - 2);
+  int64_t total = 0;
+  for (const Shape& shape : part_shapes) total += shape[rank - 2];
+  Shape out_shape = part_shapes[0];
+  out_shape[rank - 2] = total;
+  TensorRecipe recipe = make(out, out_shape, dtype, {batch, total, b}, parts);
+  int64_t row = 0;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const int64_t a = part_shapes[k][rank - 2];
+    Piece piece;
+    piece.offsets = {0, row, 0};
+    piece.sizes = {batch, a, b};
+    piece.source = static_cast<int>(k);
+    piece.source_strides = {a * b, b, 1};
+    recipe.pieces.push_back(piece);
+    row += a;
+  }
+  return recipe;
+}
+
+TensorRecipe recipe_split_rows(const std::string& out, const std::string& src, int index,
+                               const std::vector<Shape>& part_shapes, DType dtype) {
+  const size_t rank = part_shapes[0].size();
+  const int64_t b = part_shapes[0][rank - 1];
+  const int64_t batch = product(part_shapes[0], 0, rank - 2);
+  int64_t total = 0;
+  int64_t row = 0;
+  for (size_t k = 0; k < part_shapes.size(); ++k) {
+    if (static_cast<int>(k) == index) row = total;
+    total += part_shapes[k][rank - 2];
+  }
+  const Shape& shape = part_shapes[index];
+  const int64_t a = shape[rank - 2];
+  TensorRecipe recipe = make(out, shape, dtype, {batch, a, b}, {src});
+  recipe.pieces.push_back(whole_box(recipe.view_shape, 0, row * b, {total * b, b, 1}));
+  return recipe;
+}
+
 }  // namespace ckconv

@@ -103,5 +103,12 @@ TensorRecipe recipe_pair_part(const std::string& out, const std::string& pair, i
 // tensors of [F, D]) -> the interleaved pair of `pair_shape`.
 TensorRecipe recipe_pair_pack(const std::string& out, const std::vector<std::string>& parts,
                               const Shape& pair_shape, DType dtype);
+// Concatenation of `parts` (each [..., a_k, b]) along the second-to-last dim ->
+// [..., sum a_k, b]. transformers' fused MoE gate_up_proj [E, 2F, D] = cat(w1_EFD, w3_EFD, dim=1).
+TensorRecipe recipe_concat_rows(const std::string& out, const std::vector<std::string>& parts,
+                                const std::vector<Shape>& part_shapes, DType dtype);
+// Inverse: part `index` [..., a_index, b] of a [..., sum a_k, b] tensor.
+TensorRecipe recipe_split_rows(const std::string& out, const std::string& src, int index,
+                               const std::vector<Shape>& part_shapes, DType dtype);
 
 }  // namespace ckconv

@@ -35,16 +35,20 @@ FilePlan plan_output(Direction direction, const std::vector<OutputTensorSpec>& t
                                     : tensors.front().dtype;
     std::string json = hf_config_json(rules, dtype);
     file_plan.files.push_back(PlannedFile{"config.json", json.size(), {LiteralBytes{0, json}}});
+    for (const CompanionFile& file : options.hf_companions)
+      file_plan.files.push_back(
+          PlannedFile{file.name, file.bytes.size(), {LiteralBytes{0, file.bytes}}});
     return file_plan;
   }
   return plan_native_output(tensors, options);
 }
 
-// Tied tensors (enable_weight_tying: the embedding and lm_head) must hold the same bytes, since
-// only one of them is written; kBadInput naming both when they differ in dtype, shape or any
-// byte. Reads both in 8 MiB steps.
-void check_tied_tensors_bit_equal(const MappedCheckpoint& input, const CatalogTensor& a,
-                                  const CatalogTensor& b) {
+// Tensors of which only one is written (tied embedding and lm_head; an HF copy of a shared
+// tensor) must hold the same bytes; kBadInput naming both when they differ in dtype, shape or
+// any byte. Reads both in 8 MiB steps.
+void check_bit_equal(const MappedCheckpoint& input, const TensorPlan::EqualTensors& pair) {
+  const CatalogTensor& a = *pair.a;
+  const CatalogTensor& b = *pair.b;
   const bool same_type = a.dtype == b.dtype && a.shape == b.shape;
   bool equal = same_type;
   if (same_type) {
@@ -61,10 +65,7 @@ void check_tied_tensors_bit_equal(const MappedCheckpoint& input, const CatalogTe
           std::memcmp(left.data(), right.data(), static_cast<size_t>(count * element_size)) == 0;
     }
   }
-  if (!equal)
-    fail_input("'" + a.name + "' differs from '" + b.name +
-               "', but the flavor ties them (enable_weight_tying): the HF checkpoint would lose '" +
-               a.name + "'; check the flavor");
+  if (!equal) fail_input("'" + a.name + "' differs from '" + b.name + "', " + pair.if_different);
 }
 
 }  // namespace
@@ -160,7 +161,7 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
   summary.report = plan.report;
   if (dry_run) return summary;
 
-  for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
+  for (const auto& pair : plan.must_be_equal) check_bit_equal(input, pair);
   ExecuteOptions execute_with = execute_options(options);
   if (options.inspector) {
     options.inspector->begin(plan.outputs, file_plan);
@@ -179,7 +180,7 @@ bool conversion_matches(Direction direction, const ModelConfig& config, const Fa
   PlannedInput planned = plan_input(direction, config, rules, input, options);
   const TensorPlan& plan = planned.plan;
   FilePlan file_plan = plan_output(direction, plan.outputs, rules, options);
-  for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
+  for (const auto& pair : plan.must_be_equal) check_bit_equal(input, pair);
   ExecuteOptions execute = execute_options(options);
   execute.block_digests = nullptr;
   return matches_files(execution_plan(planned, input), file_plan, directory, execute,

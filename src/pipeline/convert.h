@@ -13,6 +13,7 @@
 #include "formats/checkpoint_format.h"
 #include "formats/file_plan.h"
 #include "model/model_config.h"
+#include "pipeline/hf_assets.h"
 #include "pipeline/mapped_checkpoint.h"
 #include "pipeline/plan.h"
 #include "pipeline/quantized_input.h"
@@ -36,6 +37,8 @@ struct WriteOptions {
   std::optional<DType> dtype;
   // from_hf of a quantized release (pipeline/quantized_input.h).
   QuantizationOptions quantization;
+  // Files written beside an HF output's config.json (tokenizer, generation_config.json).
+  std::vector<CompanionFile> hf_companions;
   int threads = 1;
   uint64_t block_bytes = uint64_t{4} << 20;
   bool sync = true;

@@ -99,6 +99,13 @@ FlavorSides check_rules(const FamilyRules& table) {
     }
   for (const auto& [name, tensor] : natives)
     if (!written.count(name)) bug("from_hf does not write native key '" + name + "'");
+  for (const Rule& rule : table.rules) {
+    if (rule.op != RuleOp::kDroppedHf) continue;
+    if (hf_shapes.count(rule.hf[0])) bug("dropped HF key '" + rule.hf[0] + "' is also written");
+    if (!rule.equal_to.empty() && !hf_shapes.count(rule.equal_to))
+      bug("dropped HF key '" + rule.hf[0] + "' copies '" + rule.equal_to +
+          "', which no rule writes");
+  }
   return sides;
 }
 
@@ -132,6 +139,21 @@ class Problems {
 
 using InputIndex = std::map<std::string, const CatalogTensor*>;
 
+// from_hf: the HF-only tensors the table drops (kDroppedHf) are optional as a whole: an input
+// holds all of them (each checked like an expected tensor) or none.
+std::vector<OutputTensorSpec> present_dropped_hf(const FamilyRules& table,
+                                                 const InputIndex& inputs) {
+  std::vector<OutputTensorSpec> dropped;
+  bool any_present = false;
+  for (const Rule& rule : table.rules) {
+    if (rule.op != RuleOp::kDroppedHf) continue;
+    dropped.push_back({rule.hf[0], DType::kF32, rule.hf_shape});
+    any_present = any_present || inputs.count(rule.hf[0]) > 0;
+  }
+  if (!any_present) dropped.clear();
+  return dropped;
+}
+
 // The input checkpoint against this direction's expected inputs: duplicate, missing,
 // mis-shaped, unsupported-dtype and unexpected keys go to `problems`; HF keys the family
 // ignores and the catalog's non-model items go to the report as skipped.
@@ -154,6 +176,7 @@ InputIndex check_input_coverage(Direction direction, const FamilyRules& table,
     }
   } else {
     for (const auto& pattern : table.hf_ignored_patterns) ignored.emplace_back(pattern);
+    for (auto& spec : present_dropped_hf(table, inputs)) expected.push_back(std::move(spec));
   }
 
   std::set<std::string> expected_names;
@@ -243,12 +266,13 @@ void build_recipes(Direction direction, const FamilyRules& table, const FlavorSi
   };
   std::map<std::string, TensorRecipe> by_native;
   for (const Rule& rule : table.rules) {
+    if (rule.op == RuleOp::kDroppedHf && !inputs.count(rule.hf[0])) continue;
     RuleStep step = direction == Direction::kToHf ? rule_to_hf(rule, rule_inputs)
                                                   : rule_from_hf(rule, rule_inputs);
     for (auto& line : step.dropped) plan.report.dropped.push_back(std::move(line));
     for (auto& line : step.created) plan.report.created.push_back(std::move(line));
-    for (const auto& [a, b] : step.must_be_equal)
-      plan.must_be_equal.push_back({inputs.at(a), inputs.at(b)});
+    for (const auto& equal : step.must_be_equal)
+      plan.must_be_equal.push_back({inputs.at(equal.a), inputs.at(equal.b), equal.if_different});
     for (TensorRecipe& recipe : step.recipes) {
       if (direction == Direction::kToHf)
         add_recipe(std::move(recipe));

@@ -31,8 +31,14 @@ struct TensorPlan {
   std::vector<OutputTensorSpec> outputs;
   std::vector<TensorRecipe> recipes;                       // parallel to outputs
   std::vector<std::vector<const CatalogTensor*>> sources;  // parallel to recipes[i].sources
-  // Pairs of input tensors that must be bit-equal (tied lm_head and embeddings on to_hf).
-  std::vector<std::pair<const CatalogTensor*, const CatalogTensor*>> must_be_equal;
+  // Input tensors that must be bit-equal (tied lm_head and embeddings on to_hf, stored
+  // copies of shared tensors on from_hf), and the end of the message when they are not.
+  struct EqualTensors {
+    const CatalogTensor* a = nullptr;
+    const CatalogTensor* b = nullptr;
+    std::string if_different;
+  };
+  std::vector<EqualTensors> must_be_equal;
   ConversionReport report;
 };
 

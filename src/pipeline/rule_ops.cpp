@@ -109,6 +109,26 @@ void concat_transposed_from_hf(const Rule& rule, const RuleInputs& inputs, RuleS
                                                    static_cast<int>(k), parts, dtype));
 }
 
+// kConcatRows: cat(native[k], dim=-2) on to_hf; from_hf splits it at the native part heights.
+void concat_rows_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+  std::vector<std::string> names;
+  std::vector<Shape> shapes;
+  for (const NativeTensor& part : rule.native) {
+    names.push_back(part.name);
+    shapes.push_back(inputs.tensor(part.name).shape);
+  }
+  step.recipes.push_back(
+      recipe_concat_rows(rule.hf[0], names, shapes, inputs.tensor(rule.native[0].name).dtype));
+}
+void concat_rows_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+  std::vector<Shape> parts;
+  for (const NativeTensor& part : rule.native) parts.push_back(part.shape);
+  const DType dtype = inputs.tensor(rule.hf[0]).dtype;
+  for (size_t k = 0; k < rule.native.size(); ++k)
+    step.recipes.push_back(
+        recipe_split_rows(rule.native[k].name, rule.hf[0], static_cast<int>(k), parts, dtype));
+}
+
 // kDroppedZeros: no HF tensor; from_hf writes float32 zeros.
 void dropped_zeros_to_hf(const Rule& rule, const RuleInputs&, RuleStep& step) {
   step.dropped.push_back(rule.native[0].name +
@@ -123,7 +143,10 @@ void dropped_zeros_from_hf(const Rule& rule, const RuleInputs&, RuleStep& step) 
 // copies hf[0].
 void tied_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
   const std::string embeddings = inputs.native_writing(rule.hf[0]);
-  step.must_be_equal.push_back({rule.native[0].name, embeddings});
+  step.must_be_equal.push_back(
+      {rule.native[0].name, embeddings,
+       "but the flavor ties them (enable_weight_tying): the HF checkpoint would lose '" +
+           rule.native[0].name + "'; check the flavor"});
   step.dropped.push_back(rule.native[0].name + ": tied to " + embeddings +
                          ", omitted (tie_word_embeddings)");
 }
@@ -147,6 +170,18 @@ void fused_swiglu_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& 
                                           inputs.tensor(rule.hf[0]).dtype));
 }
 
+// kDroppedHf: nothing on to_hf; from_hf (called only when the input holds hf[0]) drops it,
+// after checking a stored copy against the tensor it copies.
+void dropped_hf_to_hf(const Rule&, const RuleInputs&, RuleStep&) {}
+void dropped_hf_from_hf(const Rule& rule, const RuleInputs&, RuleStep& step) {
+  step.dropped.push_back(rule.hf[0] + ": " + rule.reason);
+  if (!rule.equal_to.empty())
+    step.must_be_equal.push_back({rule.hf[0], rule.equal_to,
+                                  "and '" + rule.hf[0] +
+                                      "' is stored as a copy of it: dropping the copy would lose " +
+                                      "weights; the checkpoint is inconsistent"});
+}
+
 const OpBehaviour& behaviour_of(RuleOp op) {
   static const OpBehaviour kRename{{}, {}, rename_to_hf, rename_from_hf};
   static const OpBehaviour kRopePermute{{}, {}, rope_permute_to_hf, rope_permute_from_hf};
@@ -156,10 +191,12 @@ const OpBehaviour& behaviour_of(RuleOp op) {
   static const OpBehaviour kTranspose{{}, {}, transpose_to_hf, transpose_from_hf};
   static const OpBehaviour kConcatTransposed{
       {1, kUnbounded}, {}, concat_transposed_to_hf, concat_transposed_from_hf};
+  static const OpBehaviour kConcatRows{{1, kUnbounded}, {}, concat_rows_to_hf, concat_rows_from_hf};
   static const OpBehaviour kDroppedZeros{{}, {0, 0}, dropped_zeros_to_hf, dropped_zeros_from_hf};
   static const OpBehaviour kTied{{}, {}, tied_to_hf, tied_from_hf};
   static const OpBehaviour kFusedSwiglu{
       {}, {2, kUnbounded}, fused_swiglu_to_hf, fused_swiglu_from_hf};
+  static const OpBehaviour kDroppedHf{{0, 0}, {}, dropped_hf_to_hf, dropped_hf_from_hf};
   switch (op) {
     case RuleOp::kRename:
       return kRename;
@@ -173,12 +210,16 @@ const OpBehaviour& behaviour_of(RuleOp op) {
       return kTranspose;
     case RuleOp::kConcatTransposed:
       return kConcatTransposed;
+    case RuleOp::kConcatRows:
+      return kConcatRows;
     case RuleOp::kDroppedZeros:
       return kDroppedZeros;
     case RuleOp::kTied:
       return kTied;
     case RuleOp::kFusedSwiglu:
       return kFusedSwiglu;
+    case RuleOp::kDroppedHf:
+      return kDroppedHf;
   }
   return kRename;
 }

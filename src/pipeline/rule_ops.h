@@ -29,13 +29,20 @@ struct RuleInputs {
   std::function<std::string(const std::string& hf)> native_writing;
 };
 
+// Two input tensors that must be bit-equal, and what it means when they are not.
+struct EqualInputs {
+  std::string a;
+  std::string b;
+  std::string if_different;  // the end of the error message naming both
+};
+
 // One rule's share of one direction's plan.
 struct RuleStep {
   std::vector<TensorRecipe> recipes;  // outputs, in the rule's order
   std::vector<std::string> dropped;   // report: "key: why" (consumed on purpose, not written)
   std::vector<std::string> created;   // report: "key: how" (zeros, tied copies)
-  // Pairs of input names that must hold bit-equal tensors (to_hf, tied).
-  std::vector<std::pair<std::string, std::string>> must_be_equal;
+  // Input names that must hold bit-equal tensors (to_hf tied; from_hf stored copies).
+  std::vector<EqualInputs> must_be_equal;
 };
 
 RuleStep rule_to_hf(const Rule& rule, const RuleInputs& inputs);

@@ -738,6 +738,35 @@ def guide_cases():
     to_hf("dump_folder", 3, "holding step-100, step-300, step-2000; give one step, e.g. the latest",
           "checkpoint/step-2000", path("guide/run/checkpoint"), "@GQA")
     to_hf("run_folder", 3, "give one step, e.g. the latest", "step-2000", path("guide/run"), "@GQA")
+def layout_cases():
+    """HF checkpoints mixing two layouts (docs/mappings.md "HF layouts"): one layout or the other."""
+    adapters = os.path.join(FIXTURES, "adapters")
+
+    def from_hf(name, fragment, fixture, edit):
+        tensors = st_tensors(read(os.path.join(adapters, fixture, "hf", "model.safetensors")))
+        file = write(f"layout/{name}/model.safetensors", st_rebuild(edit(tensors)))
+        flavor = os.path.join(adapters, fixture, "flavor.json")
+        family = json.loads(read(flavor))
+        case(f"layout.{name}", 3, fragment, "", "from-hf", "-m", family["family"], "-f", family["base_flavor"],
+             "--set-from", flavor, "-i", os.path.dirname(file), "-o", path(f"out/layout.{name}"))
+
+    # One layer of qwen3 MoE experts per expert, plus a fused gate_up_proj of the other layer.
+    from_hf("mixed_expert_layouts", "mixes two expert layouts", "qwen3_tiny_moe", lambda tensors: tensors + [
+        ("model.layers.1.mlp.experts.gate_up_proj", "F32", [12, 64, 64], bytes(12 * 64 * 64 * 4))])
+    # llama4 under language_model. with one key of Llama4ForCausalLM's layout.
+    # A DeepSeek-V3 multi-token-prediction layer whose stored copy of a shared tensor differs
+    # from the main one: never dropped silently.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import mtp_layer
+    flavor = os.path.join(adapters, "deepseek_v3_tiny", "flavor.json")
+    for copy, main in (("embed", "model.embed_tokens.weight"), ("head", "lm_head.weight")):
+        directory = path(f"layout/mtp_{copy}_differs")
+        mtp_layer.add_mtp_layer(os.path.join(adapters, "deepseek_v3_tiny", "hf"), directory, copy)
+        case(f"layout.mtp_{copy}_differs", 3, f"differs from '{main}'", "", "from-hf", "-m", "deepseek_v3",
+             "-f", "debugmodel", "--set-from", flavor, "-i", directory, "-o", path(f"out/layout.mtp_{copy}"))
+    from_hf("mixed_llama4_prefixes", "mixes two llama4 key layouts", "llama4_tiny", lambda tensors: [
+        (n.replace("language_model.", "", 1) if n.endswith("model.norm.weight") else n, d, sh, r)
+        for n, d, sh, r in tensors])
 
 
 safetensors_cases()
@@ -747,6 +776,7 @@ torch_save_cases()
 model_cases()
 quant_cases()
 guide_cases()
+layout_cases()
 with open(os.path.join(OUT, "cases.tsv"), "w") as manifest:
     for row in cases:
         manifest.write("\t".join(row) + "\n")

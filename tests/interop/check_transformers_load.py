@@ -1,7 +1,8 @@
 """Checks that an HF checkpoint directory loads strictly into the real transformers class and that
 the loaded model holds exactly the tensors of the files, and nothing else.
 
-Usage: check_transformers_load.py HF_DIR ARCH_CLASS      (e.g. LlamaForCausalLM; fully offline)
+Usage: check_transformers_load.py HF_DIR ARCH_CLASS [SAME_AS_DIR]
+       (e.g. LlamaForCausalLM; fully offline)
 
 Steps, each failure printed as one line (exit 1; 0 only if every step passes; 2 on bad usage):
  1. config.json names ARCH_CLASS in "architectures"; the checkpoint (model.safetensors, or shards
@@ -14,8 +15,13 @@ Steps, each failure printed as one line (exit 1; 0 only if every step passes; 2 
  5. Every tensor, including those transformers 5 converts on load (e.g. per-expert 2-D weights
     fused into 3-D parameters): save_pretrained of the loaded model, which reverses those
     conversions, must give back exactly the file's key set (up to the "language_model." prefix
-    that Llama4ForCausalLM strips on load) and bit-identical tensors.
+    that Llama4ForCausalLM strips on load) and bit-identical tensors. Files in transformers'
+    fused expert layout (mlp.experts.gate_up_proj) are compared with
+    save_pretrained(save_original_format=False), which keeps that layout.
  6. Tied embeddings: with tie_word_embeddings the output embedding is the input embedding.
+ 7. With SAME_AS_DIR (another layout of the same weights, e.g. per-expert experts or the
+    multimodal llama4 keys): ARCH_CLASS loaded from SAME_AS_DIR holds bit-identical tensors
+    under the same names, so both layouts hold the same model.
 """
 
 import json
@@ -98,9 +104,16 @@ def saved_key_prefix(file_keys, saved_keys):
     return None
 
 
+def is_fused_experts(checkpoint):
+    return any(key.endswith(("mlp.experts.gate_up_proj", "mlp.experts.down_proj"))
+               for key in checkpoint.keys())
+
+
 def check_save_roundtrip(checkpoint, model, failures):
+    # Fused expert files are what save_pretrained writes with save_original_format=False.
+    original_format = not is_fused_experts(checkpoint)
     with tempfile.TemporaryDirectory(prefix="ckconv-transformers-save-") as saved_dir:
-        model.save_pretrained(saved_dir)
+        model.save_pretrained(saved_dir, save_original_format=original_format)
         saved = Checkpoint(saved_dir)
         file_keys, saved_keys = set(checkpoint.keys()), set(saved.keys())
         prefix = saved_key_prefix(file_keys, saved_keys)
@@ -142,10 +155,11 @@ def check_tied_embeddings(model, config, failures):
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage error: check_transformers_load.py HF_DIR ARCH_CLASS", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage error: check_transformers_load.py HF_DIR ARCH_CLASS [SAME_AS_DIR]",
+              file=sys.stderr)
         return 2
-    hf_dir, class_name = argv
+    hf_dir, class_name = argv[:2]
     quiet_libraries()
     failures = CheckFailures(f"check_transformers_load {class_name} {hf_dir}")
 
@@ -175,6 +189,17 @@ def main(argv):
     direct_count = check_direct_tensors(checkpoint, first_model, failures)
     saved_count = check_save_roundtrip(checkpoint, first_model, failures)
     check_tied_embeddings(first_model, config, failures)
+    if len(argv) == 3:
+        other_model = load_model(model_class, argv[2], dtype, SEEDS[0], failures, True)
+        if other_model is None:
+            return failures.exit_code()
+        state, other_state = first_model.state_dict(), other_model.state_dict()
+        if set(state) != set(other_state):
+            failures.fail(f"{argv[2]} loads into other tensors: {sorted(set(state) ^ set(other_state))[:8]}")
+        for key in sorted(set(state) & set(other_state)):
+            difference = tensor_difference(state[key], other_state[key])
+            if difference is not None:
+                failures.fail(f"{key}: {hf_dir} vs {argv[2]}: {difference}")
 
     if not failures.count:
         print(f"OK check_transformers_load: {class_name} loads {hf_dir} strictly "

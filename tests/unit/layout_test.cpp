@@ -146,6 +146,26 @@ TEST_CASE("llama4 gate_up: cat of transposes on the last dim, gate half first") 
                  {{"t", down}}) == w1);
 }
 
+TEST_CASE("fused gate_up (transformers MoE): rows of w1 then rows of w3, per expert") {
+  const int64_t experts = 2, hidden = 3, dim = 4;
+  const Shape part = {experts, hidden, dim};
+  const Values w1 = iota(num_elements(part)), w3 = iota(num_elements(part), 1000);
+  TensorRecipe cat = recipe_concat_rows("gate_up", {"w1", "w3"}, {part, part}, DType::kF32);
+  CHECK(cat.shape == Shape{experts, 2 * hidden, dim});
+  validate_recipe(cat, {part, part});
+  const Values gate_up = evaluate(cat, {{"w1", w1}, {"w3", w3}});
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t f = 0; f < hidden; ++f)
+      for (int64_t d = 0; d < dim; ++d) {
+        CHECK(gate_up[(e * 2 * hidden + f) * dim + d] == w1[(e * hidden + f) * dim + d]);
+        CHECK(gate_up[(e * 2 * hidden + hidden + f) * dim + d] == w3[(e * hidden + f) * dim + d]);
+      }
+  CHECK(evaluate(recipe_split_rows("w1", "g", 0, {part, part}, DType::kF32), {{"g", gate_up}}) ==
+        w1);
+  CHECK(evaluate(recipe_split_rows("w3", "g", 1, {part, part}, DType::kF32), {{"g", gate_up}}) ==
+        w3);
+}
+
 TEST_CASE("validate_recipe rejects overlapping, uncovered and out-of-range pieces") {
   TensorRecipe recipe = recipe_identity("a", "b", {4}, DType::kF32);
   recipe.pieces.push_back(recipe.pieces[0]);

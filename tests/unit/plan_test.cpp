@@ -138,8 +138,8 @@ TEST_CASE("plan: dropped, zero-filled and tied tensors are named in the report")
             "layers.0.moe.expert_bias_E: no HF counterpart (re-created as zeros by from_hf)",
             "lm_head.weight: tied to tok_embeddings.weight, omitted (tie_word_embeddings)"});
   REQUIRE(to_hf.must_be_equal.size() == 1);
-  CHECK(to_hf.must_be_equal[0].first->name == "lm_head.weight");
-  CHECK(to_hf.must_be_equal[0].second->name == "tok_embeddings.weight");
+  CHECK(to_hf.must_be_equal[0].a->name == "lm_head.weight");
+  CHECK(to_hf.must_be_equal[0].b->name == "tok_embeddings.weight");
   const TensorPlan from_hf = plan_conversion(Direction::kFromHf, config, rules, hf_catalog(rules));
   CHECK(from_hf.report.created ==
         std::vector<std::string>{
