@@ -4,12 +4,14 @@
 #include <memory>
 
 #include "cli/common.h"
+#include "cli/part_command.h"
 #include "cli/size_option.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "formats/checkpoint_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
 #include "pipeline/output_directory.h"
+#include "verify/scratch_removal.h"
 #include "verify/scratch_space.h"
 
 namespace ckconv::cli {
@@ -26,6 +28,7 @@ struct ConvertArgs {
   bool verify = false;
   bool dry_run = false;
   bool force = false;
+  std::string part;  // --part (cli/part_command.h)
 };
 
 // The scratch directory of --verify-roundtrip, its room checked before any work. The output's
@@ -64,6 +67,11 @@ int run_convert(Direction direction, const ConvertArgs& args) {
                            {"input", args.input},
                            {"output", args.output}};
   report_model(args.run, model, report);
+  if (!args.part.empty()) {
+    check_output_does_not_contain(args.output, args.input);
+    return run_convert_part(direction, config, rules, input, write, args.run,
+                            {args.part, args.output, args.force, args.dry_run}, report);
+  }
   if (args.dry_run) {
     ConversionSummary summary = write_conversion(direction, config, rules, input, {}, write, true);
     report["dry_run"] = true;
@@ -93,12 +101,12 @@ int run_convert(Direction direction, const ConvertArgs& args) {
   report["seconds"] = convert_seconds;
   print_summary(args.run, summary, convert_seconds);
   int code = 0;
+  VerifyReport verify;  // holds the scratch until the output is published
   if (args.verify) {
     const auto verify_start = std::chrono::steady_clock::now();
     set_activity({"verify", "verifying the round trip of " + output.target().string()});
-    VerifyReport verify =
-        verify_roundtrip(direction, config, rules, input, scratch / output.target().filename(),
-                         write, output.staging());
+    verify = verify_roundtrip(direction, config, rules, input, scratch / output.target().filename(),
+                              write, output.staging());
     report["verify"] = verify_json(verify);
     report["verify"]["seconds"] = seconds_since(verify_start);
     print_verify(args.run, verify);
@@ -115,6 +123,7 @@ int run_convert(Direction direction, const ConvertArgs& args) {
     spdlog::error("round trip failed: the output was not written");
   }
   write_report(args.run, report);
+  remove_in_background(release_scratch(verify));
   return code;
 }
 
@@ -149,6 +158,7 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
           "directory for --verify-roundtrip's intermediate checkpoints (default: beside the "
           "output, else $TMPDIR)")
       ->needs(verify);
+  add_part_option(*command, args->part, verify);
   if (to_hf)
     command->add_option(
         "--max-shard-size", args->max_shard_size,

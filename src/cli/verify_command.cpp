@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "formats/checkpoint_reader.h"
+#include "verify/scratch_removal.h"
 #include "verify/scratch_space.h"
 
 namespace ckconv::cli {
@@ -60,6 +61,7 @@ int run_verify(const VerifyArgs& args) {
                          {"seconds", seconds_since(start)}};
   report_model(args.run, model, json);
   write_report(args.run, json);
+  remove_in_background(release_scratch(report));
   return report.passed ? 0 : static_cast<int>(ErrorKind::kMismatch);
 }
 

@@ -91,6 +91,25 @@ ExecutionPlan execution_plan(TensorPlan& plan, const MappedCheckpoint& input) {
   return execution;
 }
 
+ConversionSummary summary_of(Direction direction, const TensorPlan& plan,
+                             const MappedCheckpoint& input, const FilePlan& file_plan,
+                             const WriteOptions& options) {
+  ConversionSummary summary;
+  summary.direction = direction;
+  summary.input_format = input.catalog().format;
+  summary.input_tensors = input.catalog().tensors.size();
+  summary.output_tensors = plan.outputs.size();
+  for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
+  summary.output_format =
+      direction == Direction::kToHf ? CheckpointFormat::kSafetensors : options.native_format;
+  for (const auto& file : file_plan.files)
+    summary.files.push_back({file.relative_path, file.size_bytes});
+  summary.report = plan.report;
+  return summary;
+}
+
+}  // namespace
+
 ExecuteOptions execute_options(const WriteOptions& options) {
   ExecuteOptions execute;
   execute.threads = options.threads;
@@ -101,25 +120,25 @@ ExecuteOptions execute_options(const WriteOptions& options) {
   return execute;
 }
 
-}  // namespace
+PlannedConversion plan_conversion_output(Direction direction, const ModelConfig& config,
+                                         const FamilyRules& rules, const MappedCheckpoint& input,
+                                         const WriteOptions& options) {
+  TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
+  PlannedConversion planned;
+  planned.file_plan = plan_output(direction, plan.outputs, rules, options);
+  planned.summary = summary_of(direction, plan, input, planned.file_plan, options);
+  for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
+  planned.execution = execution_plan(plan, input);
+  return planned;
+}
 
 ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
                                    const FamilyRules& rules, const MappedCheckpoint& input,
                                    const std::filesystem::path& directory,
                                    const WriteOptions& options, bool dry_run) {
   TensorPlan plan = plan_conversion(direction, config, rules, input.catalog());
-  ConversionSummary summary;
-  summary.direction = direction;
-  summary.input_format = input.catalog().format;
-  summary.input_tensors = input.catalog().tensors.size();
-  summary.output_tensors = plan.outputs.size();
-  for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
-  summary.output_format =
-      direction == Direction::kToHf ? CheckpointFormat::kSafetensors : options.native_format;
   FilePlan file_plan = plan_output(direction, plan.outputs, rules, options);
-  for (const auto& file : file_plan.files)
-    summary.files.push_back({file.relative_path, file.size_bytes});
-  summary.report = plan.report;
+  ConversionSummary summary = summary_of(direction, plan, input, file_plan, options);
   if (dry_run) return summary;
 
   for (const auto& [a, b] : plan.must_be_equal) check_tied_tensors_bit_equal(input, *a, *b);
