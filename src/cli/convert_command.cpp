@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/common.h"
+#include "cli/part_command.h"
 #include "cli/size_option.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -12,6 +13,7 @@
 #include "formats/checkpoint_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
 #include "pipeline/output_directory.h"
+#include "verify/scratch_removal.h"
 #include "verify/scratch_space.h"
 
 namespace ckconv::cli {
@@ -32,6 +34,7 @@ struct ConvertArgs {
   bool verify = false;
   bool dry_run = false;
   bool force = false;
+  std::string part;  // --part (cli/part_command.h)
 };
 
 // The scratch directory of --verify-roundtrip, its room checked before any work. The output's
@@ -150,6 +153,11 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   report_dropped_mtp(args.run, args.layout, config, layout, report);
   const FamilyRules rules = build_native_rules(config, layout);
   check_input_plan(direction, model, rules, input);
+  if (!args.part.empty()) {
+    check_output_does_not_contain(args.output, args.input);
+    return run_convert_part(direction, config, rules, input, write, args.run,
+                            {args.part, args.output, args.force, args.dry_run}, report);
+  }
   if (args.dry_run) {
     ConversionSummary summary = write_conversion(direction, config, rules, input, {}, write, true);
     check_output_side(args, summary);
@@ -187,12 +195,12 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   report["seconds"] = convert_seconds;
   print_summary(args.run, summary, convert_seconds);
   int code = 0;
+  VerifyReport verify;  // holds the scratch until the output is published
   if (args.verify) {
     const auto verify_start = std::chrono::steady_clock::now();
     set_activity({"verify", "verifying the round trip of " + output.target().string()});
-    VerifyReport verify =
-        verify_roundtrip(direction, config, rules, input, scratch / output.target().filename(),
-                         write, output.staging());
+    verify = verify_roundtrip(direction, config, rules, input, scratch / output.target().filename(),
+                              write, output.staging());
     report["verify"] = verify_json(verify);
     report["verify"]["seconds"] = seconds_since(verify_start);
     print_verify(args.run, verify);
@@ -211,6 +219,7 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   }
   report["ok"] = code == 0;
   write_report(args.run, report);
+  remove_in_background(release_scratch(verify));
   return code;
 }
 
@@ -263,6 +272,7 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
     command->add_option("--hf-assets", args->hf_assets,
                         "copy the tokenizer files, generation_config.json, chat template and "
                         "special-tokens map of this release or tokenizer folder into the output");
+  add_part_option(*command, args->part, verify);
   if (to_hf)
     command->add_option(
         "--max-shard-size", args->max_shard_size,

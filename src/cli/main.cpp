@@ -9,6 +9,7 @@
 #include <new>
 
 #include "cli/common.h"
+#include "cli/part_command.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   ckconv::cli::add_init_command(app, exit_code);
   ckconv::cli::add_inspect_command(app, exit_code);
   ckconv::cli::add_list_command(app, exit_code);
+  ckconv::cli::add_publish_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

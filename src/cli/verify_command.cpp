@@ -8,6 +8,7 @@
 #include "core/interrupt.h"
 #include "families/hf_layout.h"
 #include "formats/checkpoint_reader.h"
+#include "verify/scratch_removal.h"
 #include "verify/scratch_space.h"
 
 namespace ckconv::cli {
@@ -82,6 +83,7 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   json["seconds"] = seconds_since(start);
   json["ok"] = report.passed;
   write_report(args.run, json);
+  remove_in_background(release_scratch(report));
   return report.passed ? 0 : static_cast<int>(ErrorKind::kMismatch);
 }
 

@@ -58,6 +58,15 @@ File File::create_unbuffered(const std::filesystem::path& path) {
   return create(path);  // the file system has no O_DIRECT (e.g. older tmpfs)
 }
 
+File File::open_shared_unbuffered(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_DIRECT, 0644);
+  if (fd >= 0) return File(fd, path, true);
+  if (errno != EINVAL) fail_errno("cannot open", path);
+  fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail_errno("cannot open", path);
+  return File(fd, path);
+}
+
 void File::stop_direct() {
   if (!direct_) return;
   const int flags = ::fcntl(fd_, F_GETFL);
@@ -144,6 +153,12 @@ void File::allocate(uint64_t size) {
     errno = rc;
     fail_errno("not enough disk space for", path_);
   }
+}
+
+void File::allocate_shared(uint64_t size) {
+  if (size == 0 || ::fallocate(fd_, 0, 0, static_cast<off_t>(size)) == 0) return;
+  if (errno == ENOSPC || errno == EFBIG || errno == EDQUOT)
+    fail_errno("not enough disk space for", path_);
 }
 
 void File::sync() {

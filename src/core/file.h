@@ -23,6 +23,9 @@ class File {
   // difference. Buffered writes into a new file cost a page-cache allocation per page, which
   // on virtual machines is slower and far noisier than the device (docs/benchmarks.md).
   static File create_unbuffered(const std::filesystem::path& path);
+  // As create_unbuffered, but an existing file keeps its bytes: for a file that several
+  // processes fill at once, each its own aligned ranges (conversions split into parts).
+  static File open_shared_unbuffered(const std::filesystem::path& path);
   static constexpr uint64_t kDirectAlignment = 4096;
 
   File() = default;
@@ -39,6 +42,10 @@ class File {
   void truncate(uint64_t size);
   // Reserves disk blocks so a full disk is found before the conversion starts.
   void allocate(uint64_t size);
+  // As allocate, for a file other processes write at the same time: only the file system's
+  // own fallocate(2), never glibc's emulation, which writes zero bytes into the file and
+  // could overwrite another process's data.
+  void allocate_shared(uint64_t size);
   void sync();
   void close();  // reports errors from close(2), unlike the destructor
   int fd() const { return fd_; }

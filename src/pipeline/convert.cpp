@@ -129,6 +129,25 @@ ExecutionPlan execution_plan(PlannedInput& planned, const MappedCheckpoint& inpu
   return execution;
 }
 
+ConversionSummary summary_of(Direction direction, const TensorPlan& plan,
+                             const MappedCheckpoint& input, const FilePlan& file_plan,
+                             const WriteOptions& options) {
+  ConversionSummary summary;
+  summary.direction = direction;
+  summary.input_format = input.catalog().format;
+  summary.input_tensors = input.catalog().tensors.size();
+  summary.output_tensors = plan.outputs.size();
+  for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
+  summary.output_format =
+      direction == Direction::kToHf ? CheckpointFormat::kSafetensors : options.native_format;
+  for (const auto& file : file_plan.files)
+    summary.files.push_back({file.relative_path, file.size_bytes});
+  summary.report = plan.report;
+  return summary;
+}
+
+}  // namespace
+
 ExecuteOptions execute_options(const WriteOptions& options) {
   ExecuteOptions execute;
   execute.threads = options.threads;
@@ -139,7 +158,18 @@ ExecuteOptions execute_options(const WriteOptions& options) {
   return execute;
 }
 
-}  // namespace
+PlannedConversion plan_conversion_output(Direction direction, const ModelConfig& config,
+                                         const FamilyRules& rules, const MappedCheckpoint& input,
+                                         const WriteOptions& options) {
+  PlannedInput input_plan = plan_input(direction, config, rules, input, options);
+  const TensorPlan& plan = input_plan.plan;
+  PlannedConversion planned;
+  planned.file_plan = plan_output(direction, plan.outputs, rules, options);
+  planned.summary = summary_of(direction, plan, input, planned.file_plan, options);
+  for (const auto& pair : plan.must_be_equal) check_bit_equal(input, pair);
+  planned.execution = execution_plan(input_plan, input);
+  return planned;
+}
 
 ConversionSummary write_conversion(Direction direction, const ModelConfig& config,
                                    const FamilyRules& rules, const MappedCheckpoint& input,
@@ -147,18 +177,8 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
                                    const WriteOptions& options, bool dry_run) {
   PlannedInput planned = plan_input(direction, config, rules, input, options);
   TensorPlan& plan = planned.plan;
-  ConversionSummary summary;
-  summary.direction = direction;
-  summary.input_format = input.catalog().format;
-  summary.input_tensors = input.catalog().tensors.size();
-  summary.output_tensors = plan.outputs.size();
-  for (const auto& spec : plan.outputs) summary.output_tensor_bytes += spec.size_bytes();
-  summary.output_format =
-      direction == Direction::kToHf ? CheckpointFormat::kSafetensors : options.native_format;
   FilePlan file_plan = plan_output(direction, plan.outputs, rules, options);
-  for (const auto& file : file_plan.files)
-    summary.files.push_back({file.relative_path, file.size_bytes});
-  summary.report = plan.report;
+  ConversionSummary summary = summary_of(direction, plan, input, file_plan, options);
   if (dry_run) return summary;
 
   for (const auto& pair : plan.must_be_equal) check_bit_equal(input, pair);

@@ -14,6 +14,7 @@
 #include "formats/file_plan.h"
 #include "model/model_config.h"
 #include "pipeline/hf_assets.h"
+#include "pipeline/executor.h"
 #include "pipeline/mapped_checkpoint.h"
 #include "pipeline/plan.h"
 #include "pipeline/quantized_input.h"
@@ -77,6 +78,23 @@ bool conversion_matches(Direction direction, const ModelConfig& config, const Fa
                         const MappedCheckpoint& input, const std::filesystem::path& directory,
                         const WriteOptions& options,
                         const std::vector<uint64_t>* expected_digests = nullptr);
+
+// Everything write_conversion decides before writing a byte: the summary, the file plan and
+// the recipes bound to `input`'s tensors (which must outlive it). Conversions split into
+// parts (pipeline/conversion_parts.h) run a share of its blocks.
+struct PlannedConversion {
+  ConversionSummary summary;
+  FilePlan file_plan;
+  ExecutionPlan execution;
+};
+
+// Plans as write_conversion does, and checks the tied tensors (kBadInput when they differ).
+PlannedConversion plan_conversion_output(Direction direction, const ModelConfig& config,
+                                         const FamilyRules& rules, const MappedCheckpoint& input,
+                                         const WriteOptions& options);
+
+// The executor options write_conversion derives from `options`.
+ExecuteOptions execute_options(const WriteOptions& options);
 
 // The file plan of a native checkpoint of `tensors` in options.native_format.
 FilePlan plan_native_output(const std::vector<OutputTensorSpec>& tensors,

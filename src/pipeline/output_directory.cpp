@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 #include "core/file.h"
@@ -107,6 +108,15 @@ void OutputDirectory::check_target(const fs::path& raw_target, bool replace) {
     fail(ErrorKind::kIo, "cannot create files in " + written.string() + ": not writable");
 }
 
+OutputDirectory::OutputDirectory(const fs::path& target, bool replace,
+                                 const fs::path& adopted_staging)
+    : OutputDirectory(target, replace) {
+  std::error_code error;
+  fs::remove_all(staging_, error);
+  staging_ = adopted_staging;
+  adopted_ = true;
+}
+
 void OutputDirectory::recover_dead_stagings() {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(target_, error)) {
@@ -116,7 +126,7 @@ void OutputDirectory::recover_dead_stagings() {
 }
 
 OutputDirectory::~OutputDirectory() {
-  if (published_ || publish_began_) return;
+  if (published_ || publish_began_ || adopted_) return;
   std::error_code error;
   fs::remove_all(staging_, error);
 }
@@ -163,8 +173,13 @@ ScratchDirectory::ScratchDirectory(const fs::path& near, const std::string& labe
 }
 
 ScratchDirectory::~ScratchDirectory() {
+  if (path_.empty()) return;
   std::error_code error;
   fs::remove_all(path_, error);
+}
+
+fs::path ScratchDirectory::release() {
+  return std::exchange(path_, fs::path());
 }
 
 }  // namespace ckconv

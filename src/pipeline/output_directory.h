@@ -22,6 +22,12 @@ class OutputDirectory {
   // a missing or non-directory parent (kIo), a target that is no directory or holds files
   // of ckconv's kinds without `replace` (kExists), a parent or target not writable (kIo).
   static void check_target(const std::filesystem::path& target, bool replace);
+  // The same checks, publishing `adopted_staging` instead: an existing directory of complete
+  // output files on the target's file system (the parts of a split conversion), which this
+  // object neither creates nor removes; publish() renames it into place or moves its files
+  // in under a journal written into it (recover_publish finishes that one).
+  OutputDirectory(const std::filesystem::path& target, bool replace,
+                  const std::filesystem::path& adopted_staging);
   OutputDirectory(const OutputDirectory&) = delete;
   OutputDirectory& operator=(const OutputDirectory&) = delete;
   // Removes the staging directory unless published, or unless a publish began (its journal
@@ -45,6 +51,7 @@ class OutputDirectory {
   bool target_existed_ = false;
   bool publish_began_ = false;
   bool published_ = false;
+  bool adopted_ = false;
   std::vector<std::string> notes_;
 };
 
@@ -54,7 +61,11 @@ class ScratchDirectory {
  public:
   ScratchDirectory(const std::filesystem::path& near, const std::string& label);
   ~ScratchDirectory();
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
   const std::filesystem::path& path() const { return path_; }
+  // Hands the directory over to the caller, who removes it (verify/scratch_removal.h).
+  std::filesystem::path release();
 
  private:
   std::filesystem::path path_;

@@ -69,7 +69,7 @@ struct RoundTripOutputs {
   const MappedCheckpoint& input;
   const MappedCheckpoint& back;
   const std::filesystem::path& first;
-  const std::optional<ScratchDirectory>& again;  // the third output, written only on a mismatch
+  const std::shared_ptr<ScratchDirectory>& again;  // the third output, written only on a mismatch
   bool third_matches = false;
 };
 
@@ -152,13 +152,13 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   VerifyReport report;
   const WriteOptions write = scratch_write_options(start, input, options);
 
-  std::optional<ScratchDirectory> first_scratch;
+  std::shared_ptr<ScratchDirectory> first_scratch;
   std::filesystem::path first = first_output.value_or(std::filesystem::path());
   std::vector<uint64_t> first_digests;  // of the first conversion's blocks
   if (first_output) {
     if (options.block_digests) first_digests = *options.block_digests;
   } else {
-    first_scratch.emplace(scratch_near, "verify1");
+    first_scratch = std::make_shared<ScratchDirectory>(scratch_near, "verify1");
     first = first_scratch->path();
     WriteOptions first_write = write;
     first_write.block_digests = &first_digests;
@@ -177,28 +177,37 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   }
   StreamingComparison back_values(
       input, start == Direction::kToHf ? exclusions : std::vector<Exclusion>{}, ignore);
-  ScratchDirectory back(scratch_near, "verify2");
+  auto back = std::make_shared<ScratchDirectory>(scratch_near, "verify2");
   {
     MappedCheckpoint first_checkpoint(read_checkpoint(first));
     WriteOptions second_write = write;
     second_write.inspector = &back_values;
-    write_conversion(second, config, rules, first_checkpoint, back.path(), second_write);
+    write_conversion(second, config, rules, first_checkpoint, back->path(), second_write);
   }
-  MappedCheckpoint back_checkpoint(read_checkpoint(back.path()));
+  MappedCheckpoint back_checkpoint(read_checkpoint(back->path()));
   // The third conversion must reproduce the first one's files byte for byte, so it is only
   // compared with them (by block digests when the first conversion recorded them, so the
   // first output is not even read back), never written: no third copy on disk and no third
   // write. Should it differ, it is written after all, so that the report can say where.
   const bool third_matches = conversion_matches(start, config, rules, back_checkpoint, first, write,
                                                 first_digests.empty() ? nullptr : &first_digests);
-  std::optional<ScratchDirectory> again;
+  std::shared_ptr<ScratchDirectory> again;
   if (!third_matches) {
-    again.emplace(scratch_near, "verify3");
+    again = std::make_shared<ScratchDirectory>(scratch_near, "verify3");
     write_conversion(start, config, rules, back_checkpoint, again->path(), write);
   }
   report_round_trip(report, start, {input, back_checkpoint, first, again, third_matches},
                     back_values.result(), exclusions, ignore);
+  for (const auto& scratch : {first_scratch, back, again})
+    if (scratch) report.scratch.push_back(scratch);
   return report;
+}
+
+std::vector<std::filesystem::path> release_scratch(VerifyReport& report) {
+  std::vector<std::filesystem::path> paths;
+  for (const auto& scratch : report.scratch) paths.push_back(scratch->release());
+  report.scratch.clear();
+  return paths;
 }
 
 }  // namespace ckconv

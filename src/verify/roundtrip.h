@@ -9,11 +9,13 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pipeline/convert.h"
+#include "pipeline/output_directory.h"
 
 namespace ckconv {
 
@@ -21,7 +23,15 @@ struct VerifyReport {
   bool passed = true;
   std::vector<std::string> differences;
   std::vector<std::string> notes;
+  // The scratch directories, kept until the caller has printed the verdict and published:
+  // removing them frees GBs, which callers leave to remove_in_background
+  // (verify/scratch_removal.h) through release_scratch. The report removes whatever it
+  // still holds when destroyed (errors and interruptions unwind through here).
+  std::vector<std::shared_ptr<ScratchDirectory>> scratch;
 };
+
+// Takes the scratch directories out of `report` for the caller to remove.
+std::vector<std::filesystem::path> release_scratch(VerifyReport& report);
 
 // `scratch_near`: a path whose parent directory holds the scratch directories (named
 // ".<name>.ckconv-verify<N>-<pid>" after it).
