@@ -47,23 +47,23 @@ TEST_CASE("detect_native_scheme tells the generation from marker keys") {
   CHECK(reading_layout(dense, "llama3", nullptr).scheme == k2026_08);
   CHECK(reading_layout(dense, "llama4", nullptr).scheme == k2026_06);
 
-  SchemeDetection fused = detect_native_scheme(
-      {"lm_head.weight", "layers.0.attention.qkv_linear.wqkv.weight",
-       "layers.0.feed_forward.w13.weight"});
+  SchemeDetection fused =
+      detect_native_scheme({"lm_head.weight", "layers.0.attention.qkv_linear.wqkv.weight",
+                            "layers.0.feed_forward.w13.weight"});
   CHECK(fused.candidates == std::vector<NativeScheme>{k2026_06});
   CHECK(fused.fused_qkv);
   CHECK(fused.fused_swiglu_keys == std::set<std::string>{"layers.0.feed_forward.w13.weight"});
 
-  SchemeDetection mtp = detect_native_scheme(
-      {"lm_head.weight", "layers.1.moe.routed_experts.inner_experts.w1_EFD",
-       "mtp_layers.0.eh_proj.weight"});
+  SchemeDetection mtp =
+      detect_native_scheme({"lm_head.weight", "layers.1.moe.routed_experts.inner_experts.w1_EFD",
+                            "mtp_layers.0.eh_proj.weight"});
   CHECK(mtp.candidates == std::vector<NativeScheme>{k2026_08});
 
   CHECK_THROWS_KIND_WITH(
       detect_native_scheme({"output.weight", "layers.0.moe.routed_experts.inner_experts.w1_EFD"}),
       ErrorKind::kBadInput, "output.weight (v0.2)");
-  CHECK_THROWS_KIND_WITH(detect_native_scheme({"model.embed_tokens.weight"}),
-                         ErrorKind::kBadInput, "no key tells");
+  CHECK_THROWS_KIND_WITH(detect_native_scheme({"model.embed_tokens.weight"}), ErrorKind::kBadInput,
+                         "no key tells");
   const SchemeDetection old_llama4 = detect_native_scheme(
       {"output.weight", "layers.0.attention.wq.weight", "layers.0.attention.wk.weight"});
   CHECK(reading_layout(old_llama4, "llama4", nullptr).scheme == kV0_2);
@@ -82,8 +82,8 @@ TEST_CASE("every built-in flavor's rules stay consistent in every scheme with it
         const FamilyRules rules = rules_in(family.c_str(), flavor.c_str(), scheme);
         CHECK_NOTHROW(check_family_rules(rules));
         // The HF side never depends on the scheme.
-        const auto canonical = expected_hf_tensors(
-            build_family_rules(load_model_config(family, flavor, {})));
+        const auto canonical =
+            expected_hf_tensors(build_family_rules(load_model_config(family, flavor, {})));
         CHECK(expected_hf_tensors(rules).size() == canonical.size());
       }
 }
