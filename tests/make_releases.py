@@ -40,10 +40,15 @@ F32_SPECIALS = [0x3F808000, 0x3F818000, 0x3F808001, 0x3F807FFF, 0x7F7FFFFF, 0x47
                 0x38800000, 0x3E2AAAAB]
 
 
+# Tensors a release stores twice (DeepSeek's MTP layer's copies of the embeddings and the
+# output head): the copy gets the bytes of the tensor it copies.
+COPY_OF = {}
+
+
 def tensor_bytes(name, dtype, shape):
     """Random finite values: floats of magnitude about 2^-8..2^2, fp8 without NaN codes,
     MXFP4 scale bytes around 127 (the 2^0 exponent)."""
-    rng = random.Random(name)
+    rng = random.Random(COPY_OF.get(name, name))
     count = 1
     for d in shape:
         count *= d
@@ -149,10 +154,9 @@ def deepseek_v3():
         "tie_word_embeddings": False, "topk_group": 1, "topk_method": "noaux_tc",
         "torch_dtype": "bfloat16", "transformers_version": "4.46.3", "use_cache": True,
         "v_head_dim": v, "vocab_size": vocab}
-    t = [("model.embed_tokens.weight", "BF16", [vocab, d])]
-    for i in range(layers):
+    def block(i):
         p = "model.layers.%d." % i
-        t += [(p + "input_layernorm.weight", "BF16", [d])]
+        t = [(p + "input_layernorm.weight", "BF16", [d])]
         t += fp8(p + "self_attn.q_a_proj.weight", q_lora, d)
         t += [(p + "self_attn.q_a_layernorm.weight", "BF16", [q_lora])]
         t += fp8(p + "self_attn.q_b_proj.weight", heads * (nope + rope), q_lora)
@@ -163,8 +167,7 @@ def deepseek_v3():
         t += [(p + "post_attention_layernorm.weight", "BF16", [d])]
         if i < dense_layers:
             t += fp8(p + "mlp.gate_proj.weight", dense_f, d) + fp8(p + "mlp.up_proj.weight", dense_f, d)
-            t += fp8(p + "mlp.down_proj.weight", d, dense_f)
-            continue
+            return t + fp8(p + "mlp.down_proj.weight", d, dense_f)
         t += [(p + "mlp.gate.weight", "BF16", [experts, d]),
               (p + "mlp.gate.e_score_correction_bias", "F32", [experts])]
         for e in range(experts):
@@ -173,8 +176,22 @@ def deepseek_v3():
             t += fp8(q + "down_proj.weight", d, moe_f)
         t += fp8(p + "mlp.shared_experts.gate_proj.weight", moe_f, d)
         t += fp8(p + "mlp.shared_experts.up_proj.weight", moe_f, d)
-        t += fp8(p + "mlp.shared_experts.down_proj.weight", d, moe_f)
+        return t + fp8(p + "mlp.shared_experts.down_proj.weight", d, moe_f)
+
+    t = [("model.embed_tokens.weight", "BF16", [vocab, d])]
+    for i in range(layers):
+        t += block(i)
     t += [("model.norm.weight", "BF16", [d]), ("lm_head.weight", "BF16", [vocab, d])]
+    # The multi-token-prediction layer (num_nextn_predict_layers = 1) as the release stores it:
+    # a decoder block, enorm, hnorm, eh_proj, the head's norm, and copies of the embeddings
+    # and the output head.
+    p = "model.layers.%d." % layers
+    COPY_OF.update({p + "embed_tokens.weight": "model.embed_tokens.weight",
+                    p + "shared_head.head.weight": "lm_head.weight"})
+    t += [(p + "embed_tokens.weight", "BF16", [vocab, d]), (p + "enorm.weight", "BF16", [d]),
+          (p + "hnorm.weight", "BF16", [d])] + fp8(p + "eh_proj.weight", d, 2 * d)
+    t += block(layers)
+    t += [(p + "shared_head.norm.weight", "BF16", [d]), (p + "shared_head.head.weight", "BF16", [vocab, d])]
     return config, t, ["model-%05d-of-000003.safetensors" % i for i in (1, 2, 3)]
 
 

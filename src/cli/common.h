@@ -92,7 +92,7 @@ ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
 // Plans the conversion of `input` as `model` before any work; a mismatch (kBadInput) also
 // says what the input looks like and what would fix the command.
 void check_input_plan(Direction direction, const ResolvedModel& model, const FamilyRules& rules,
-                      const MappedCheckpoint& input);
+                      const MappedCheckpoint& input, const WriteOptions& write);
 // The FP8 block size of quantization_config.weight_block_size in the config.json that
 // resolve_model reads (128 x 128 when it says nothing).
 QuantizationOptions hf_quantization(const ModelOptions& options, const std::string& input);

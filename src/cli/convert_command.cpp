@@ -152,7 +152,7 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
           : write_native_layout(args.run, args.native_scheme, config, report);
   report_dropped_mtp(args.run, args.layout, config, layout, report);
   const FamilyRules rules = build_native_rules(config, layout);
-  check_input_plan(direction, model, rules, input);
+  check_input_plan(direction, model, rules, input, write);
   if (!args.part.empty()) {
     check_output_does_not_contain(args.output, args.input);
     return run_convert_part(direction, config, rules, input, write, args.run,

@@ -158,9 +158,11 @@ std::string input_guidance(Direction direction, const ModelConfig& config, const
 }  // namespace
 
 void check_input_plan(Direction direction, const ResolvedModel& model, const FamilyRules& rules,
-                      const MappedCheckpoint& input) {
+                      const MappedCheckpoint& input, const WriteOptions& write) {
   try {
-    plan_conversion(direction, model.config, rules, input.catalog());
+    // A dry run of the conversion: the plan over the input as the rules see it (quantized
+    // tensors decoded), nothing executed.
+    write_conversion(direction, model.config, rules, input, {}, write, true);
   } catch (const Error& error) {
     if (error.kind() != ErrorKind::kBadInput) throw;
     throw Error(ErrorKind::kBadInput,

@@ -44,8 +44,8 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
   if (!from_native && (!args.layout.key_layout.empty() || !args.layout.expert_layout.empty()))
     fail(ErrorKind::kUsage,
-         "--hf-layout and --hf-expert-layout go with a native input; an HF input's layout is "
-         "read from its keys");
+         "--hf-layout and --hf-expert-layout go with --native (or a native PATH); an HF "
+         "input's layout is read from its keys");
   ResolvedModel model = resolve_model(args.model, direction, path, input);
   nlohmann::json layout_report;
   settle_hf_layouts(args.run, args.layout, direction, input.catalog(), model.config, layout_report);
@@ -62,7 +62,7 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
                   : write_native_layout(args.run, args.native_scheme, config, json);
   report_dropped_mtp(args.run, args.layout, config, layout, json);
   const FamilyRules rules = build_native_rules(config, layout);
-  check_input_plan(direction, model, rules, input);
+  check_input_plan(direction, model, rules, input, write);
   if (from_native) write.native_format = input.catalog().format;
   // Room for both intermediates is checked before any work; by default they go beside the
   // input when that is writable (never into a read-only input's folder), else to $TMPDIR.

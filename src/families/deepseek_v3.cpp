@@ -186,7 +186,11 @@ const std::vector<HfBinding>& deepseek_v3_bindings() {
       {"score_func", "scoring_func", kString, kMetadata},
       {"route_norm", "norm_topk_prob", kBool, kMetadata},
       {"route_scale", "routed_scaling_factor", kDouble, kMetadata},
-      {"num_mtp_layers", "num_nextn_predict_layers", kInt, kBytes, deepseek_v3_has_mtp},
+      // The HF side's MTP layers are read from its keys (hf_mtp_layers); this is how many the
+      // native model keeps (0 in schemes without MTP, or with --drop-mtp), so a flavor without
+      // MTP next to a config.json with it is no contradiction: config.json's count is used
+      // unless --set says otherwise, and the layers are dropped where the scheme has none.
+      {"num_mtp_layers", "num_nextn_predict_layers", kInt, kMetadata, deepseek_v3_has_mtp},
   };
   return bindings;
 }

@@ -29,7 +29,7 @@ layout_round_trip() {
   run "$fixture $label: output holds $key" has_key "$fixture.$label.hf" "$key"
   # shellcheck disable=SC2086
   run "$fixture $label: from-hf detects the layout" \
-    "$CKCONV" from-hf -q $args -i "$fixture.$label.hf" -o "$fixture.$label.native" --native-format safetensors
+    "$CKCONV" from-hf -q $args -i "$fixture.$label.hf" -o "$fixture.$label.native" --native-format safetensors --native-scheme 2026-06
   same_bytes "$fixture.$label.native/model.safetensors" "$dir/roundtrip_native.safetensors" \
     "$fixture $label: from-hf equals torchtitan"
   # shellcheck disable=SC2086
@@ -62,7 +62,7 @@ same_bytes gpt_oss_tiny.fused.hf/model.safetensors "$gpt_dir/hf_transformers/mod
   "gpt_oss --hf-expert-layout fused equals the transformers layout"
 # shellcheck disable=SC2046
 run "gpt_oss: from-hf of transformers' layout without --set" \
-  "$CKCONV" from-hf -q $(fixture_args gpt_oss_tiny) -i "$gpt_dir/hf_transformers" -o gpt.tf.native --native-format safetensors
+  "$CKCONV" from-hf -q $(fixture_args gpt_oss_tiny) -i "$gpt_dir/hf_transformers" -o gpt.tf.native --native-format safetensors --native-scheme 2026-06
 same_bytes gpt.tf.native/model.safetensors "$gpt_dir/roundtrip_native.safetensors" "gpt_oss: detected layout equals torchtitan"
 # shellcheck disable=SC2046
 default_log="$("$CKCONV" to-hf $(fixture_args gpt_oss_tiny) -i "$gpt_dir/native.safetensors" -o gpt.default.hf 2>&1)"
