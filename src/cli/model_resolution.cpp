@@ -8,10 +8,10 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "families/model_aliases.h"
-#include "pipeline/plan.h"
 #include "families/hf_layout.h"
+#include "families/model_aliases.h"
 #include "families/native_scheme.h"
+#include "pipeline/plan.h"
 
 namespace ckconv::cli {
 namespace {
