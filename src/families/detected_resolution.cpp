@@ -127,6 +127,21 @@ std::string heads_fix(const DetectedModel& detected, const ModelConfig& config) 
   return sets;
 }
 
+// Without one fitting flavor, the fields shapes cannot show (top_k, rope_theta, eps, ...) are
+// the family's defaults: said out loud, since config.json carries them.
+void warn_default_fields(ResolvedModel& model) {
+  std::string guessed;
+  for (const auto& item : model.field_sources.items())
+    if (item.value() == "defaults")
+      guessed += (guessed.empty() ? "" : ", ") + item.key() + " " +
+                 model.config.fields()[item.key()].dump();
+  if (guessed.empty()) return;
+  model.warnings.push_back(
+      "no built-in flavor has these shapes, so these fields are the family's defaults, not read "
+      "from the checkpoint: " +
+      guessed + " (--hf-config FILE or --set FIELD=VALUE gives the real ones)");
+}
+
 }  // namespace
 
 ResolvedModel resolve_detected(const ModelRequest& request, const DetectedModel& detected) {
@@ -159,6 +174,7 @@ ResolvedModel resolve_detected(const ModelRequest& request, const DetectedModel&
                                            : "; several built-in flavors fit"));
   }
   record_field_sources(model, request, document, flavor, nlohmann::json::object(), shown);
+  if (matches.size() != 1) warn_default_fields(model);
   return model;
 }
 

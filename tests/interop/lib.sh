@@ -18,8 +18,11 @@ IN="${WORK#"$ROOT"}"  # the same directory as seen inside the chroot
 server_pid=""
 stop_server() {
   [[ -n "$server_pid" ]] || return 0
-  exec {jobs_fd}>&- {done_fd}<&-
+  # EOF on jobs ends the server; its exit line is read into the FIFO's buffer before the
+  # last descriptor closes.
+  exec {jobs_fd}>&-
   wait "$server_pid" || true
+  exec {done_fd}<&-
   server_pid=""
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT
@@ -27,10 +30,17 @@ start_server() {
   rm -rf "$WORK/.checker"
   mkdir "$WORK/.checker"
   mkfifo "$WORK/.checker/jobs" "$WORK/.checker/done"
-  "$REFENV" serve "$IN/.checker" &
-  server_pid=$!
   # Opened read-write so that neither open waits for the server (which may fail to start).
   exec {jobs_fd}<>"$WORK/.checker/jobs" {done_fd}<>"$WORK/.checker/done"
+  # When the server ends, for whatever reason, a last line says so: a check waiting for its
+  # status never hangs. The server must not inherit this shell's ends of the FIFOs (the jobs
+  # FIFO would then never reach EOF).
+  (
+    exec {jobs_fd}>&- {done_fd}<&-
+    "$REFENV" serve "$IN/.checker" || true
+    echo "checker-server-exited" >"$WORK/.checker/done"
+  ) &
+  server_pid=$!
 }
 cd "$WORK"
 failures=0
@@ -47,14 +57,9 @@ reference() {
   [[ -n "$server_pid" ]] || start_server
   local IFS=$'\t' status
   printf '%s\n' "$(basename "$script")${IFS}$*" >&"$jobs_fd"
-  until read -r -t 2 status <&"$done_fd"; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      # The server died: this check fails and the next one starts a new server.
-      status="checker server exited"
-      stop_server
-      break
-    fi
-  done
+  read -r status <&"$done_fd"
+  # The server died: this check fails and the next one starts a new server.
+  [[ "$status" != checker-server-exited ]] || stop_server
   if [[ "$status" == 0 ]]; then pass "$label"; else fail "$label (exit $status)"; fi
 }
 fixture_field() { sed -n "s/^ *\"$2\": *\"\([^\"]*\)\".*/\1/p" "$FIXTURES/adapters/$1/flavor.json" | head -n1; }
