@@ -73,19 +73,26 @@ TEST_CASE("detect_native_scheme tells the generation from marker keys") {
 
 TEST_CASE("every built-in flavor's rules stay consistent in every scheme with its family") {
   for (const std::string& family : builtin_family_names())
-    for (const std::string& flavor : list_flavors(family))
+    for (const std::string& flavor : list_flavors(family)) {
+      // Every layer past the fourth repeats a pattern the first four already show (dense and
+      // MoE layers, llama4's interleave, deepseek 671B's three dense layers); capping keeps
+      // ~40 flavors x 3 schemes short under the sanitizers.
+      std::vector<Override> capped;
+      if (load_model_config(family, flavor, {}).get_int("n_layers") > 4)
+        capped.push_back({"n_layers", "4"});
+      const auto canonical =
+          expected_hf_tensors(build_family_rules(load_model_config(family, flavor, capped)));
       for (NativeScheme scheme : all_native_schemes()) {
         if (!scheme_has_family(scheme, family)) continue;
         CAPTURE(family);
         CAPTURE(flavor);
         CAPTURE(native_scheme_name(scheme));
-        const FamilyRules rules = rules_in(family.c_str(), flavor.c_str(), scheme);
+        const FamilyRules rules = rules_in(family.c_str(), flavor.c_str(), scheme, capped);
         CHECK_NOTHROW(check_family_rules(rules));
         // The HF side never depends on the scheme.
-        const auto canonical =
-            expected_hf_tensors(build_family_rules(load_model_config(family, flavor, {})));
         CHECK(expected_hf_tensors(rules).size() == canonical.size());
       }
+    }
 }
 
 TEST_CASE("each scheme spells the native keys as its torchtitan generation saves them") {
