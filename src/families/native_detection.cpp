@@ -27,6 +27,21 @@ class CatalogKeys {
     }
   }
   int64_t layers() const { return by_layer_.empty() ? 0 : by_layer_.rbegin()->first + 1; }
+  // 1 + the highest j of the keys "mtp_layers.{j}.*" (torchtitan 2026-08's MTP blocks), or 0.
+  int64_t mtp_layers() const {
+    int64_t count = 0;
+    const std::string prefix = "mtp_layers.";
+    for (const CatalogTensor& tensor : catalog_.tensors) {
+      if (tensor.name.rfind(prefix, 0) != 0) continue;
+      const size_t end = tensor.name.find('.', prefix.size());
+      const std::string index = tensor.name.substr(prefix.size(), end - prefix.size());
+      if (end == std::string::npos || index.empty() || index.size() > 9 ||
+          !std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        continue;
+      count = std::max<int64_t>(count, std::stoll(index) + 1);
+    }
+    return count;
+  }
   const CatalogTensor* find(const std::string& name) const { return catalog_.find(name); }
   const CatalogTensor* in_layer(int64_t layer, const std::string& suffix) const {
     auto found = by_layer_.find(layer);
@@ -177,6 +192,7 @@ void detect_deepseek_v3(const CatalogKeys& keys, DetectedModel& out) {
   int64_t dense = 0;
   while (dense < keys.layers() && keys.in_layer(dense, "feed_forward.w1.weight")) ++dense;
   out.fields["n_dense_layers"] = dense;
+  out.fields["num_mtp_layers"] = keys.mtp_layers();
   if (dense > 0)
     set_if_positive(out.fields, "dense_hidden_dim",
                     extent(keys.in_layer(0, "feed_forward.w1.weight"), 0));

@@ -30,6 +30,11 @@ for dir in "$GENERATIONS"/*/*/; do
   same_bytes "$name.hf/model.safetensors" "$dir/hf/model.safetensors" "$label: to-hf equals torchtitan's to_hf"
   [[ "$(scheme_of "$name.json")" == "$generation" ]] && pass "$label: detected as $generation" ||
     fail "$label: detected as $(scheme_of "$name.json"), not $generation"
+  # Without -m/-f the model is detected (llama3's head count, which shapes cannot show, given).
+  heads=()
+  [[ "$name" != llama3* ]] || heads=(--set "n_heads=$(sed -n 's/^ *"n_heads": *\([0-9]*\).*/\1/p' "$dir/flavor.json")")
+  run "$label: to-hf with the model detected" "$CKCONV" to-hf -q "${heads[@]}" "$dir/native.safetensors" "$name.detected.hf"
+  same_bytes "$name.detected.hf/model.safetensors" "$dir/hf/model.safetensors" "$label: detected to-hf equals torchtitan's to_hf"
   if [[ -d "$dir/native.dcp" ]]; then
     # shellcheck disable=SC2086
     run "$label: to-hf from DCP" "$CKCONV" to-hf -q $args -i "$dir/native.dcp" -o "$name.dcp.hf"
