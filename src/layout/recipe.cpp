@@ -1,6 +1,7 @@
 #include "layout/recipe.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/error.h"
 
@@ -266,17 +267,29 @@ TensorRecipe recipe_concat_transposed(const std::string& out, const std::vector<
   return recipe;
 }
 
+namespace {
+
+// Where part `index` starts along the second-to-last dim of the concatenation of
+// `part_shapes`, and that dim's total extent.
+std::pair<int64_t, int64_t> part_start_and_total(const std::vector<Shape>& part_shapes, int index) {
+  const size_t rank = part_shapes[0].size();
+  int64_t start = 0;
+  int64_t total = 0;
+  for (size_t k = 0; k < part_shapes.size(); ++k) {
+    if (static_cast<int>(k) == index) start = total;
+    total += part_shapes[k][rank - 2];
+  }
+  return {start, total};
+}
+
+}  // namespace
+
 TensorRecipe recipe_split_transposed(const std::string& out, const std::string& src, int index,
                                      const std::vector<Shape>& part_shapes, DType dtype) {
   const size_t rank = part_shapes[0].size();
   const int64_t b = part_shapes[0][rank - 1];
   const int64_t batch = product(part_shapes[0], 0, rank - 2);
-  int64_t total = 0;
-  int64_t column = 0;
-  for (size_t k = 0; k < part_shapes.size(); ++k) {
-    if (static_cast<int>(k) == index) column = total;
-    total += part_shapes[k][rank - 2];
-  }
+  const auto [column, total] = part_start_and_total(part_shapes, index);
   const Shape& shape = part_shapes[index];
   const int64_t a = shape[rank - 2];
   TensorRecipe recipe = make(out, shape, dtype, {batch, a, b}, {src});
@@ -355,12 +368,7 @@ TensorRecipe recipe_split_rows(const std::string& out, const std::string& src, i
   const size_t rank = part_shapes[0].size();
   const int64_t b = part_shapes[0][rank - 1];
   const int64_t batch = product(part_shapes[0], 0, rank - 2);
-  int64_t total = 0;
-  int64_t row = 0;
-  for (size_t k = 0; k < part_shapes.size(); ++k) {
-    if (static_cast<int>(k) == index) row = total;
-    total += part_shapes[k][rank - 2];
-  }
+  const auto [row, total] = part_start_and_total(part_shapes, index);
   const Shape& shape = part_shapes[index];
   const int64_t a = shape[rank - 2];
   TensorRecipe recipe = make(out, shape, dtype, {batch, a, b}, {src});
