@@ -145,6 +145,13 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+nlohmann::json skipped_by_rule_json(const ConversionReport& report) {
+  nlohmann::json rules = nlohmann::json::array();
+  for (const auto& [rule, keys] : report.skipped_by_rule)
+    rules.push_back({{"rule", rule}, {"keys", keys}});
+  return rules;
+}
+
 nlohmann::json summary_json(const ConversionSummary& summary) {
   nlohmann::json files = nlohmann::json::array();
   uint64_t total = 0;
@@ -163,7 +170,8 @@ nlohmann::json summary_json(const ConversionSummary& summary) {
       {"files", files},
       {"dropped", summary.report.dropped},
       {"created", summary.report.created},
-      {"skipped", summary.report.skipped}};
+      {"skipped", summary.report.skipped},
+      {"skipped_by_rule", skipped_by_rule_json(summary.report)}};
 }
 
 nlohmann::json verify_json(const VerifyReport& report) {
@@ -268,7 +276,18 @@ void print_summary(const RunOptions& options, const ConversionSummary& summary, 
   };
   list("dropped", summary.report.dropped);
   list("created", summary.report.created);
-  list("skipped", summary.report.skipped);
+  print_skipped(options, summary.report);
+}
+
+void print_skipped(const RunOptions& options, const ConversionReport& report) {
+  if (options.quiet || report.skipped.empty()) return;
+  std::string rules;
+  for (const auto& [rule, keys] : report.skipped_by_rule)
+    rules += (rules.empty() ? "" : ", ") + rule + " " + std::to_string(keys);
+  spdlog::info("skipped {} key(s), not converted: {}{}", report.skipped.size(), rules,
+               options.verbose ? ":" : " (--verbose lists them)");
+  if (options.verbose)
+    for (const auto& item : report.skipped) spdlog::info("  {}", item);
 }
 
 void print_verify(const RunOptions& options, const VerifyReport& report) {

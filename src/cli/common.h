@@ -101,6 +101,11 @@ void report_model(const RunOptions& options, const ResolvedModel& model, nlohman
 WriteOptions write_options(const RunOptions& options);
 
 nlohmann::json summary_json(const ConversionSummary& summary);
+// Logs the skipped keys' count per named rule (they are never skipped silently; --verbose
+// lists each key). Nothing with --quiet.
+void print_skipped(const RunOptions& options, const ConversionReport& report);
+// [{"rule": ..., "keys": N}, ...]: the report's skipped keys counted per named rule.
+nlohmann::json skipped_by_rule_json(const ConversionReport& report);
 // Adds "xxh64" (XXH64, seed 0, hex) to each {"path": name} of `files`, read from `directory`.
 void add_file_digests(const std::filesystem::path& directory, nlohmann::json& files);
 nlohmann::json verify_json(const VerifyReport& report);

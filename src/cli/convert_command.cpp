@@ -12,6 +12,7 @@
 #include "families/hf_layout.h"
 #include "formats/checkpoint_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
+#include "formats/training_state.h"
 #include "pipeline/output_directory.h"
 #include "verify/scratch_removal.h"
 #include "verify/scratch_space.h"
@@ -133,6 +134,7 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   set_activity({"read", "reading " + args.input});
   MappedCheckpoint input(read_checkpoint(args.input));
   throw_if_interrupted();
+  require_model_tensors(input.catalog());
   report = {{"command", direction == Direction::kToHf ? "to-hf" : "from-hf"},
             {"version", kVersion},
             {"input", args.input},

@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "formats/checkpoint_reader.h"
+#include "formats/training_state.h"
 
 namespace ckconv::cli {
 namespace {
@@ -29,7 +30,9 @@ int run_inspect(const InspectArgs& args) {
   }
   nlohmann::json skipped = nlohmann::json::array();
   for (const auto& item : catalog.skipped)
-    skipped.push_back({{"name", item.name}, {"reason", item.reason}});
+    skipped.push_back({{"name", item.name},
+                       {"reason", item.reason},
+                       {"rule", skip_rule_for(item.name, "non_tensor")}});
   if (args.json) {
     nlohmann::json report = {{"path", args.path},
                              {"format", checkpoint_format_name(catalog.format)},

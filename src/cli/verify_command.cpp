@@ -8,6 +8,7 @@
 #include "core/interrupt.h"
 #include "families/hf_layout.h"
 #include "formats/checkpoint_reader.h"
+#include "formats/training_state.h"
 #include "verify/scratch_removal.h"
 #include "verify/scratch_space.h"
 
@@ -39,6 +40,7 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   set_activity({"read", "reading " + path});
   MappedCheckpoint input(read_checkpoint(path));
   throw_if_interrupted();
+  require_model_tensors(input.catalog());
   const bool from_native =
       !args.native.empty() || (!args.path.empty() && !looks_like_hf(input.catalog()));
   const Direction direction = from_native ? Direction::kToHf : Direction::kFromHf;
@@ -67,9 +69,12 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   // Room for both intermediates is checked before any work; by default they go beside the
   // input when that is writable (never into a read-only input's folder), else to $TMPDIR.
   uint64_t first_bytes = 0;
-  for (const auto& [name, size] :
-       write_conversion(direction, config, rules, input, {}, write, true).files)
-    first_bytes += size;
+  const ConversionSummary planned =
+      write_conversion(direction, config, rules, input, {}, write, true);
+  for (const auto& [name, size] : planned.files) first_bytes += size;
+  print_skipped(args.run, planned.report);
+  json["skipped"] = planned.report.skipped;
+  json["skipped_by_rule"] = skipped_by_rule_json(planned.report);
   const std::filesystem::path input_path = std::filesystem::absolute(path).lexically_normal();
   const std::filesystem::path named =
       input_path.has_filename() ? input_path : input_path.parent_path();

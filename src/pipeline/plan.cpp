@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/float_convert.h"
+#include "formats/training_state.h"
 #include "pipeline/rule_ops.h"
 
 namespace ckconv {
@@ -154,6 +155,21 @@ std::vector<OutputTensorSpec> present_dropped_hf(const FamilyRules& table,
   return dropped;
 }
 
+}  // namespace
+
+void ConversionReport::add_skipped(const std::string& key, const std::string& why,
+                                   const std::string& rule) {
+  skipped.push_back(key + ": " + why);
+  for (auto& [name, count] : skipped_by_rule)
+    if (name == rule) {
+      ++count;
+      return;
+    }
+  skipped_by_rule.emplace_back(rule, 1);
+}
+
+namespace {
+
 // The input checkpoint against this direction's expected inputs: duplicate, missing,
 // mis-shaped, unsupported-dtype and unexpected keys go to `problems`; HF keys the family
 // ignores and the catalog's non-model items go to the report as skipped.
@@ -161,7 +177,8 @@ InputIndex check_input_coverage(Direction direction, const FamilyRules& table,
                                 const FlavorSides& sides, const Catalog& input,
                                 ConversionReport& report, Problems& problems) {
   InputIndex inputs;
-  for (const auto& item : input.skipped) report.skipped.push_back(item.name + ": " + item.reason);
+  for (const auto& item : input.skipped)
+    report.add_skipped(item.name, item.reason, skip_rule_for(item.name, "non_tensor"));
   for (const auto& tensor : input.tensors)
     if (!inputs.emplace(tensor.name, &tensor).second) problems.add("duplicate keys", tensor.name);
 
@@ -191,11 +208,16 @@ InputIndex check_input_coverage(Direction direction, const FamilyRules& table,
     if (tensor.shape != spec.shape)
       problems.add("shape mismatches", spec.name + ": expected " + shape_to_string(spec.shape) +
                                            ", found " + shape_to_string(tensor.shape));
+    // A float32-only tensor may come narrower (a last_save_model_only export cast every
+    // floating tensor to export_dtype); BF16/F16 widen to F32 exactly, F64 would round.
     const bool must_be_f32 = float32_only.count(spec.name) > 0;
-    if (!allowed_dtype(tensor.dtype) || (must_be_f32 && tensor.dtype != DType::kF32))
+    const bool widens_exactly =
+        tensor.dtype == DType::kF32 || tensor.dtype == DType::kBF16 || tensor.dtype == DType::kF16;
+    if (!allowed_dtype(tensor.dtype) || (must_be_f32 && !widens_exactly))
       problems.add("unsupported dtypes",
                    spec.name + ": " + std::string(dtype_name(tensor.dtype)) +
-                       (must_be_f32 ? " (must be F32)" : " (expected F32, BF16, F16 or F64)"));
+                       (must_be_f32 ? " (must be F32, or BF16/F16 widened exactly)"
+                                    : " (expected F32, BF16, F16 or F64)"));
   }
   for (const auto& tensor : input.tensors) {
     if (expected_names.count(tensor.name)) continue;
@@ -203,7 +225,7 @@ InputIndex check_input_coverage(Direction direction, const FamilyRules& table,
     for (const auto& pattern : ignored)
       is_ignored = is_ignored || std::regex_match(tensor.name, pattern);
     if (is_ignored)
-      report.skipped.push_back(tensor.name + ": HF-only buffer, ignored by from_hf");
+      report.add_skipped(tensor.name, "HF-only buffer, ignored by from_hf", "hf_ignored");
     else
       problems.add("unexpected tensors", tensor.name + " " + shape_to_string(tensor.shape));
   }

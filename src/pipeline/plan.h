@@ -25,6 +25,11 @@ struct ConversionReport {
   std::vector<std::string> dropped;  // "key: why" (consumed on purpose, not written)
   std::vector<std::string> created;  // "key: how" (zeros, tied copies)
   std::vector<std::string> skipped;  // "key: why" (non-model items, ignored HF buffers)
+  // How many skipped keys each named rule skipped, in first-seen order; every skipped key is
+  // counted under one rule: "training_state.<group>" (formats/training_state.h), "non_tensor"
+  // (a pickled value that is not a tensor), "hf_ignored" (an HF buffer the family ignores).
+  std::vector<std::pair<std::string, size_t>> skipped_by_rule;
+  void add_skipped(const std::string& key, const std::string& why, const std::string& rule);
 };
 
 struct TensorPlan {

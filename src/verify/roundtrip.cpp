@@ -134,9 +134,21 @@ VerifyReport verify_cast(Direction start, const ModelConfig& config, const Famil
       verify_roundtrip(start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf, config,
                        rules, output, scratch_near, again);
   report.notes.push_back(
-      "a value-changing conversion (--dtype or dequantization): the round trip starts from its "
-      "output");
+      "a value-changing conversion (--dtype, dequantization, or a float32-only tensor such as "
+      "expert_bias_E widened): the round trip starts from its output");
   return report;
+}
+
+// Whether a to_hf from `input` widens a tensor torchtitan keeps in float32 (a BF16/F16
+// expert_bias_E of a last_save_model_only export): the round trip cannot give that dtype back.
+bool widens_float32_only(Direction start, const FamilyRules& rules, const Catalog& input) {
+  if (start != Direction::kToHf) return false;
+  for (const Rule& rule : rules.rules)
+    for (const NativeTensor& tensor : rule.native)
+      if (const CatalogTensor* found = tensor.float32_only ? input.find(tensor.name) : nullptr;
+          found != nullptr && found->dtype != DType::kF32)
+        return true;
+  return false;
 }
 
 }  // namespace
@@ -147,7 +159,8 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
                               const WriteOptions& options,
                               const std::optional<std::filesystem::path>& first_output) {
   const Direction second = start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf;
-  if (options.dtype || (start == Direction::kFromHf && has_quantized_tensors(input.catalog())))
+  if (options.dtype || (start == Direction::kFromHf && has_quantized_tensors(input.catalog())) ||
+      widens_float32_only(start, rules, input.catalog()))
     return verify_cast(start, config, rules, input, scratch_near, options, first_output);
   VerifyReport report;
   const WriteOptions write = scratch_write_options(start, input, options);

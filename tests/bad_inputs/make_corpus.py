@@ -545,6 +545,41 @@ def dcp_cases():
     edited("item_missing_storage_record", 3, "but the archive has no record", item_missing_storage, "__0_0.distcp")
 
 
+def training_cases():
+    """tests/fixtures/training: storage features ckconv refuses by name, and a checkpoint that
+    holds training state without its model."""
+    training = os.path.join(FIXTURES, "training")
+    tiny = ["-m", "llama3", "-f", "debugmodel", "--set", "dim=16", "--set", "n_layers=1",
+            "--set", "n_heads=2", "--set", "n_kv_heads=1", "--set", "vocab_size=32",
+            "--set", "hidden_dim=16"]
+    zstd = copy_tree(os.path.join(training, "zstd"), "training/zstd")
+    case("training.zstd", 3, "DCP stream transform 'stream.zstd/1' (zstd compression", ".metadata",
+         "to-hf", *tiny, "-i", zstd, "-o", path("out/training.zstd"))
+    serialized = copy_tree(os.path.join(training, "safetensors_serialization"),
+                           "training/safetensors_serialization")
+    case("training.safetensors_serialization", 3,
+         "serialization_format=SerializationFormat.SAFETENSORS", "__0_0.distcp", "inspect", serialized)
+    shards = copy_tree(os.path.join(training, "hf_unconsolidated"), "training/hf_unconsolidated")
+    case("training.hf_unconsolidated", 3, "HuggingFaceStorageWriter(save_distributed=True) before "
+         "consolidation", "hf_unconsolidated", "inspect", shards)
+
+    dcp = Dcp(os.path.join(training, "full_2026-08"))
+    tensors = dcp.metadata.state["state_dict_metadata"]
+    for fqn in [k for k in tensors if k.split(".")[0] not in
+                ("optimizer", "lr_scheduler", "dataloader", "train_state")]:
+        del tensors[fqn]
+    dcp.items = [item for item in dcp.items if item[0].state["fqn"] in tensors]
+    only = dcp.write("training/only_training_state")
+    case("training.only_training_state", 3, "holds only training state (keys per group: "
+         "dataloader 2, lr_scheduler 1, optimizer ", "only_training_state", "to-hf", *tiny, "-i", only,
+         "-o", path("out/training.only_training_state"))
+
+    dcp = gqa_dcp()
+    dcp.item("norm.weight")[1].state["transform_descriptors"] = ["stream.encrypt@example/2"]
+    case("training.unknown_transform", 3, "DCP stream transform 'stream.encrypt@example/2', which "
+         "ckconv does not decode", ".metadata", "inspect", dcp.write("training/unknown_transform"))
+
+
 def torch_save_cases():
     sd = read(os.path.join(FORMATS, "sd.pt"))
     entries = zip_entries(sd)
@@ -772,6 +807,7 @@ def layout_cases():
 safetensors_cases()
 index_cases()
 dcp_cases()
+training_cases()
 torch_save_cases()
 model_cases()
 quant_cases()

@@ -92,10 +92,46 @@ TEST_CASE("plan: unsupported dtypes, and float32-only buffers in another float t
       message,
       "unsupported dtypes (1):\n    tok_embeddings.weight: I32 (expected F32, BF16, F16 or F64)"));
 
+  // A last_save_model_only export casts expert_bias_E too: BF16/F16 widen exactly, F64 not.
   const ModelConfig config = load_model_config("qwen3", "debugmodel_moe", {});
   const FamilyRules rules = build_family_rules(config);
-  message = bad_input_message(Direction::kToHf, config, rules, native_catalog(rules));
-  CHECK(contains(message, "layers.1.moe.expert_bias_E: BF16 (must be F32)"));
+  Catalog moe = native_catalog(rules);
+  CHECK_NOTHROW(plan_conversion(Direction::kToHf, config, rules, moe));
+  for (CatalogTensor& tensor : moe.tensors)
+    if (tensor.name == "layers.1.moe.expert_bias_E") tensor.dtype = DType::kF64;
+  message = bad_input_message(Direction::kToHf, config, rules, moe);
+  CHECK(contains(message,
+                 "layers.1.moe.expert_bias_E: F64 (must be F32, or BF16/F16 widened exactly)"));
+}
+
+TEST_CASE("plan: a BF16 expert_bias_E (export_dtype) is written as its F32 HF tensor") {
+  const ModelConfig config = load_model_config("deepseek_v3", "debugmodel", {});
+  const FamilyRules rules = build_family_rules(config);
+  const TensorPlan plan = plan_conversion(Direction::kToHf, config, rules, native_catalog(rules));
+  bool found = false;
+  for (const TensorRecipe& recipe : plan.recipes)
+    if (recipe.name.find("e_score_correction_bias") != std::string::npos) {
+      found = true;
+      CHECK(recipe.dtype == DType::kF32);
+      CHECK(recipe.cast_from == DType::kBF16);
+    }
+  CHECK(found);
+}
+
+TEST_CASE("plan: skipped keys are counted under their named rule") {
+  Llama3 llama3;
+  Catalog input = native_catalog(llama3.rules);
+  for (const char* key :
+       {"optimizer.state.norm.weight.exp_avg", "optimizer.param_groups.norm.weight.lr",
+        "lr_scheduler.last_epoch", "dataloader.dp_rank_0", "train_state.step", "misc"})
+    input.skipped.push_back({key, "not a tensor"});
+  const TensorPlan plan = plan_conversion(Direction::kToHf, llama3.config, llama3.rules, input);
+  CHECK(plan.report.skipped_by_rule ==
+        std::vector<std::pair<std::string, size_t>>{{"training_state.optimizer", 2},
+                                                    {"training_state.lr_scheduler", 1},
+                                                    {"training_state.dataloader", 1},
+                                                    {"training_state.train_state", 1},
+                                                    {"non_tensor", 1}});
 }
 
 TEST_CASE("plan: duplicate keys are reported") {

@@ -10,18 +10,20 @@
 #include "core/file.h"
 #include "formats/pickle/pickle_reader.h"
 #include "formats/torch_save/torch_save_reader.h"
+#include "formats/training_state.h"
 
 namespace ckconv {
 namespace {
 
 constexpr std::string_view kFilesystemModule = "torch.distributed.checkpoint.filesystem";
-constexpr std::array<std::string_view, 4> kTrainingStateRoots = {"optimizer", "lr_scheduler",
-                                                                 "dataloader", "train_state"};
 
 struct ItemLocation {
   std::string relative_path;
   uint64_t offset = 0;
   uint64_t length = 0;
+  // _StorageInfo.transform_descriptors (PyTorch 2.14's stream transforms, e.g.
+  // "stream.zstd/1"); refused when a model tensor's item has any.
+  std::vector<std::string> transforms;
 };
 
 // One chunk whose item must be opened: catalog tensor `tensor`, chunk `chunk`.
@@ -169,17 +171,39 @@ ItemLocations read_item_locations(const MetadataInterpreter& meta,
     const std::string where = "storage_data['" + fqn + "']";
     Shape offsets = meta.shape_of(*offset, where + ".offset");
     const PickleValue& info = meta.dict_state_of(*value, kFilesystemModule, "_StorageInfo", where);
-    if (const PickleValue* transforms = info.find("transform_descriptors"))
-      if (!transforms->is_none() &&
-          !(transforms->kind == PickleKind::kList && transforms->items.empty()))
-        meta.bad(where, "items with transform_descriptors (e.g. compressed) are not supported");
     ItemLocation location{meta.string_of(meta.field(info, "relative_path", where), where),
                           meta.unsigned_of(meta.field(info, "offset", where), where),
-                          meta.unsigned_of(meta.field(info, "length", where), where)};
+                          meta.unsigned_of(meta.field(info, "length", where), where),
+                          {}};
+    if (const PickleValue* transforms = info.find("transform_descriptors");
+        transforms != nullptr && !transforms->is_none()) {
+      if (transforms->kind != PickleKind::kList && !transforms->is_tuple())
+        meta.bad(where, "transform_descriptors is not a list");
+      for (const PickleValue* descriptor : transforms->items)
+        location.transforms.push_back(
+            meta.string_of(*descriptor, where + ".transform_descriptors"));
+    }
     if (!locations.emplace(std::make_pair(fqn, offsets), location).second)
       meta.bad(where, "two storage_data entries for the chunk at " + shape_to_string(offsets));
   }
   return locations;
+}
+
+// Stream transforms (FileSystemWriter(_extensions=[...]), docs/formats.md "Storage features
+// ckconv refuses") re-encode each item; ckconv maps items in place and decodes none.
+[[noreturn]] void refuse_transforms(const MetadataInterpreter& meta, const std::string& where,
+                                    const ItemLocation& location) {
+  std::string names;
+  bool zstd = false;
+  for (const std::string& descriptor : location.transforms) {
+    names += (names.empty() ? "'" : ", '") + descriptor + "'";
+    zstd = zstd || descriptor.rfind("stream.zstd", 0) == 0;
+  }
+  meta.bad(where,
+           "the item passes through the DCP stream transform " + names +
+               (zstd ? " (zstd compression, FileSystemWriter(_extensions=[ZStandard()]))" : "") +
+               ", which ckconv does not decode; load the checkpoint with PyTorch and "
+               "save it again without _extensions");
 }
 
 // The tensor a TensorStorageMetadata describes, its chunks without file placement yet; each
@@ -206,6 +230,7 @@ CatalogTensor read_tensor_metadata(const MetadataInterpreter& meta, const std::s
     auto location = locations.find({fqn, chunk.offsets});
     if (location == locations.end())
       meta.bad(where, "no storage_data entry for the chunk at " + shape_to_string(chunk.offsets));
+    if (!location->second.transforms.empty()) refuse_transforms(meta, where, location->second);
     requests_by_file[location->second.relative_path].push_back(
         ChunkRequest{tensor_index, tensor.chunks.size(), location->second});
     tensor.chunks.push_back(std::move(chunk));
@@ -230,13 +255,33 @@ void read_tensors_metadata(const MetadataInterpreter& meta, const PickleValue& t
     }
     const PickleValue& tensor_state =
         meta.dict_state_of(*value, kDcpMetadataModule, "TensorStorageMetadata", where);
-    if (is_dcp_training_state_key(fqn)) {
+    if (!training_state_group(fqn).empty()) {
       catalog.skipped.push_back(SkippedItem{fqn, "training state tensor, not a model weight"});
       continue;
     }
     catalog.tensors.push_back(read_tensor_metadata(meta, fqn, tensor_state, locations,
                                                    catalog.tensors.size(), requests_by_file));
   }
+}
+
+// FileSystemWriter(serialization_format=SAFETENSORS) appends one safetensors file to each data
+// file instead of a torch.save item per tensor, and .metadata points every tensor at its start.
+// PyTorch's own FileSystemReader cannot load that layout (torch.load fails on it), so it is
+// refused by name rather than reported as a damaged zip.
+void refuse_safetensors_item(const File& file, uint64_t size, uint64_t offset,
+                             const std::string& item) {
+  std::array<uint8_t, 9> head{};
+  if (size - offset < head.size()) return;
+  file.read_at(head.data(), head.size(), offset);
+  if (head[0] == 'P' && head[1] == 'K') return;
+  uint64_t header_bytes = 0;
+  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | head[i];
+  if (head[8] != '{' || header_bytes > size - offset - 8) return;
+  fail_input(item +
+             ": holds a safetensors header, not a torch.save archive: the checkpoint was "
+             "written with FileSystemWriter(serialization_format=SerializationFormat.SAFETENSORS), "
+             "which ckconv does not read (nor does PyTorch's FileSystemReader); save it again "
+             "with the default torch_save serialization");
 }
 
 // Opens the torch.save item of one chunk in `file` (`size` bytes, index `file_index` of the
@@ -251,6 +296,7 @@ void place_chunk(const File& file, uint64_t size, uint32_t file_index, const Chu
   if (request.location.offset > size || request.location.length > size - request.location.offset)
     fail_input(item + ": lies beyond the end of the file (" + std::to_string(size) +
                " bytes; truncated?)");
+  refuse_safetensors_item(file, size, request.location.offset, item);
   TorchSaveArchive archive(file, request.location.offset, request.location.length, item);
   std::optional<StoredTensor> stored = archive.tensor(archive.root(), tensor.name);
   if (!stored)
@@ -287,10 +333,7 @@ std::vector<uint64_t> place_chunks(const std::filesystem::path& dir, const std::
 }  // namespace
 
 bool is_dcp_training_state_key(const std::string& fqn) {
-  std::string_view root = std::string_view(fqn).substr(0, fqn.find('.'));
-  for (std::string_view training_root : kTrainingStateRoots)
-    if (root == training_root) return true;
-  return false;
+  return !training_state_group(fqn).empty();
 }
 
 Catalog read_dcp(const std::filesystem::path& dir) {

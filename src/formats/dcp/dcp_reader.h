@@ -7,11 +7,14 @@
 //
 // Only model weights become catalog tensors. Listed as skipped instead: non-tensor items
 // (BytesStorageMetadata: train_state.step, lr_scheduler, dataloader, ...) and tensors of the
-// training state (names starting with optimizer., lr_scheduler., dataloader., train_state.).
+// training state (names starting with optimizer., lr_scheduler., dataloader., train_state.;
+// formats/training_state.h).
 //
 // Refused with kBadInput naming the file: hostile or corrupt pickles, relative paths that leave
 // the directory (absolute, '..', or a symlink pointing outside), missing .distcp files,
-// items outside their file, chunks that overlap, leave holes or disagree with their item.
+// items outside their file, chunks that overlap, leave holes or disagree with their item; and,
+// naming the feature, model tensors stored through stream transforms (zstd) or with the
+// safetensors serialization of FileSystemWriter.
 #pragma once
 
 #include <cstdint>

@@ -144,6 +144,17 @@ Catalog read_safetensors(const fs::path& path) {
   for (size_t i = 0; i < candidates.size() && i < 3; ++i)
     names += (i ? ", " : "") + candidates[i].filename().string();
   if (candidates.size() > 3) names += ", ...";
+  // HuggingFaceStorageWriter(save_distributed=True) names each rank's file
+  // shard-<rank>-model-<i>-of-<n>.safetensors; which part of a tensor a file holds is only in
+  // its DCP_SHARDING_INFO metadata, which ckconv does not merge.
+  const std::string first = candidates[0].filename().string();
+  if (first.rfind("shard-", 0) == 0 && first.find("-model-") != std::string::npos)
+    fail_input(path.string() + ": " + std::to_string(candidates.size()) + " files (" + names +
+               ") are the per-rank shards of PyTorch's HuggingFaceStorageWriter("
+               "save_distributed=True) before consolidation, which ckconv does not read; use "
+               "the consolidated model-*.safetensors (enable_consolidation=True, or "
+               "torch.distributed.checkpoint._consolidate_hf_safetensors."
+               "consolidate_safetensors_files)");
   fail_input(path.string() + ": " + std::to_string(candidates.size()) + " *.safetensors files (" +
              names + ") but no " + kSafetensorsIndexFileName + " to say which tensors each holds");
 }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "formats/training_state.h"
 
 namespace ckconv {
 namespace {
@@ -236,6 +237,10 @@ class StateDictFlattener {
                  std::to_string(kMaxPickleNestingDepth) + " levels deep");
     if (std::optional<StoredTensor> stored = archive_.tensor(value, name)) {
       add_name(name);
+      if (!training_state_group(name).empty()) {  // a full training checkpoint, exported
+        catalog_.skipped.push_back(SkippedItem{name, "training state tensor, not a model weight"});
+        return;
+      }
       CatalogTensor tensor;
       tensor.name = name;
       tensor.dtype = stored->dtype;

@@ -61,7 +61,8 @@ class TorchSaveArchive {
 
 // Catalog of a state-dict-like torch.save file: a dict (or OrderedDict) whose tensors become
 // catalog tensors; nested dicts and lists are flattened to dotted names as DCP does
-// ("train_state.step", "misc.0"); values that are not tensors are listed as skipped.
+// ("train_state.step", "misc.0"); values that are not tensors, and tensors of the training state
+// (formats/training_state.h: a full training checkpoint exported), are listed as skipped.
 Catalog read_torch_save(const std::filesystem::path& path);
 
 }  // namespace ckconv

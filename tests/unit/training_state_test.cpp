@@ -1,0 +1,78 @@
+// Training checkpoints (tests/fixtures/training, written by PyTorch 2.14 in torchtitan's
+// layout): the model part reads like the same weights saved alone, every training-state key is
+// skipped under its group, a checkpoint with no model is refused naming the groups, and the
+// DCP storage features ckconv does not read are refused by name.
+#include "formats/training_state.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/error.h"
+#include "format_test_helpers.h"
+#include "formats/dcp/dcp_reader.h"
+#include "formats/safetensors/safetensors_reader.h"
+
+namespace ckconv {
+namespace {
+
+const std::filesystem::path kTraining = test::kFixtures / "training";
+
+void expect_feature_refused(const std::filesystem::path& dir, const std::string& fragment) {
+  try {
+    read_dcp(dir);
+    FAIL("accepted; expected: " << fragment);
+  } catch (const Error& error) {
+    CHECK(error.kind() == ErrorKind::kBadInput);
+    CHECK_MESSAGE(std::string(error.what()).find(fragment) != std::string::npos,
+                  std::string(error.what()));
+  }
+}
+
+TEST_CASE("dcp: a full training checkpoint reads its model, training state skipped") {
+  for (const char* name : {"full_v0.2", "full_2026-08"}) {
+    CAPTURE(name);
+    const Catalog full = read_dcp(kTraining / name);
+    const Catalog weights =
+        read_safetensors(kTraining / (std::string(name) + ".model.safetensors"));
+    test::check_same_tensors(full, weights);
+    size_t optimizer_tensors = 0;
+    for (const SkippedItem& item : full.skipped) {
+      CHECK_FALSE(training_state_group(item.name).empty());
+      if (item.reason.find("training state tensor") != std::string::npos) ++optimizer_tensors;
+    }
+    CHECK(optimizer_tensors == 3 * weights.tensors.size());  // exp_avg, exp_avg_sq, step
+  }
+  CHECK(training_state_group("optimizer.param_groups.norm.weight.lr") == "optimizer");
+  CHECK(training_state_group("train_state") == "train_state");
+  CHECK(training_state_group("optimizers.x").empty());
+  CHECK(skip_rule_for("dataloader.dp_rank_0", "non_tensor") == "training_state.dataloader");
+  CHECK(skip_rule_for("misc", "non_tensor") == "non_tensor");
+}
+
+TEST_CASE("dcp: training state without a model is refused, naming the groups") {
+  Catalog catalog;
+  catalog.path = "step-10";
+  catalog.skipped = {{"optimizer.state.w.exp_avg", "t"}, {"train_state.step", "b"}};
+  try {
+    require_model_tensors(catalog);
+    FAIL("accepted");
+  } catch (const Error& error) {
+    CHECK(error.kind() == ErrorKind::kBadInput);
+    CHECK(std::string(error.what())
+              .find("holds only training state (keys per group: optimizer "
+                    "1, train_state 1)") != std::string::npos);
+  }
+  catalog.skipped.clear();
+  CHECK_NOTHROW(require_model_tensors(catalog));  // nothing at all: the plan names the keys
+}
+
+TEST_CASE("dcp: stream transforms and the safetensors serialization are refused by name") {
+  expect_feature_refused(kTraining / "zstd",
+                     "passes through the DCP stream transform 'stream.zstd/1' (zstd compression");
+  expect_feature_refused(kTraining / "safetensors_serialization",
+                     "serialization_format=SerializationFormat.SAFETENSORS");
+}
+
+}  // namespace
+}  // namespace ckconv
