@@ -52,4 +52,20 @@ blob = open(sys.argv[1], "rb").read()
 open(sys.argv[2], "wb").write(blob[: 8 + n])
 PY
 done
+# Training checkpoints and the storage features refused by name (tests/fixtures/training).
+training="$fixtures/training"
+for name in full_v0.2 full_2026-08 zstd safetensors_serialization; do
+  cp "$training/$name/.metadata" "$corpus/pickle_fuzz/training-$name.metadata"
+done
+for name in zstd safetensors_serialization export_qwen3_moe; do
+  python3 - "$training/$name" "$corpus/dcp_metadata_fuzz/training-$name" <<'PY'
+import struct, sys
+meta = open(sys.argv[1] + "/.metadata", "rb").read()
+data = open(sys.argv[1] + "/__0_0.distcp", "rb").read()
+open(sys.argv[2], "wb").write(struct.pack("<I", len(meta)) + meta + data)
+PY
+done
+for shard in "$training/hf_unconsolidated"/*.safetensors; do
+  cp "$shard" "$corpus/safetensors_header_fuzz/training-$(basename "$shard")"
+done
 du -sh "$corpus"/*
