@@ -28,13 +28,13 @@ def main(argv):
     quiet_libraries()
     loaded, expected = weights(argv[0]), weights(argv[1])
     if sorted(loaded) != sorted(expected):
-        print(f"check_loads_as: {argv[0]} and {argv[1]} load different keys")
+        print(f"FAIL check_loads_as: {argv[0]} and {argv[1]} load different keys")
         return 1
     for key, tensor in expected.items():
         if not torch.equal(loaded[key], tensor):
-            print(f"check_loads_as: {argv[0]}: {key} differs from {argv[1]}")
+            print(f"FAIL check_loads_as: {argv[0]}: {key} differs from {argv[1]}")
             return 1
-    print(f"check_loads_as: {argv[0]} loads as {argv[1]} ({len(expected)} tensors)")
+    print(f"OK check_loads_as: {argv[0]} loads as {argv[1]} ({len(expected)} tensors)")
     return 0
 
 
