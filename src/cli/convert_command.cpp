@@ -14,6 +14,7 @@
 #include "formats/safetensors/safetensors_writer.h"
 #include "formats/training_state.h"
 #include "pipeline/output_directory.h"
+#include "pipeline/publish.h"
 #include "verify/scratch_removal.h"
 #include "verify/scratch_space.h"
 
@@ -155,6 +156,7 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   report_dropped_mtp(args.run, args.layout, config, layout, report);
   const FamilyRules rules = build_native_rules(config, layout);
   check_input_plan(direction, model, rules, input, write);
+  write.dcp_data_file_name = dcp_data_file_name_for(args.output);
   if (!args.part.empty()) {
     check_output_does_not_contain(args.output, args.input);
     return run_convert_part(direction, config, rules, input, write, args.run,
@@ -184,6 +186,8 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
                                    " (use --force to replace it; other files in it are kept)");
   OutputDirectory output(args.output, args.force);
   print_notes(args.run, output.cleanup_notes());
+  // Chosen again once the constructor has finished a dead run's publish into the output.
+  write.dcp_data_file_name = dcp_data_file_name_for(output.target());
   std::filesystem::path scratch;
   if (args.verify)
     scratch = round_trip_scratch(direction, config, rules, input, write, args, output);

@@ -8,6 +8,7 @@
 #include "core/interrupt.h"
 #include "pipeline/init_checkpoint.h"
 #include "pipeline/output_directory.h"
+#include "pipeline/publish.h"
 
 namespace ckconv::cli {
 namespace {
@@ -39,6 +40,7 @@ int run_init(const InitArgs& args) {
   write.native_format = args.native_format;
   OutputDirectory output(args.output, args.force);
   print_notes(args.run, output.cleanup_notes());
+  write.dcp_data_file_name = dcp_data_file_name_for(output.target());
   set_activity({"write", "writing " + output.target().string()});
   ConversionSummary summary = write_initial_checkpoint(rules, init, output.staging(), write);
   set_activity({"publish", "publishing " + output.target().string()});

@@ -75,8 +75,11 @@ FilePlan plan_native_output(const std::vector<OutputTensorSpec>& tensors,
   switch (options.native_format) {
     case CheckpointFormat::kSafetensors:
       return plan_safetensors(tensors, SafetensorsWriteOptions{});
-    case CheckpointFormat::kDcp:
-      return plan_dcp(tensors, DcpWriteOptions{});
+    case CheckpointFormat::kDcp: {
+      DcpWriteOptions dcp;
+      dcp.data_file_name = options.dcp_data_file_name;
+      return plan_dcp(tensors, dcp);
+    }
     case CheckpointFormat::kTorchSave:
       return plan_torch_save(tensors, "model");
   }

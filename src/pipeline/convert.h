@@ -11,6 +11,7 @@
 
 #include "families/family.h"
 #include "formats/checkpoint_format.h"
+#include "formats/dcp/dcp_writer.h"
 #include "formats/file_plan.h"
 #include "model/model_config.h"
 #include "pipeline/executor.h"
@@ -34,6 +35,9 @@ class OutputInspector {
 struct WriteOptions {
   CheckpointFormat native_format = CheckpointFormat::kDcp;  // from_hf (and init) output
   std::optional<uint64_t> max_shard_size_bytes;             // HF output sharding
+  // The DCP output's data file (DcpWriteOptions::data_file_name): dcp_data_file_name_for the
+  // output directory, so that the file never has an old checkpoint file's name.
+  std::string dcp_data_file_name = kDcpDataFileName;
   // Output dtype of floating tensors (--dtype); unset keeps each input's (CastOptions).
   std::optional<DType> dtype;
   // from_hf of a quantized release (pipeline/quantized_input.h).

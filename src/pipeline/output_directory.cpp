@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/interrupt.h"
+#include "formats/safetensors/safetensors_index.h"
 #include "pipeline/publish.h"
 #include "pipeline/run_leftovers.h"
 
@@ -146,7 +147,11 @@ std::vector<std::string> OutputDirectory::publish() {
   }
   const std::vector<std::string> incoming = staged_files(staging_);
   const std::vector<std::string> existing = list_ckconv_files(target_);
-  const std::vector<PublishStep> steps = plan_publish(incoming, existing);
+  std::error_code error;
+  const bool kept_folder = fs::exists(fs::symlink_status(target_ / kPreviousShardsFolder, error));
+  const std::vector<PublishStep> steps =
+      plan_publish(incoming, existing, indexed_shards(target_), kept_folder);
+  write_redirect_index(target_, staging_, steps);
   std::vector<std::string> replaced;
   for (const std::string& name : existing) {
     const bool overwritten = std::find(incoming.begin(), incoming.end(), name) != incoming.end();

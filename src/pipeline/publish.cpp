@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,9 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/interrupt.h"
+#include "formats/safetensors/safetensors_header.h"
+#include "formats/safetensors/safetensors_index.h"
+#include "formats/safetensors/strict_json.h"
 
 namespace ckconv {
 namespace {
@@ -57,26 +61,85 @@ void remove_or_fail(const fs::path& path) {
     fail(ErrorKind::kIo, "cannot remove " + path.string() + ": " + errno_message(errno));
 }
 
+// Hard-links the old `name` into the kept folder unless a link to the same file is there;
+// through a temporary name, so that the kept name always holds a complete file.
+void keep_old_file(const fs::path& target, const std::string& name) {
+  const fs::path folder = target / kPreviousShardsFolder;
+  struct stat old_file, kept_file;
+  // The folder is ckconv's name: anything but a real directory there (a symbolic link that
+  // would lead the links elsewhere) is replaced.
+  if (::lstat(folder.c_str(), &kept_file) == 0 && !S_ISDIR(kept_file.st_mode))
+    remove_or_fail(folder);
+  if (::mkdir(folder.c_str(), 0755) != 0 && errno != EEXIST)
+    fail(ErrorKind::kIo, "cannot create " + folder.string() + ": " + errno_message(errno));
+  if (::stat((target / name).c_str(), &old_file) != 0) return;  // nothing to keep
+  if (::stat((folder / name).c_str(), &kept_file) == 0 && kept_file.st_ino == old_file.st_ino &&
+      kept_file.st_dev == old_file.st_dev)
+    return;
+  const fs::path link = folder / (name + ".link");
+  remove_or_fail(link);
+  // A shard that is a symbolic link is kept as the file it points to.
+  if (::linkat(AT_FDCWD, (target / name).c_str(), AT_FDCWD, link.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    const int error = errno;
+    if (error != EPERM && error != EOPNOTSUPP && error != EMLINK)
+      fail(ErrorKind::kIo, "cannot link " + (target / name).string() + " to " + link.string() +
+                               ": " + errno_message(error));
+    // A file system without hard links: a copy keeps the old bytes just as well.
+    std::error_code copy_error;
+    fs::copy_file(target / name, link, copy_error);
+    if (copy_error)
+      fail(ErrorKind::kIo, "cannot copy " + (target / name).string() + " to " + link.string() +
+                               ": " + copy_error.message());
+    File::open_read(link).sync();  // fsync needs no write access
+  }
+  rename_or_fail(link, folder / name);
+}
+
 // Idempotent, so that a journal can be replayed from its first step whatever was done:
-// a staged file that is no longer in staging was already moved, and a name the new output
-// also writes is only removed while the new file is still waiting in staging.
+// a staged file that is no longer in staging was already moved, a name the new output
+// also writes is only removed (or kept) while the new file is still waiting in staging.
 void apply_step(const fs::path& target, const fs::path& staging, const PublishStep& step,
                 const std::set<std::string>& incoming) {
   std::error_code error;
   const bool staged = fs::exists(fs::symlink_status(staging / step.name, error));
-  if (step.kind == PublishStep::Kind::kMove) {
-    if (staged) rename_or_fail(staging / step.name, target / step.name);
-    return;
+  switch (step.kind) {
+    case PublishStep::Kind::kMove:
+      if (staged) rename_or_fail(staging / step.name, target / step.name);
+      return;
+    case PublishStep::Kind::kKeep:
+      if (staged) keep_old_file(target, step.name);
+      return;
+    case PublishStep::Kind::kRedirect:
+      if (fs::exists(staging / kRedirectIndexName, error))
+        rename_or_fail(staging / kRedirectIndexName, target / step.name);
+      return;
+    case PublishStep::Kind::kDropKept:
+      fs::remove_all(target / kPreviousShardsFolder, error);
+      if (error)
+        fail(ErrorKind::kIo,
+             "cannot remove " + (target / kPreviousShardsFolder).string() + ": " + error.message());
+      return;
+    case PublishStep::Kind::kRemove:
+      if (incoming.count(step.name) && !staged) return;  // already the new file
+      remove_or_fail(target / step.name);
+      return;
   }
-  if (incoming.count(step.name) && !staged) return;  // already the new file
-  remove_or_fail(target / step.name);
 }
+
+// The journal's word for each kind of step.
+const std::vector<std::pair<PublishStep::Kind, std::string>> kStepWords = {
+    {PublishStep::Kind::kMove, "move"},
+    {PublishStep::Kind::kRemove, "remove"},
+    {PublishStep::Kind::kKeep, "keep"},
+    {PublishStep::Kind::kRedirect, "redirect"},
+    {PublishStep::Kind::kDropKept, "drop"}};
 
 std::string journal_text(const std::vector<PublishStep>& steps) {
   std::string text = std::string(kJournalHeader) + "\n";
   for (const PublishStep& step : steps) {
     CKCONV_CHECK(!step.name.empty() && step.name.find_first_of("/\n") == std::string::npos);
-    text += (step.kind == PublishStep::Kind::kMove ? "move " : "remove ") + step.name + "\n";
+    for (const auto& [kind, word] : kStepWords)
+      if (kind == step.kind) text += word + " " + step.name + "\n";
   }
   return text + "end\n";
 }
@@ -90,13 +153,14 @@ std::optional<std::vector<PublishStep>> read_journal(const fs::path& staging) {
   std::vector<PublishStep> steps;
   while (std::getline(journal, line)) {
     if (line == "end") return steps;
-    if (line.rfind("move ", 0) == 0)
-      steps.push_back({PublishStep::Kind::kMove, line.substr(5)});
-    else if (line.rfind("remove ", 0) == 0)
-      steps.push_back({PublishStep::Kind::kRemove, line.substr(7)});
-    else
-      return std::nullopt;
-    if (steps.back().name.empty() || steps.back().name.find('/') != std::string::npos)
+    const size_t space = line.find(' ');
+    const std::string word = line.substr(0, space);
+    auto known = std::find_if(kStepWords.begin(), kStepWords.end(),
+                              [&](const auto& entry) { return entry.second == word; });
+    if (space == std::string::npos || known == kStepWords.end()) return std::nullopt;
+    steps.push_back({known->first, line.substr(space + 1)});
+    if (steps.back().name.empty() || steps.back().name.find('/') != std::string::npos ||
+        steps.back().name == "." || steps.back().name == "..")
       return std::nullopt;
   }
   return std::nullopt;
@@ -130,7 +194,14 @@ void apply_steps(const fs::path& target, const fs::path& staging,
     if (steps[i].kind == PublishStep::Kind::kMove) commit = i;
   for (size_t i = 0; i < steps.size(); ++i) {
     if (pause_points) test_pause_point("publish-step-" + std::to_string(i + 1));
-    if (i > 0 && (steps[i].kind != steps[i - 1].kind || i == commit)) sync_directory(target);
+    if (i > 0 && (steps[i].kind != steps[i - 1].kind || i == commit)) {
+      // The kept links must be durable before the redirect index names them.
+      std::error_code error;  // (a replay after the folder was dropped keeps nothing)
+      if (steps[i - 1].kind == PublishStep::Kind::kKeep &&
+          fs::is_directory(target / kPreviousShardsFolder, error))
+        sync_directory(target / kPreviousShardsFolder);
+      sync_directory(target);
+    }
     apply_step(target, staging, steps[i], incoming);
   }
   sync_directory(target);
@@ -166,29 +237,52 @@ std::vector<std::string> list_ckconv_files(const fs::path& directory) {
   return names;
 }
 
+namespace {
+
+// The staged weight files other than the commit point that would replace an old file of the
+// same name.
+std::vector<std::string> colliding_names(const std::vector<std::string>& weights,
+                                         const std::vector<std::string>& existing) {
+  std::vector<std::string> names;
+  for (const auto& name : weights)
+    if (contains(existing, name)) names.push_back(name);
+  return names;
+}
+
+}  // namespace
+
 std::vector<PublishStep> plan_publish(const std::vector<std::string>& incoming,
-                                      const std::vector<std::string>& existing) {
+                                      const std::vector<std::string>& existing,
+                                      const std::vector<std::string>& indexed_shards,
+                                      bool kept_folder) {
   const std::string commit = commit_point(incoming);
   std::vector<std::string> companions, weights;
   for (const auto& name : incoming)
     if (name != commit) (is_weight_file_name(name) ? weights : companions).push_back(name);
-  bool withdraw = false;
-  for (const auto& name : weights) {
-    withdraw = withdraw || contains(existing, name);
-    // ckconv's reader and transformers both take a lone unindexed model.safetensors; a
-    // second *.safetensors beside it makes the directory ambiguous.
-    withdraw =
-        withdraw || (ends_with(name, ".safetensors") && contains(existing, "model.safetensors") &&
-                     !contains(existing, kIndexName) && !contains(existing, ".metadata"));
-  }
+  const std::vector<std::string> colliding = colliding_names(weights, existing);
+  // Shards replacing shards of the same names can keep the old ones reachable through a
+  // redirected index when the old index was read and the new one replaces it.
+  bool redirect = !colliding.empty() && commit == kIndexName && contains(existing, kIndexName) &&
+                  !indexed_shards.empty();
+  for (const auto& name : colliding)
+    redirect = redirect && ends_with(name, ".safetensors") && name != "model.safetensors";
   std::vector<PublishStep> steps;
   std::set<std::string> removed;
   auto remove = [&](const std::string& name) {
     if (removed.insert(name).second) steps.push_back({PublishStep::Kind::kRemove, name});
   };
-  if (withdraw)
+  if (redirect) {
+    bool kept = false;
+    for (const auto& name : colliding)
+      if (contains(indexed_shards, name)) {
+        steps.push_back({PublishStep::Kind::kKeep, name});
+        kept = true;
+      }
+    if (kept) steps.push_back({PublishStep::Kind::kRedirect, kIndexName});
+  } else if (!colliding.empty()) {
     for (const auto& name : kEntryPoints)
       if (contains(existing, name)) remove(name);
+  }
   for (const auto& name : companions) steps.push_back({PublishStep::Kind::kMove, name});
   for (const auto& name : weights) steps.push_back({PublishStep::Kind::kMove, name});
   steps.push_back({PublishStep::Kind::kMove, commit});
@@ -197,7 +291,55 @@ std::vector<PublishStep> plan_publish(const std::vector<std::string>& incoming,
     if (contains(existing, name) && !contains(incoming, name)) remove(name);
   for (const auto& name : existing)
     if (is_weight_file_name(name) && !contains(incoming, name)) remove(name);
+  const bool keeps = std::any_of(steps.begin(), steps.end(), [](const PublishStep& step) {
+    return step.kind == PublishStep::Kind::kKeep;
+  });
+  if (keeps || kept_folder) steps.push_back({PublishStep::Kind::kDropKept, kPreviousShardsFolder});
   return steps;
+}
+
+std::vector<std::string> indexed_shards(const fs::path& target) {
+  std::vector<std::string> shards;
+  std::error_code error;
+  if (!fs::is_regular_file(target / kIndexName, error)) return shards;
+  try {
+    const std::string where = (target / kIndexName).string();
+    const SafetensorsIndex index = parse_safetensors_index(
+        read_small_file(target / kIndexName, kMaxSafetensorsIndexBytes), where);
+    for (const auto& [tensor, file] : index.weight_map)
+      if (!contains(shards, file)) shards.push_back(file);
+  } catch (const Error&) {
+    shards.clear();  // not a readable checkpoint: nothing to keep
+  }
+  return shards;
+}
+
+void write_redirect_index(const fs::path& target, const fs::path& staging,
+                          const std::vector<PublishStep>& steps) {
+  std::set<std::string> kept;
+  for (const PublishStep& step : steps)
+    if (step.kind == PublishStep::Kind::kKeep) kept.insert(step.name);
+  if (kept.empty()) return;
+  const std::string where = (target / kIndexName).string();
+  nlohmann::json index =
+      parse_strict_json_document(read_small_file(target / kIndexName, kMaxSafetensorsIndexBytes),
+                                 where, {kMaxSafetensorsIndexBytes, kMaxSafetensorsJsonDepth});
+  for (auto& [tensor, file] : index.at("weight_map").items())
+    if (kept.count(file.get<std::string>()))
+      file = std::string(kPreviousShardsFolder) + "/" + file.get<std::string>();
+  const std::string text = index.dump(2) + "\n";
+  File file = File::create(staging / kRedirectIndexName);
+  file.write_at(text.data(), text.size(), 0);
+  file.sync();
+  file.close();
+}
+
+std::string dcp_data_file_name_for(const fs::path& target) {
+  std::error_code error;
+  for (int number = 0;; ++number) {
+    const std::string name = "__0_" + std::to_string(number) + ".distcp";
+    if (!fs::exists(fs::symlink_status(target / name, error))) return name;
+  }
 }
 
 void apply_publish_steps(const fs::path& target, const fs::path& staging,

@@ -83,9 +83,16 @@ same_tree shards sharded2 "one file then shards, then the same shards again"
 [[ "$(cat shards/README.md)" == keep ]] && pass "shards: README.md kept" || fail "shards: README.md lost"
 
 # DCP over DCP and over an HF checkpoint: one checkpoint left, the config.json companion kept.
+# Over DCP the new data file takes a name the old .metadata does not use (__0_1.distcp);
+# over that, the first name again; the data bytes are the same.
 cp -a reference_dcp dcp
 "$CKCONV" from-hf -q "$@" -i reference -o dcp --force
-same_tree dcp reference_dcp "DCP over DCP"
+[[ "$(ls -A dcp | grep -E 'distcp|metadata' | tr '\n' ' ')" == ".metadata __0_1.distcp " ]] &&
+  cmp -s dcp/__0_1.distcp reference_dcp/__0_0.distcp && grep -aq __0_1.distcp dcp/.metadata &&
+  pass "DCP over DCP: a new data file name, the old one removed" || fail "DCP over DCP: $(ls -A dcp)"
+"$CKCONV" inspect dcp >/dev/null && pass "DCP over DCP: inspect reads it" || fail "DCP over DCP: inspect"
+"$CKCONV" from-hf -q "$@" -i reference -o dcp --force
+same_tree dcp reference_dcp "DCP over DCP twice: the first name again, the same bytes"
 cp -a reference mixed
 "$CKCONV" from-hf -q "$@" -i reference -o mixed --force
 [[ ! -e mixed/model.safetensors && -f mixed/config.json && -f mixed/.metadata ]] &&

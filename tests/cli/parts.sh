@@ -110,4 +110,17 @@ cp -a ref.shards forced && echo card >forced/README.md
 "$CKCONV" to-hf "${run[@]}" "${model[@]}" -i native -o forced --part 2/2 --force
 rm forced/README.md
 same_tree forced ref.hf "--force: parts replace the shards, other files kept"
+# Over the same shard names (the old shards kept aside for the publish, then removed), and
+# DCP over DCP (the data file takes the name the old checkpoint lacks, as one process would).
+cp -a ref.shards shards.over
+"$CKCONV" to-hf "${run[@]}" "${model[@]}" -i native -o shards.over --part 1/2 --force "${shards[@]}"
+"$CKCONV" to-hf "${run[@]}" "${model[@]}" -i native -o shards.over --part 2/2 --force "${shards[@]}"
+same_tree shards.over ref.shards "--force: parts over the same shard names, nothing left aside"
+cp -a ref.dcp dcp.single && cp -a ref.dcp dcp.over
+"$CKCONV" from-hf "${run[@]}" "${model[@]}" -i ref.hf -o dcp.single --force
+"$CKCONV" from-hf "${run[@]}" "${model[@]}" -i ref.hf -o dcp.over --part 1/2 --force
+"$CKCONV" from-hf "${run[@]}" "${model[@]}" -i ref.hf -o dcp.over --part 2/2 --force
+[[ -e dcp.single/__0_1.distcp ]] && same_tree dcp.over dcp.single \
+  "--force: DCP parts over DCP publish the single-process bytes (__0_1.distcp)" ||
+  fail "DCP over DCP: $(ls -A dcp.single)"
 finish

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "error_checks.h"
 #include "format_test_helpers.h"
+#include "formats/safetensors/safetensors_index.h"
 #include "pipeline/publish.h"
 #include "verify/scratch_space.h"
 
@@ -35,6 +36,15 @@ PublishStep move(const std::string& name) {
 }
 PublishStep remove(const std::string& name) {
   return {PublishStep::Kind::kRemove, name};
+}
+PublishStep keep(const std::string& name) {
+  return {PublishStep::Kind::kKeep, name};
+}
+PublishStep redirect(const std::string& name) {
+  return {PublishStep::Kind::kRedirect, name};
+}
+PublishStep drop() {
+  return {PublishStep::Kind::kDropKept, ".ckconv-previous"};
 }
 
 TEST_CASE("output directory: a new output appears whole, only when published") {
@@ -121,18 +131,43 @@ TEST_CASE("publish: steps put the commit point last and never show a mixed check
   CHECK(plan_publish({a2, b2, "config.json", index}, {a3, b3, c3, "config.json", index}) ==
         std::vector<PublishStep>{move("config.json"), move(a2), move(b2), move(index), remove(a3),
                                  remove(b3), remove(c3)});
-  // 2 shards again over 2: the old index goes first (no reader follows it to new shards).
+  // 2 shards again over 2, the old index listing both: the old shards are kept (hard links)
+  // and the old index redirected to them before the new shards take their names.
+  CHECK(plan_publish({a2, b2, index}, {a2, b2, index}, {a2, b2}) ==
+        std::vector<PublishStep>{keep(a2), keep(b2), redirect(index), move(a2), move(b2),
+                                 move(index), drop()});
+  // The same without a readable old index: nothing to redirect, the old index goes first.
   CHECK(plan_publish({a2, b2, index}, {a2, b2, index}) ==
         std::vector<PublishStep>{remove(index), move(a2), move(b2), move(index)});
-  // DCP over DCP: the data file keeps its name, so the old .metadata goes first.
+  // DCP over DCP: the new data file has another name (dcp_data_file_name_for), the new
+  // .metadata replaces the old one, then the old data file goes.
+  CHECK(plan_publish({".metadata", "__0_1.distcp"}, {".metadata", "__0_0.distcp"}) ==
+        std::vector<PublishStep>{move("__0_1.distcp"), move(".metadata"), remove("__0_0.distcp")});
+  // A data file of an old name (a directory changed since the name was chosen): the old
+  // .metadata goes first, as the fallback.
   CHECK(plan_publish({".metadata", "__0_0.distcp"}, {".metadata", "__0_0.distcp"}) ==
         std::vector<PublishStep>{remove(".metadata"), move("__0_0.distcp"), move(".metadata")});
-  // One file then shards: shards beside an unindexed model.safetensors would be ambiguous.
+  // One file then shards: readers take model.safetensors before the index, so the new shards
+  // and index come in beside it and its removal switches readers to the new checkpoint.
   CHECK(plan_publish({a2, b2, index}, {"model.safetensors"}) ==
-        std::vector<PublishStep>{remove("model.safetensors"), move(a2), move(b2), move(index)});
+        std::vector<PublishStep>{move(a2), move(b2), move(index), remove("model.safetensors")});
   // Shards then one file: the new file first, then the old index, then its shards.
   CHECK(plan_publish({"model.safetensors"}, {a2, b2, index, "generation_config.json"}) ==
         std::vector<PublishStep>{move("model.safetensors"), remove(index), remove(a2), remove(b2)});
+  // A kept folder left behind is removed at the end.
+  CHECK(plan_publish({"model.safetensors"}, {"model.safetensors"}, {}, true) ==
+        std::vector<PublishStep>{move("model.safetensors"), drop()});
+}
+
+TEST_CASE("publish: the DCP data file takes the first name the output does not hold") {
+  test::TempDir dir;
+  CHECK(dcp_data_file_name_for(dir / "missing") == "__0_0.distcp");
+  touch(dir / "out" / "README.md", "card");
+  CHECK(dcp_data_file_name_for(dir / "out") == "__0_0.distcp");
+  touch(dir / "out" / "__0_0.distcp", "old");
+  CHECK(dcp_data_file_name_for(dir / "out") == "__0_1.distcp");
+  touch(dir / "out" / "__0_1.distcp", "older");
+  CHECK(dcp_data_file_name_for(dir / "out") == "__0_2.distcp");
 }
 
 // Old checkpoint: 3 shards; new: 2 shards. Every prefix of the publish, then a run that
@@ -172,6 +207,84 @@ TEST_CASE("publish: a run killed after any step is finished by the next run") {
     for (const auto& name : new_files) CHECK(test::read_file(target / name) == "new " + name);
     CHECK(test::read_file(target / "README.md") == "kept");
     CHECK(!fs::exists(staging));
+  }
+}
+
+// What a reader following ckconv's precedence sees: model.safetensors, else the files the
+// index names (through the redirect too), their contents joined.
+std::string reader_view(const fs::path& target) {
+  if (fs::exists(target / "model.safetensors"))
+    return test::read_file(target / "model.safetensors");
+  const fs::path index = target / "model.safetensors.index.json";
+  if (!fs::exists(index)) return "none";
+  std::string view;
+  for (const auto& [tensor, file] :
+       parse_safetensors_index(test::read_file(index), index.string()).weight_map)
+    view += (fs::exists(target / file) ? test::read_file(target / file) : "missing") + "|";
+  return view;
+}
+
+// What a run killed before step `done` had done (the steps' effects without the syncs).
+void apply_prefix(const fs::path& target, const fs::path& staging,
+                  const std::vector<PublishStep>& steps, size_t done) {
+  const fs::path kept = target / kPreviousShardsFolder;
+  for (size_t i = 0; i < done; ++i) {
+    const std::string& name = steps[i].name;
+    switch (steps[i].kind) {
+      case PublishStep::Kind::kMove:
+        fs::rename(staging / name, target / name);
+        break;
+      case PublishStep::Kind::kRemove:
+        fs::remove(target / name);
+        break;
+      case PublishStep::Kind::kKeep:
+        fs::create_directories(kept);
+        fs::create_hard_link(target / name, kept / name);
+        break;
+      case PublishStep::Kind::kRedirect:
+        fs::rename(staging / kRedirectIndexName, target / name);
+        break;
+      case PublishStep::Kind::kDropKept:
+        fs::remove_all(kept);
+        break;
+    }
+  }
+}
+
+// Old and new checkpoint: 2 shards of the same names. After every prefix of the publish a
+// reader sees all old or all new shards, and the next run finishes the publish.
+TEST_CASE("publish: shards over shards of the same names are never mixed, killed anywhere") {
+  const std::string a = "model-00001-of-00002.safetensors", b = "model-00002-of-00002.safetensors";
+  const std::string index = "model.safetensors.index.json";
+  auto index_text = [&](int total) {
+    return R"({"metadata": {"total_size": )" + std::to_string(total) +
+           R"(}, "weight_map": {"x": ")" + a + R"(", "y": ")" + b + R"("}})";
+  };
+  for (size_t done = 0;; ++done) {
+    CAPTURE(done);
+    test::TempDir dir;
+    const fs::path target = dir / "out";
+    for (const auto& name : {a, b}) touch(target / name, "old " + name);
+    touch(target / index, index_text(1));
+    const fs::path staging = target / (std::string(".ckconv-staging-") + kDeadPid);
+    for (const auto& name : {a, b}) touch(staging / name, "new " + name);
+    touch(staging / index, index_text(2));
+    const std::vector<PublishStep> steps =
+        plan_publish({a, b, index}, {a, b, index}, indexed_shards(target));
+    REQUIRE(steps.size() == 7);
+    write_redirect_index(target, staging, steps);
+    write_publish_journal(staging, steps);
+    apply_prefix(target, staging, steps, done);
+    const std::string old_view = "old " + a + "|old " + b + "|";
+    const std::string new_view = "new " + a + "|new " + b + "|";
+    const std::string view = reader_view(target);
+    CHECK_MESSAGE((view == old_view || view == new_view), view);
+    OutputDirectory output(target, true);
+    CHECK(reader_view(target) == new_view);
+    CHECK(test::read_file(target / index) == index_text(2));
+    CHECK(!fs::exists(target / kPreviousShardsFolder));
+    CHECK(!fs::exists(staging));
+    if (done == steps.size()) break;
   }
 }
 

@@ -707,6 +707,34 @@ TEST_CASE("safetensors: index: weight_map paths with '..', '/' or a wrong extens
   }
 }
 
+TEST_CASE("safetensors: index: shards kept in the publish's folder, and nowhere else") {
+  ShardedFixture fixture;
+  std::filesystem::create_directory(fixture.dir.path() / kPreviousShardsFolder);
+  std::filesystem::rename(fixture.dir.path() / "s2.safetensors",
+                          fixture.dir.path() / kPreviousShardsFolder / "s2.safetensors");
+  fixture.write_index(R"({"weight_map":{"a":"s1.safetensors","b":"s1.safetensors",)"
+                      R"("c":".ckconv-previous/s2.safetensors"}})");
+  CHECK(read_safetensors(fixture.dir.path()).tensors.size() == 3);
+  for (const char* file :
+       {".ckconv-previous/../s1.safetensors", ".ckconv-previous/sub/s2.safetensors",
+        ".ckconv-previousx/s2.safetensors", ".ckconv-previous/", ".ckconv-previous//s2.safetensors",
+        "./.ckconv-previous/s2.safetensors", ".ckconv-previous/.ckconv-previous/s2.safetensors"}) {
+    CAPTURE(file);
+    fixture.write_index(std::string(R"({"weight_map":{"c":")") + file + R"("}})");
+    fixture.expect_refused("expected a plain *.safetensors file name");
+  }
+}
+
+TEST_CASE("safetensors: model.safetensors is read before an index, as transformers does") {
+  ShardedFixture fixture;
+  fixture.write_index(R"({"weight_map":{"a":"s1.safetensors","b":"s1.safetensors",)"
+                      R"("c":"s2.safetensors"}})");
+  fixture.write_shard("model.safetensors", {"m"});
+  const Catalog catalog = read_safetensors(fixture.dir.path());
+  REQUIRE(catalog.tensors.size() == 1);
+  CHECK(catalog.tensors[0].name == "m");
+}
+
 TEST_CASE("safetensors: index: total_size differs from the tensors") {
   ShardedFixture fixture;
   fixture.write_index(R"({"metadata":{"total_size":7},"weight_map":{"a":"s1.safetensors",)"

@@ -134,7 +134,7 @@ void write_planner_data(PickleWriter& w, const std::vector<OutputTensorSpec>& te
 
 // Metadata.storage_data: MetadataIndex(fqn, 0, zero offsets) -> _StorageInfo of its item.
 void write_storage_data(PickleWriter& w, const std::vector<OutputTensorSpec>& tensors,
-                        const std::vector<WrittenItem>& items) {
+                        const std::vector<WrittenItem>& items, const std::string& data_file) {
   write_dict(w, tensors.size(), [&](size_t i) {
     write_dataclass(w, kDcpMetadataModule, "MetadataIndex", 3, [&](size_t f) {
       if (f == 0) {
@@ -151,7 +151,7 @@ void write_storage_data(PickleWriter& w, const std::vector<OutputTensorSpec>& te
     write_dataclass(w, "torch.distributed.checkpoint.filesystem", "_StorageInfo", 3, [&](size_t f) {
       if (f == 0) {
         w.string("relative_path");
-        w.string(kDcpDataFileName);
+        w.string(data_file);
       } else if (f == 1) {
         w.string("offset");
         w.integer(static_cast<int64_t>(items[i].offset));
@@ -196,7 +196,7 @@ std::string metadata_pickle(const std::vector<OutputTensorSpec>& tensors,
         return;
       case 2:
         w.string("storage_data");
-        write_storage_data(w, tensors, items);
+        write_storage_data(w, tensors, items, options.data_file_name);
         return;
       case 3:
         if (options.include_storage_meta) {
@@ -224,7 +224,10 @@ FilePlan plan_dcp(const std::vector<OutputTensorSpec>& tensors, const DcpWriteOp
 
   FilePlan file_plan;
   PlannedFile data;
-  data.relative_path = kDcpDataFileName;
+  CKCONV_CHECK(
+      options.data_file_name.size() > 7 && options.data_file_name.find('/') == std::string::npos &&
+      options.data_file_name.compare(options.data_file_name.size() - 7, 7, ".distcp") == 0);
+  data.relative_path = options.data_file_name;
   std::vector<WrittenItem> items;
   for (size_t i = 0; i < tensors.size(); ++i) {
     PickleWriter writer;

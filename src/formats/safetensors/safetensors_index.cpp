@@ -26,8 +26,13 @@ std::string describe(const Json& value) {
   return std::string(value.type_name()) + " " + text;
 }
 
-// A shard name must stay inside the checkpoint directory.
+// A shard name must stay inside the checkpoint directory: a plain name, or a plain name in
+// the one folder a publish keeps the previous shards in (kPreviousShardsFolder).
 bool is_plain_shard_name(std::string_view name) {
+  const std::string_view folder = std::string_view(kPreviousShardsFolder);
+  if (name.size() > folder.size() + 1 && name.substr(0, folder.size()) == folder &&
+      name[folder.size()] == '/')
+    name.remove_prefix(folder.size() + 1);
   if (!has_safetensors_suffix(name)) return false;
   if (name.find_first_of(std::string_view("/\\\0", 3)) != std::string_view::npos) return false;
   return name != "." && name != "..";

@@ -124,6 +124,10 @@ Catalog read_safetensors(const fs::path& path) {
   std::error_code error;
   if (!fs::is_directory(path, error)) return read_single_file(path, path);
 
+  // transformers' precedence: model.safetensors, then the index, so that both readers see
+  // the same checkpoint in a directory holding both (docs/output_safety.md relies on it).
+  const fs::path single_path = path / "model.safetensors";
+  if (fs::is_regular_file(single_path, error)) return read_single_file(single_path, path);
   const fs::path index_path = path / kSafetensorsIndexFileName;
   if (fs::exists(index_path, error)) return read_sharded(path, index_path);
 
