@@ -116,6 +116,17 @@ std::vector<CompanionFile> hf_companions(const ConvertArgs& args, nlohmann::json
   return files;
 }
 
+// to-hf with --train-config: its export_dtype is the default --dtype, and the hf_assets_path
+// it names is pointed out (relative to where training ran, so never used by itself).
+void apply_train_config(const ConvertArgs& args, const ResolvedModel& model, WriteOptions& write,
+                        nlohmann::json& report) {
+  write.dtype = export_dtype_default(args.run, model, args.dtype, report);
+  if (args.hf_assets.empty() && model.train_config && !model.train_config->hf_assets_path.empty() &&
+      !args.run.quiet)
+    spdlog::info("{} names hf_assets_path {} (--hf-assets DIR copies its tokenizer files)",
+                 model.train_config->path.string(), model.train_config->hf_assets_path);
+}
+
 int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& report) {
   const auto start = std::chrono::steady_clock::now();
   WriteOptions write = write_options(args.run);
@@ -145,7 +156,10 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   report["flavor"] = config.flavor();
   report_model(args.run, model, report);
   report.update(layout_report);
-  if (direction == Direction::kToHf) report["hf_assets"] = assets_report;
+  if (direction == Direction::kToHf) {
+    report["hf_assets"] = assets_report;
+    apply_train_config(args, model, write, report);
+  }
   const NativeLayout layout =
       direction == Direction::kToHf
           ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), report)
@@ -249,6 +263,7 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
       ->required();
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
+  add_train_config_option(*command, args->model);
   add_run_options(*command, args->run);
   add_dtype_option(*command, args->dtype);
   CLI::Option* verify =

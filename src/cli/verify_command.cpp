@@ -55,6 +55,8 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
       {"flavor", config.flavor()}, {"input", path},       {"start", from_native ? "native" : "hf"}};
   report_model(args.run, model, json);
   json.update(layout_report);
+  // A native input's round trip checks what to-hf writes, export_dtype's cast included.
+  if (from_native) write.dtype = export_dtype_default(args.run, model, args.dtype, json);
   if (!from_native) write.quantization = hf_quantization(args.model, path);
   // From a native checkpoint the round trip writes the input's own scheme, so it can be exact.
   const NativeLayout layout =
@@ -103,6 +105,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   command->add_option("path", args->path, "checkpoint to verify (native or HF, told by its keys)");
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
+  add_train_config_option(*command, args->model);
   add_run_options(*command, args->run);
   add_dtype_option(*command, args->dtype);
   add_hf_layout_options(*command, args->layout);
