@@ -73,7 +73,13 @@ void add_run_options(CLI::App& app, RunOptions& options);
 void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std::string& help);
 // --dtype bf16|f16|f32 (WriteOptions::dtype).
 void add_dtype_option(CLI::App& app, std::optional<DType>& dtype);
-ModelConfig load_config(const ModelOptions& options);
+// The config --model/--flavor/--set/--config name (init): other spellings of family and
+// flavor (HF names, model types: families/model_aliases.h) resolved, said unless quiet.
+ModelConfig load_config(const RunOptions& run, const ModelOptions& options);
+// --dry-run's check of the output side, as the real run would find it: `output` may be
+// written (--force, cli exit 6 otherwise; a missing parent is an error) and its file system
+// has room for `summary`'s files (kIo naming the bytes needed and free).
+void check_output_side(const std::string& output, bool force, const ConversionSummary& summary);
 // cli/native_scheme_option.cpp: --native-scheme (`writes`: from-hf, init, verify --hf; else
 // to-hf, verify --native, where it overrides detection), and the scheme a command reads or
 // writes, logged (unless quiet) and added to `report` as "native_scheme".

@@ -66,7 +66,7 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   const FamilyRules rules = build_native_rules(config, layout);
   check_input_plan(direction, model, rules, input, write);
   if (from_native) write.native_format = input.catalog().format;
-  // Room for both intermediates is checked before any work; by default they go beside the
+  // Room for the intermediates is checked before any work; by default they go beside the
   // input when that is writable (never into a read-only input's folder), else to $TMPDIR.
   uint64_t first_bytes = 0;
   for (const auto& [name, size] :
@@ -76,7 +76,9 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   const std::filesystem::path named =
       input_path.has_filename() ? input_path : input_path.parent_path();
   const std::filesystem::path scratch = scratch_directory(
-      args.run, args.scratch, named.parent_path(), round_trip_scratch_bytes(first_bytes, false));
+      args.run, args.scratch, named.parent_path(),
+      round_trip_scratch_bytes(first_bytes, false,
+                               round_trip_starts_from_output(direction, input, write)));
   set_activity({"verify", "verifying " + path});
   VerifyReport report =
       verify_roundtrip(direction, config, rules, input, scratch / named.filename(), write);
