@@ -1,4 +1,4 @@
-# --dry-run checks the output side as the real run will find it (docs/output_safety.md): on
+# --dry-run checks the output side as the real run will find it (README "Usage"): on
 # every converting command and on init, which also resolves model aliases like the others.
 # The "no space" checks run on a small file system of this test's own: a tmpfs mounted in a
 # user and mount namespace (unshare -rm, no root needed), gone when the command ends. Where

@@ -94,7 +94,7 @@ TEST_CASE("toml: what is outside the subset is refused with its line") {
   refused("x = \"open\n", "t.toml:1: unterminated string");
   refused("x = \"\\q\"\n", "invalid escape");
   refused("x = \"\\ud800\"\n", "no Unicode scalar value");
-  refused("x = [1, 2\n", "unterminated array");
+  refused("x = [1,\n 2\n", "t.toml:3: unterminated array (opened on line 1)");
   refused("x = [1 2]\n", "expected ',' or ']'");
   refused("x = [,]\n", "expected a value");
   refused("x = 1 y = 2\n", "expected the end of the line");

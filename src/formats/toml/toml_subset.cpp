@@ -285,13 +285,16 @@ class TomlParser {
     if (depth > kMaxTomlArrayDepth)
       error("arrays nested deeper than " + std::to_string(kMaxTomlArrayDepth));
     nlohmann::json out = nlohmann::json::array();
+    const std::string unterminated =
+        "unterminated array (opened on line " + std::to_string(line_) + ")";
     ++pos_;
     while (true) {
       skip_array_space();
-      if (at_end()) error("unterminated array");
+      if (at_end()) error(unterminated);
       if (peek() == ']') break;
       out.push_back(value(depth));
       skip_array_space();
+      if (at_end()) error(unterminated);
       if (peek() == ',') {
         ++pos_;
         continue;
