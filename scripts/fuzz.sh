@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 build="${CKCONV_FUZZ_BUILD_DIR:-build-fuzz}"
 targets=(safetensors_header_fuzz safetensors_index_fuzz pickle_fuzz zip_fuzz torch_save_fuzz
-         dcp_metadata_fuzz)
+         dcp_metadata_fuzz toml_subset_fuzz)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2; }
 [[ $# -ge 1 ]] || usage

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "pipeline/output_directory.h"
 #include "pipeline/run_leftovers.h"
 #include "verify/scratch_space.h"
 
@@ -81,13 +82,19 @@ void add_dtype_option(CLI::App& app, std::optional<DType>& dtype) {
       ->check(CLI::IsMember({"bf16", "f16", "f32"}));
 }
 
-ModelConfig load_config(const ModelOptions& options) {
-  std::vector<Override> overrides;
-  if (!options.set_from.empty()) overrides = read_overrides_file(options.set_from);
-  for (const auto& text : options.sets) overrides.push_back(parse_override(text));
-  std::optional<std::filesystem::path> file;
-  if (!options.config_file.empty()) file = options.config_file;
-  return resolve_from_flags({options.model, options.flavor, overrides, file}).config;
+void check_output_side(const std::string& output, bool force, const ConversionSummary& summary) {
+  OutputDirectory::check_target(output, force);
+  uint64_t needed = 0;
+  for (const auto& [name, size] : summary.files) needed += size;
+  std::error_code error;
+  std::filesystem::path place = std::filesystem::absolute(output).lexically_normal();
+  if (!place.has_filename()) place = place.parent_path();
+  if (!std::filesystem::is_directory(place, error)) place = place.parent_path();
+  const uint64_t room = free_bytes(place);
+  if (room < needed)
+    fail(ErrorKind::kIo, "not enough space for the output: " + std::to_string(needed) +
+                             " bytes needed, " + std::to_string(room) + " free in " +
+                             place.string());
 }
 
 WriteOptions write_options(const RunOptions& options) {

@@ -28,7 +28,8 @@ struct ModelOptions {
   std::string config_file;
   std::vector<std::string> sets;
   std::string set_from;
-  std::string hf_config;  // --hf-config (to-hf, from-hf, verify)
+  std::string hf_config;     // --hf-config (to-hf, from-hf, verify)
+  std::string train_config;  // --train-config (to-hf, from-hf, verify)
 };
 
 // Blocks built at once by default: the cores, at most 8. The executor adds 6 workers that
@@ -72,7 +73,13 @@ void add_run_options(CLI::App& app, RunOptions& options);
 void add_native_format_option(CLI::App& app, CheckpointFormat& format, const std::string& help);
 // --dtype bf16|f16|f32 (WriteOptions::dtype).
 void add_dtype_option(CLI::App& app, std::optional<DType>& dtype);
-ModelConfig load_config(const ModelOptions& options);
+// The config --model/--flavor/--set/--config name (init): other spellings of family and
+// flavor (HF names, model types: families/model_aliases.h) resolved, said unless quiet.
+ModelConfig load_config(const RunOptions& run, const ModelOptions& options);
+// --dry-run's check of the output side, as the real run would find it: `output` may be
+// written (--force, cli exit 6 otherwise; a missing parent is an error) and its file system
+// has room for `summary`'s files (kIo naming the bytes needed and free).
+void check_output_side(const std::string& output, bool force, const ConversionSummary& summary);
 // cli/native_scheme_option.cpp: --native-scheme (`writes`: from-hf, init, verify --hf; else
 // to-hf, verify --native, where it overrides detection), and the scheme a command reads or
 // writes, logged (unless quiet) and added to `report` as "native_scheme".
@@ -85,6 +92,8 @@ NativeLayout write_native_layout(const RunOptions& options, const std::string& n
 // cli/model_resolution.cpp: --hf-config, and the model of a conversion or verify resolved
 // from the flags, the HF input's config.json or --hf-config (families/model_resolution.h).
 void add_hf_config_option(CLI::App& app, ModelOptions& options);
+// --train-config FILE: a torchtitan training config naming the model (families/train_config.h).
+void add_train_config_option(CLI::App& app, ModelOptions& options);
 // A native input (to-hf, verify --native) without --hf-config is detected from its keys and
 // shapes (families/native_detection.h) where the flags leave the model open.
 ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
@@ -96,6 +105,12 @@ void check_input_plan(Direction direction, const ResolvedModel& model, const Fam
 // The FP8 block size of quantization_config.weight_block_size in the config.json that
 // resolve_model reads (128 x 128 when it says nothing).
 QuantizationOptions hf_quantization(const ModelOptions& options, const std::string& input);
+// The --dtype of a conversion whose model a training config named: `given` when the user
+// chose one, else the cast of the config's checkpoint.export_dtype (bfloat16, float16; none
+// for float32), which torchtitan applies to its own final export. Logged (unless quiet) and
+// added to report["resolution"]["train_config"]. to-hf and verify of a native input only.
+std::optional<DType> export_dtype_default(const RunOptions& options, const ResolvedModel& model,
+                                          std::optional<DType> given, nlohmann::json& report);
 // Logs how the model was resolved (unless quiet; warnings always) and adds it to `report`.
 void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report);
 WriteOptions write_options(const RunOptions& options);

@@ -50,33 +50,13 @@ std::filesystem::path round_trip_scratch(Direction direction, const ModelConfig&
        write_conversion(direction, config, rules, input, {}, write, true).files)
     output_bytes += size;
   const std::filesystem::path beside = output.target().parent_path();
-  uint64_t needed = round_trip_scratch_bytes(output_bytes, true);
+  uint64_t needed = round_trip_scratch_bytes(
+      output_bytes, true, round_trip_starts_from_output(direction, rules, input, write));
   if (same_file_system(args.scratch.empty() ? beside : std::filesystem::path(args.scratch),
                        output.staging()))
     needed += output_bytes;
   return scratch_directory(args.run, args.scratch, beside, needed);
 }
-
-// --dry-run checks the output side as the real run would: the output neither is nor holds
-// the input, may be written (--force), and its file system has room for the files.
-void check_output_side(const ConvertArgs& args, const ConversionSummary& summary) {
-  check_output_does_not_contain(args.output, args.input);
-  OutputDirectory::check_target(args.output, args.force);
-  uint64_t needed = 0;
-  for (const auto& [name, size] : summary.files) needed += size;
-  std::error_code error;
-  std::filesystem::path place = std::filesystem::absolute(args.output).lexically_normal();
-  if (!place.has_filename()) place = place.parent_path();
-  if (!std::filesystem::is_directory(place, error)) place = place.parent_path();
-  const uint64_t room = free_bytes(place);
-  if (room < needed)
-    fail(ErrorKind::kIo, "not enough space for the output: " + std::to_string(needed) +
-                             " bytes needed, " + std::to_string(room) + " free in " +
-                             place.string());
-}
-
-// huggingface_hub's MAX_SHARD_SIZE, "5GB": to-hf's default --max-shard-size.
-constexpr uint64_t kDefaultMaxShardBytes = 5'000'000'000;
 
 // The files to-hf writes beside config.json: --hf-assets's, and a generation_config.json from
 // the token ids of --hf-config (or of the assets folder's config.json) when they hold none.
@@ -118,6 +98,17 @@ std::vector<CompanionFile> hf_companions(const ConvertArgs& args, nlohmann::json
   return files;
 }
 
+// to-hf with --train-config: its export_dtype is the default --dtype, and the hf_assets_path
+// it names is pointed out (relative to where training ran, so never used by itself).
+void apply_train_config(const ConvertArgs& args, const ResolvedModel& model, WriteOptions& write,
+                        nlohmann::json& report) {
+  write.dtype = export_dtype_default(args.run, model, args.dtype, report);
+  if (args.hf_assets.empty() && model.train_config && !model.train_config->hf_assets_path.empty() &&
+      !args.run.quiet)
+    spdlog::info("{} names hf_assets_path {} (--hf-assets DIR copies its tokenizer files)",
+                 model.train_config->path.string(), model.train_config->hf_assets_path);
+}
+
 int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& report) {
   const auto start = std::chrono::steady_clock::now();
   WriteOptions write = write_options(args.run);
@@ -127,8 +118,7 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   if (!args.max_shard_size.empty()) write.max_shard_size_bytes = parse_size(args.max_shard_size);
   nlohmann::json assets_report;
   if (direction == Direction::kToHf) {
-    // huggingface_hub's default: hub uploads want shards well under 50 GB.
-    if (!write.max_shard_size_bytes) write.max_shard_size_bytes = kDefaultMaxShardBytes;
+    if (!write.max_shard_size_bytes) write.max_shard_size_bytes = kDefaultMaxShardSizeBytes;
     write.hf_companions = hf_companions(args, assets_report);
   }
 
@@ -148,7 +138,10 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   report["flavor"] = config.flavor();
   report_model(args.run, model, report);
   report.update(layout_report);
-  if (direction == Direction::kToHf) report["hf_assets"] = assets_report;
+  if (direction == Direction::kToHf) {
+    report["hf_assets"] = assets_report;
+    apply_train_config(args, model, write, report);
+  }
   const NativeLayout layout =
       direction == Direction::kToHf
           ? read_native_layout(args.run, args.native_scheme, config, input.catalog(), report)
@@ -164,7 +157,8 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
   }
   if (args.dry_run) {
     ConversionSummary summary = write_conversion(direction, config, rules, input, {}, write, true);
-    check_output_side(args, summary);
+    check_output_does_not_contain(args.output, args.input);
+    check_output_side(args.output, args.force, summary);
     report["dry_run"] = true;
     report["ok"] = true;
     report["conversion"] = summary_json(summary);
@@ -255,6 +249,7 @@ void add_convert_command(CLI::App& app, int& exit_code, Direction direction) {
       ->required();
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
+  add_train_config_option(*command, args->model);
   add_run_options(*command, args->run);
   add_dtype_option(*command, args->dtype);
   CLI::Option* verify =

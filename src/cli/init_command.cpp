@@ -22,11 +22,12 @@ struct InitArgs {
   uint64_t seed = 0;
   std::string native_scheme;
   bool force = false;
+  bool dry_run = false;
 };
 
 int run_init(const InitArgs& args) {
   const auto start = std::chrono::steady_clock::now();
-  const ModelConfig config = load_config(args.model);
+  const ModelConfig config = load_config(args.run, args.model);
   nlohmann::json scheme_report;
   const NativeLayout layout =
       write_native_layout(args.run, args.native_scheme, config, scheme_report);
@@ -38,6 +39,25 @@ int run_init(const InitArgs& args) {
                                      : DType::kF32;
   WriteOptions write = write_options(args.run);
   write.native_format = args.native_format;
+  if (args.dry_run) {
+    const ConversionSummary summary = write_initial_checkpoint(rules, init, {}, write, true);
+    check_output_side(args.output, args.force, summary);
+    if (!args.run.quiet) {
+      spdlog::info("dry run: {}/{} would write:", config.family(), config.flavor());
+      for (const auto& [name, size] : summary.files) spdlog::info("  {:>14} bytes  {}", size, name);
+    }
+    nlohmann::json report = {{"command", "init"},
+                             {"version", kVersion},
+                             {"ok", true},
+                             {"dry_run", true},
+                             {"model", config.family()},
+                             {"flavor", config.flavor()},
+                             {"output", args.output},
+                             {"conversion", summary_json(summary)}};
+    report.update(scheme_report);
+    write_report(args.run, report);
+    return 0;
+  }
   OutputDirectory output(args.output, args.force);
   print_notes(args.run, output.cleanup_notes());
   write.dcp_data_file_name = dcp_data_file_name_for(output.target());
@@ -76,6 +96,7 @@ void add_init_command(CLI::App& app, int& exit_code) {
   command->footer(
       "\nExamples:\n"
       "  ckconv init tiny -m llama3 -f debugmodel --set n_layers=2\n"
+      "  ckconv init qwen -m Qwen3-0.6B --dry-run          (HF names and model types work too)\n"
       "  ckconv init big.dcp -m qwen3 -f 0.6B --native-format dcp --dtype bf16");
   command->add_option("output,-o,--output", args->output, "output directory")->required();
   add_model_options(*command, args->model);
@@ -86,6 +107,9 @@ void add_init_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   add_native_format_option(*command, args->native_format, "safetensors (default), dcp or torch");
   add_native_scheme_option(*command, args->native_scheme, true);
+  command->add_flag("--dry-run", args->dry_run,
+                    "check the output side (exists, parent, space) and print the files it would "
+                    "write; write nothing");
   command->add_flag(
       "--force", args->force,
       "replace the checkpoint files already in the output directory (other files are kept)");

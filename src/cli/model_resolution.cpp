@@ -18,6 +18,11 @@ namespace {
 
 constexpr uint64_t kMaxHfConfigBytes = 16 << 20;
 
+// --dtype's spelling of a cast.
+std::string dtype_option_name(DType dtype) {
+  return dtype == DType::kBF16 ? "bf16" : dtype == DType::kF16 ? "f16" : "f32";
+}
+
 bool is_flavor_of(const std::string& family, const std::string& flavor) {
   const std::vector<std::string> flavors = list_flavors(family);
   return std::find(flavors.begin(), flavors.end(), flavor) != flavors.end();
@@ -52,12 +57,18 @@ void resolve_names(ModelRequest& request, std::vector<std::string>& notes) {
                   (request.flavor.empty() ? "" : "/" + request.flavor));
 }
 
-ModelRequest model_request(const ModelOptions& options, std::vector<std::string>& notes) {
-  ModelRequest request{options.model, options.flavor, {}, std::nullopt};
+ModelRequest model_request(const ModelOptions& options, const std::optional<TrainConfig>& train,
+                           std::vector<std::string>& notes, std::vector<std::string>& warnings) {
+  ModelRequest request{options.model, options.flavor, {}, std::nullopt, {}};
   if (options.config_file.empty()) resolve_names(request, notes);
   if (!options.set_from.empty()) request.overrides = read_overrides_file(options.set_from);
   for (const auto& text : options.sets) request.overrides.push_back(parse_override(text));
   if (!options.config_file.empty()) request.config_file = options.config_file;
+  if (train) {
+    request = with_train_config(request, *train, warnings);
+    notes.push_back(train->path.string() + " (" + train->kind + " training config) names " +
+                    train->family + "/" + train->flavor);
+  }
   return request;
 }
 
@@ -177,10 +188,29 @@ void add_hf_config_option(CLI::App& app, ModelOptions& options) {
                  "input, e.g. the config of the release it was fine-tuned from");
 }
 
+ModelConfig load_config(const RunOptions& run, const ModelOptions& options) {
+  std::vector<std::string> notes, warnings;
+  const ResolvedModel model =
+      resolve_from_flags(model_request(options, std::nullopt, notes, warnings));
+  if (!run.quiet)
+    for (const std::string& note : notes) spdlog::info("{}", note);
+  return model.config;
+}
+
+void add_train_config_option(CLI::App& app, ModelOptions& options) {
+  app.add_option("--train-config", options.train_config,
+                 "the torchtitan training config of the checkpoint: a TOML job config "
+                 "(train_configs/*.toml, up to v0.2.x) or the JSON a run saved with "
+                 "--debug.save_config_file; gives the model name and flavor, and "
+                 "checkpoint.export_dtype the default --dtype of to-hf");
+}
+
 ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
                             const std::string& input_path, const MappedCheckpoint& input) {
-  std::vector<std::string> name_notes;
-  const ModelRequest request = model_request(options, name_notes);
+  std::vector<std::string> name_notes, train_warnings;
+  std::optional<TrainConfig> train;
+  if (!options.train_config.empty()) train = read_train_config(options.train_config);
+  const ModelRequest request = model_request(options, train, name_notes, train_warnings);
   std::filesystem::path config = options.hf_config;
   if (config.empty() && direction == Direction::kFromHf) config = hf_input_config(input_path);
   ResolvedModel model;
@@ -192,6 +222,8 @@ ResolvedModel resolve_model(const ModelOptions& options, Direction direction,
     refuse_native_for_from_hf(input);
   if (model.source.empty()) model = resolve_from_flags(request);
   model.notes.insert(model.notes.begin(), name_notes.begin(), name_notes.end());
+  model.warnings.insert(model.warnings.end(), train_warnings.begin(), train_warnings.end());
+  model.train_config = train;
   if (direction == Direction::kToHf)
     model.unconfirmed = fields_not_in_shapes(model, build_family_rules(model.config), request);
   return model;
@@ -287,6 +319,27 @@ void report_dropped_mtp(const RunOptions& run, const HfLayoutOptions& options,
   }
 }
 
+std::optional<DType> export_dtype_default(const RunOptions& options, const ResolvedModel& model,
+                                          std::optional<DType> given, nlohmann::json& report) {
+  if (!model.train_config || !model.train_config->export_dtype) return given;
+  const std::string& stated = *model.train_config->export_dtype;
+  nlohmann::json& entry = report["resolution"]["train_config"];
+  if (given) {
+    entry["dtype"] = {{"value", dtype_option_name(*given)}, {"source", "--dtype"}};
+    return given;
+  }
+  const std::optional<DType> cast = export_cast(stated);
+  entry["dtype"] = {
+      {"value", cast ? nlohmann::json(dtype_option_name(*cast)) : nlohmann::json(nullptr)},
+      {"source", "train-config"}};
+  if (!options.quiet)
+    spdlog::info("checkpoint.export_dtype \"{}\" in {}: {} (--dtype chooses otherwise)", stated,
+                 model.train_config->path.string(),
+                 cast ? "floating tensors are cast to " + dtype_option_name(*cast)
+                      : std::string("each tensor keeps its dtype, as torchtitan's export"));
+  return cast;
+}
+
 void report_model(const RunOptions& options, const ResolvedModel& model, nlohmann::json& report) {
   for (const std::string& warning : model.warnings)
     spdlog::warn("{} (metadata only; the converted tensors do not depend on it)", warning);
@@ -305,6 +358,14 @@ void report_model(const RunOptions& options, const ResolvedModel& model, nlohman
       {"equals_flavor", model.equals ? nlohmann::json(*model.equals) : nlohmann::json(nullptr)},
       {"warnings", model.warnings},
       {"unconfirmed", unconfirmed}};
+  if (const std::optional<TrainConfig>& train = model.train_config)
+    report["resolution"]["train_config"] = {
+        {"path", train->path.string()},
+        {"kind", train->kind},
+        {"family", train->family},
+        {"flavor", train->flavor},
+        {"export_dtype", train->export_dtype ? nlohmann::json(*train->export_dtype) : nullptr},
+        {"hf_assets_path", train->hf_assets_path}};
   if (options.quiet || model.source == "flags" || model.source == "detected") return;
   spdlog::info("{}: {}", model.source,
                model.equals ? "matches " + *model.equals

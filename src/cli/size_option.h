@@ -8,6 +8,10 @@
 
 namespace ckconv::cli {
 
+// to-hf's default --max-shard-size: huggingface_hub's MAX_SHARD_SIZE "5GB" (hub uploads want
+// files well under 50 GB), so a model above 5 GB of tensors is written as shards + index.
+inline constexpr uint64_t kDefaultMaxShardSizeBytes = 5'000'000'000;
+
 // A decimal number (digits, optionally with a fraction: "1.5GB") and an optional unit, case
 // insensitive, spaces allowed around both: none or B for bytes; KB, MB, GB, TB, PB, EB and
 // K, M, G, T, P, E for powers of 1000 (huggingface_hub's "5GB" is 5 * 10^9 bytes); KiB, MiB,

@@ -57,6 +57,8 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
       {"flavor", config.flavor()}, {"input", path},       {"start", from_native ? "native" : "hf"}};
   report_model(args.run, model, json);
   json.update(layout_report);
+  // A native input's round trip checks what to-hf writes, export_dtype's cast included.
+  if (from_native) write.dtype = export_dtype_default(args.run, model, args.dtype, json);
   if (!from_native) write.quantization = hf_quantization(args.model, path);
   // From a native checkpoint the round trip writes the input's own scheme, so it can be exact.
   const NativeLayout layout =
@@ -66,7 +68,7 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   const FamilyRules rules = build_native_rules(config, layout);
   check_input_plan(direction, model, rules, input, write);
   if (from_native) write.native_format = input.catalog().format;
-  // Room for both intermediates is checked before any work; by default they go beside the
+  // Room for the intermediates is checked before any work; by default they go beside the
   // input when that is writable (never into a read-only input's folder), else to $TMPDIR.
   uint64_t first_bytes = 0;
   const ConversionSummary planned =
@@ -79,7 +81,9 @@ int run_verify(const VerifyArgs& args, nlohmann::json& json) {
   const std::filesystem::path named =
       input_path.has_filename() ? input_path : input_path.parent_path();
   const std::filesystem::path scratch = scratch_directory(
-      args.run, args.scratch, named.parent_path(), round_trip_scratch_bytes(first_bytes, false));
+      args.run, args.scratch, named.parent_path(),
+      round_trip_scratch_bytes(first_bytes, false,
+                               round_trip_starts_from_output(direction, rules, input, write)));
   set_activity({"verify", "verifying " + path});
   VerifyReport report =
       verify_roundtrip(direction, config, rules, input, scratch / named.filename(), write);
@@ -108,6 +112,7 @@ void add_verify_command(CLI::App& app, int& exit_code) {
   command->add_option("path", args->path, "checkpoint to verify (native or HF, told by its keys)");
   add_model_options(*command, args->model);
   add_hf_config_option(*command, args->model);
+  add_train_config_option(*command, args->model);
   add_run_options(*command, args->run);
   add_dtype_option(*command, args->dtype);
   add_hf_layout_options(*command, args->layout);

@@ -243,7 +243,8 @@ void record_field_sources(ResolvedModel& model, const ModelRequest& request,
     else if (json_fields.contains(field))
       source = "config.json";
     else if (flavor_fields.contains(field))
-      source = "flavor " + flavor;
+      source = flavor == request.flavor && !request.flavor_origin.empty() ? request.flavor_origin
+                                                                          : "flavor " + flavor;
     else if (defaults.contains(field) && defaults[field].is_null() && !item.value().is_null())
       source = "derived";
     model.field_sources[field] = source;

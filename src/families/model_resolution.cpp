@@ -14,6 +14,8 @@ bool overridden(const ModelRequest& request, const std::string& field) {
 
 std::string source_of(const ModelRequest& request, const std::string& field) {
   if (overridden(request, field)) return "--set";
+  if (!request.flavor.empty() && !request.flavor_origin.empty())
+    return request.flavor_origin + " (flavor " + request.flavor + ")";
   if (!request.flavor.empty()) return "flavor " + request.flavor;
   return "the family's defaults";
 }
@@ -72,7 +74,51 @@ std::string join_lines(const std::vector<std::string>& lines) {
   return out;
 }
 
+// The binding of `field` in `family`, or nullptr for a field config.json does not show.
+const HfBinding* binding_of(const Family& family, const std::string& field) {
+  for (const HfBinding& binding : family.hf_bindings)
+    if (binding.field == field) return &binding;
+  return nullptr;
+}
+
 }  // namespace
+
+ModelRequest with_train_config(ModelRequest request, const TrainConfig& train,
+                               std::vector<std::string>& warnings) {
+  const std::string where = train.path.string();
+  const std::vector<std::string> families = list_families();
+  if (std::find(families.begin(), families.end(), train.family) == families.end())
+    fail_input(where + ": " + train.family_field + " " + nlohmann::json(train.family).dump() +
+               " is no family this build converts (llama3, llama4, qwen3, gpt_oss, deepseek_v3)");
+  if (!request.family.empty() && request.family != train.family)
+    fail_input(train.family_field + " " + nlohmann::json(train.family).dump() + " in " + where +
+               ", but --model " + request.family);
+  if (!request.flavor.empty() && request.flavor != train.flavor)
+    fail_input(train.flavor_field + " " + nlohmann::json(train.flavor).dump() + " in " + where +
+               ", but --flavor " + request.flavor);
+  const Family& family = find_family(train.family);
+  const ModelConfig named = load_model_config(train.family, train.flavor, {}, request.config_file);
+  std::vector<std::string> errors;
+  for (const Override& item : request.overrides) {
+    if (!named.has(item.field)) continue;  // not a field of the model (an output choice)
+    const ModelConfig set =
+        load_model_config(train.family, train.flavor, {item}, request.config_file);
+    const nlohmann::json mine = set.fields()[item.field], theirs = named.fields()[item.field];
+    if (same_field_value(mine, theirs)) continue;
+    const std::string line = item.field + " " + mine.dump() + " from --set, but " + theirs.dump() +
+                             " in flavor " + train.flavor + ", which " + where + " names (" +
+                             train.flavor_field + ")";
+    const HfBinding* binding = binding_of(family, item.field);
+    (binding && binding_effect(*binding, set) == FieldEffect::kMetadata ? warnings : errors)
+        .push_back(line);
+  }
+  if (!errors.empty())
+    fail_input("the options disagree with the training config " + where + ":" + join_lines(errors));
+  request.family = train.family;
+  request.flavor = train.flavor;
+  request.flavor_origin = "train-config";
+  return request;
+}
 
 ResolvedModel resolve_from_flags(const ModelRequest& request) {
   if (request.family.empty() || request.flavor.empty())

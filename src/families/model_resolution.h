@@ -13,6 +13,7 @@
 
 #include "families/family.h"
 #include "families/native_detection.h"
+#include "families/train_config.h"
 #include "model/model_config.h"
 
 namespace ckconv {
@@ -22,6 +23,8 @@ struct ModelRequest {
   std::string flavor;  // empty: config.json's fields on the family's defaults
   std::vector<Override> overrides;
   std::optional<std::filesystem::path> config_file;  // --config
+  // Where family and flavor came from when not the flags: "train-config" (with_train_config).
+  std::string flavor_origin;
 };
 
 // A byte-changing field the input could not confirm, with the value used and where it came
@@ -43,7 +46,17 @@ struct ResolvedModel {
   nlohmann::json field_sources = nlohmann::json::object();
   std::vector<std::string> notes;  // what resolution chose, for the log ("using llama3/8B")
   bool heads_confirmed = false;    // n_heads and n_kv_heads were read from the checkpoint
+  std::optional<TrainConfig> train_config;  // --train-config, when given
 };
+
+// `request` with the model the training config `train` names: its family must be one this
+// build converts and equal --model, its flavor --flavor (both already resolved from aliases),
+// and a --set of a field of that flavor must keep the flavor's value: else kBadInput naming
+// the field and both values. A --set of a field that only changes config.json's metadata
+// (eps, rope_theta, ...) goes to `warnings` instead. Fields taken from the flavor are then
+// recorded as coming from "train-config".
+ModelRequest with_train_config(ModelRequest request, const TrainConfig& train,
+                               std::vector<std::string>& warnings);
 
 // The config the flags name; kUsage when the family or flavor is missing.
 ResolvedModel resolve_from_flags(const ModelRequest& request);

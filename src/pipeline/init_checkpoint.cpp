@@ -104,7 +104,7 @@ void store(DType dtype, float value, uint8_t* out) {
 
 ConversionSummary write_initial_checkpoint(const FamilyRules& rules, const InitOptions& init,
                                            const std::filesystem::path& directory,
-                                           const WriteOptions& options) {
+                                           const WriteOptions& options, bool dry_run) {
   const std::vector<NativeTensor> tensors = expected_native_tensors(rules);
   const std::map<std::string, std::string> value_names = tied_value_names(rules);
   std::vector<OutputTensorSpec> specs;
@@ -142,6 +142,7 @@ ConversionSummary write_initial_checkpoint(const FamilyRules& rules, const InitO
   FilePlan file_plan = plan_native_output(specs, options);
   for (const auto& file : file_plan.files)
     summary.files.push_back({file.relative_path, file.size_bytes});
+  if (dry_run) return summary;
   ExecuteOptions execute_options;
   execute_options.threads = options.threads;
   execute_options.block_bytes = options.block_bytes;

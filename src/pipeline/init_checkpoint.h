@@ -19,10 +19,10 @@ struct InitOptions {
 
 // Writes the native tensors of `rules` (a flavor's table in one native scheme; values depend
 // on the key names as that scheme spells them) into the existing empty `directory` in
-// options.native_format.
+// options.native_format. With `dry_run`, only plans: returns the files it would write.
 ConversionSummary write_initial_checkpoint(const FamilyRules& rules, const InitOptions& init,
                                            const std::filesystem::path& directory,
-                                           const WriteOptions& options);
+                                           const WriteOptions& options, bool dry_run = false);
 
 // Float conversions used by init (round to nearest even).
 uint16_t float_to_bfloat16(float value);

@@ -153,14 +153,19 @@ bool widens_float32_only(Direction start, const FamilyRules& rules, const Catalo
 
 }  // namespace
 
+bool round_trip_starts_from_output(Direction start, const FamilyRules& rules,
+                                   const MappedCheckpoint& input, const WriteOptions& options) {
+  return options.dtype || (start == Direction::kFromHf && has_quantized_tensors(input.catalog())) ||
+         widens_float32_only(start, rules, input.catalog());
+}
+
 VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const FamilyRules& rules,
                               const MappedCheckpoint& input,
                               const std::filesystem::path& scratch_near,
                               const WriteOptions& options,
                               const std::optional<std::filesystem::path>& first_output) {
   const Direction second = start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf;
-  if (options.dtype || (start == Direction::kFromHf && has_quantized_tensors(input.catalog())) ||
-      widens_float32_only(start, rules, input.catalog()))
+  if (round_trip_starts_from_output(start, rules, input, options))
     return verify_cast(start, config, rules, input, scratch_near, options, first_output);
   VerifyReport report;
   const WriteOptions write = scratch_write_options(start, input, options);

@@ -33,6 +33,13 @@ struct VerifyReport {
 // Takes the scratch directories out of `report` for the caller to remove.
 std::vector<std::filesystem::path> release_scratch(VerifyReport& report);
 
+// Whether the round trip of this conversion starts from its output instead of its input: a
+// value-changing conversion (options.dtype, or from_hf of quantized tensors) cannot give its
+// input back, and neither can a to_hf that widens a float32-only buffer stored narrower; so
+// its output is round-tripped (one more intermediate checkpoint).
+bool round_trip_starts_from_output(Direction start, const FamilyRules& rules,
+                                   const MappedCheckpoint& input, const WriteOptions& options);
+
 // `scratch_near`: a path whose parent directory holds the scratch directories (named
 // ".<name>.ckconv-verify<N>-<pid>" after it).
 // `first_output`: the first conversion's output if the caller already wrote it (to-hf

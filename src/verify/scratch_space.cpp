@@ -41,9 +41,12 @@ bool same_file_system(const fs::path& a, const fs::path& b) {
          first.st_dev == second.st_dev;
 }
 
-uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_already_written) {
+uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_already_written,
+                                  bool starts_from_output) {
   const uint64_t back = first_output_bytes + first_output_bytes / 64 + (uint64_t{1} << 20);
-  return back + (first_already_written ? 0 : first_output_bytes);
+  const uint64_t first = first_already_written ? 0 : first_output_bytes;
+  // From the output: its own round trip's first conversion, then the conversion back.
+  return first + (starts_from_output ? 2 * back : back);
 }
 
 ScratchChoice choose_scratch_directory(const std::vector<fs::path>& candidates,

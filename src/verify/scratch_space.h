@@ -32,7 +32,11 @@ bool same_file_system(const std::filesystem::path& a, const std::filesystem::pat
 
 // Bytes of the round trip's intermediates, from the size of the first conversion's output:
 // that output (unless it is already written) and the conversion back, about as large plus
-// its headers.
-uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_already_written);
+// its headers. A value-changing conversion (`starts_from_output`: --dtype, dequantization;
+// verify/roundtrip.h) writes that output (unless already written), then round-trips it: a
+// conversion of it and the conversion back, each about as large plus headers, three copies
+// in all.
+uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_already_written,
+                                  bool starts_from_output = false);
 
 }  // namespace ckconv

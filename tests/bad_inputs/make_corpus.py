@@ -804,6 +804,40 @@ def layout_cases():
         for n, d, sh, r in tensors])
 
 
+def train_config_cases():
+    """--train-config: each disagreement with the flags or the input, and each broken file."""
+    native = os.path.join(GQA, "native.safetensors")
+    hf = os.path.join(GQA, "hf")
+    job = ('[job]\ndump_folder = "./outputs"\n\n[model]\nname = "{name}"\nflavor = "{flavor}"\n'
+           '\n[checkpoint]\nexport_dtype = "{dtype}"\n')
+
+    def config(name, text):
+        return write(f"train/{name}", text.encode())
+
+    debug = config("debugmodel.toml", job.format(name="llama3", flavor="debugmodel", dtype="float32"))
+
+    def to_hf(name, code, fragment, names, train, *extra):
+        case(f"train.{name}", code, fragment, names, "to-hf", native, path(f"out/train.{name}"),
+             "--train-config", train, *extra)
+
+    to_hf("flavor_shapes", 3, "it differs from llama3/debugmodel in dim 64 (not 256)", "", debug)
+    to_hf("flag_flavor", 3, 'model.flavor "debugmodel" in', "but --flavor 8B", debug, "-f", "8B")
+    to_hf("flag_model", 3, 'model.name "llama3" in', "but --model qwen3", debug, "-m", "qwen3")
+    to_hf("flag_set", 3, "n_layers 2 from --set, but 6 in flavor debugmodel", "debugmodel.toml", debug,
+          "--set", "n_layers=2")
+    case("train.config_json", 3, "in config.json, but", "from train-config (flavor debugmodel)",
+         "from-hf", hf, path("out/train.config_json"), "--train-config", debug)
+    python = config("config_registry.py", "def llama3_debugmodel():\n    return None\n")
+    to_hf("python", 2, "cannot execute", "config_registry.py", python)
+    to_hf("syntax", 3, "syntax.toml:2: inline tables", "", config("syntax.toml", '[model]\nname = {a = 1}\n'))
+    to_hf("unknown_model", 3, 'model.name "flux" is no family this build converts', "",
+          config("flux.toml", job.format(name="flux", flavor="flux-dev", dtype="float32")))
+    to_hf("no_flavor", 3, "names no model", "", config("no_flavor.toml", '[model]\nname = "llama3"\n'))
+    to_hf("export_dtype", 3, 'export_dtype "fp8" is none of', "",
+          config("fp8.toml", job.format(name="llama3", flavor="debugmodel", dtype="fp8")))
+    to_hf("saved_json", 3, "saved.json is not valid JSON", "", config("saved.json", '{"model_spec": {"name": "llama3",'))
+
+
 safetensors_cases()
 index_cases()
 dcp_cases()
@@ -813,6 +847,7 @@ model_cases()
 quant_cases()
 guide_cases()
 layout_cases()
+train_config_cases()
 with open(os.path.join(OUT, "cases.tsv"), "w") as manifest:
     for row in cases:
         manifest.write("\t".join(row) + "\n")

@@ -8,7 +8,7 @@ fixtures="${CKCONV_FIXTURES:-$here/../fixtures}"
 formats="$fixtures/formats"
 corpus="$here/corpus"
 rm -rf "$corpus"
-mkdir -p "$corpus"/{safetensors_header,safetensors_index,pickle,zip,torch_save,dcp_metadata}_fuzz
+mkdir -p "$corpus"/{safetensors_header,safetensors_index,pickle,zip,torch_save,dcp_metadata,toml_subset}_fuzz
 
 for version in torch2.6_py3.13 torch2.14_py3.14; do
   v="${version%%_*}"
@@ -68,4 +68,10 @@ done
 for shard in "$training/hf_unconsolidated"/*.safetensors; do
   cp "$shard" "$corpus/safetensors_header_fuzz/training-$(basename "$shard")"
 done
+# --train-config TOML: the job config fixture, every accepted construct, and two refusals.
+toml="$corpus/toml_subset_fuzz"
+cp "$fixtures/train_configs/llama3_debugmodel.toml" "$toml/job_config.toml"
+printf 'a.b = "\\u00e9\\t"\n[ "q" . x ]\nv = [1, 2.5e-3, [true, \x27lit\x27,],]\nn = -inf\n[x.y]\n' >"$toml/constructs.toml"
+printf 'x = {y = 1}\n' >"$toml/inline_table.toml"
+printf 'x = 1\r\ny = 2\r' >"$toml/lone_cr.toml"
 du -sh "$corpus"/*

@@ -1,0 +1,106 @@
+// What a conversion will need on disk, checked before any work: to-hf's default sharding of a
+// large model (planned only, nothing written), and verify's scratch estimate against what a
+// value-changing (--dtype) round trip really writes.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "cli/size_option.h"
+#include "families/family.h"
+#include "format_test_helpers.h"
+#include "formats/checkpoint_reader.h"
+#include "pipeline/convert.h"
+#include "pipeline/init_checkpoint.h"
+#include "verify/roundtrip.h"
+#include "verify/scratch_space.h"
+
+using namespace ckconv;
+namespace fs = std::filesystem;
+
+namespace {
+
+uint64_t total_bytes(const ConversionSummary& summary) {
+  uint64_t total = 0;
+  for (const auto& [name, size] : summary.files) total += size;
+  return total;
+}
+
+uint64_t directory_bytes(const fs::path& directory) {
+  uint64_t total = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(directory))
+    if (entry.is_regular_file()) total += entry.file_size();
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("to-hf's default shard size: a 12 GB model plans three HF shards and the index") {
+  // The default and the documented spellings of --max-shard-size.
+  CHECK(cli::kDefaultMaxShardSizeBytes == 5'000'000'000u);
+  CHECK(cli::parse_size("5G") == cli::kDefaultMaxShardSizeBytes);
+  CHECK(cli::parse_size("5GB") == cli::kDefaultMaxShardSizeBytes);
+  CHECK(cli::parse_size("5GiB") == uint64_t{5} << 30);
+  // llama3/3B in float32: 3.2 billion parameters, about 12.85 GB. A catalog is all the plan
+  // reads, so no tensor byte exists anywhere.
+  const ModelConfig config = load_model_config("llama3", "3B", {});
+  const FamilyRules rules = build_family_rules(config);
+  Catalog catalog;
+  catalog.path = "native.safetensors";
+  uint64_t tensor_bytes = 0;
+  for (const NativeTensor& tensor : expected_native_tensors(rules)) {
+    catalog.tensors.push_back({tensor.name, DType::kF32, tensor.shape, {}});
+    tensor_bytes += static_cast<uint64_t>(num_elements(tensor.shape)) * 4;
+  }
+  CHECK(tensor_bytes > 12'000'000'000u);
+  CHECK(tensor_bytes < 15'000'000'000u);
+  const MappedCheckpoint input(catalog);
+  WriteOptions write;
+  write.max_shard_size_bytes = cli::kDefaultMaxShardSizeBytes;
+  const ConversionSummary summary =
+      write_conversion(Direction::kToHf, config, rules, input, {}, write, true);
+  std::vector<std::string> shards;
+  bool has_index = false;
+  for (const auto& [name, size] : summary.files) {
+    if (name == "model.safetensors.index.json") has_index = true;
+    if (name.size() < 12 || name.substr(name.size() - 12) != ".safetensors") continue;
+    shards.push_back(name);
+    CHECK(size <= cli::kDefaultMaxShardSizeBytes + (1 << 20));  // tensors + header
+  }
+  CHECK(shards == std::vector<std::string>{"model-00001-of-00003.safetensors",
+                                           "model-00002-of-00003.safetensors",
+                                           "model-00003-of-00003.safetensors"});
+  CHECK(has_index);
+}
+
+TEST_CASE("verify's scratch estimate holds every copy a --dtype round trip writes") {
+  test::TempDir dir;
+  const ModelConfig config = load_model_config("llama3", "debugmodel", {});
+  const FamilyRules rules = build_family_rules(config);
+  WriteOptions write;
+  write.native_format = CheckpointFormat::kSafetensors;
+  write.sync = false;
+  fs::create_directories(dir / "native");
+  write_initial_checkpoint(rules, InitOptions{}, dir / "native", write);
+  const MappedCheckpoint input(read_checkpoint(dir / "native"));
+  write.dtype = DType::kBF16;  // a cast: the round trip starts from the bf16 output
+  const uint64_t first = total_bytes(
+      write_conversion(Direction::kToHf, config, rules, input, {}, write, /*dry_run=*/true));
+  CHECK(first > (uint64_t{8} << 20));  // large enough that the 1 MiB allowances do not decide
+  const bool from_output = round_trip_starts_from_output(Direction::kToHf, rules, input, write);
+  CHECK(from_output);
+  const uint64_t estimate = round_trip_scratch_bytes(first, false, from_output);
+  fs::create_directories(dir / "scratch");
+  VerifyReport report =
+      verify_roundtrip(Direction::kToHf, config, rules, input, dir / "scratch" / "native", write);
+  CHECK(report.passed);
+  // The cast output (removed when verify_roundtrip returned; its plan gives its exact size)
+  // and the two checkpoints of its own round trip, all on disk at once before that.
+  uint64_t written = first;
+  for (const auto& scratch : report.scratch) written += directory_bytes(scratch->path());
+  CHECK(report.scratch.size() == 2);
+  CHECK(written <= estimate);
+  // Counting the round trip of the input alone would not have been enough.
+  CHECK(written > round_trip_scratch_bytes(first, false, false));
+  // to-hf --verify-roundtrip writes the cast output itself: the rest must still fit.
+  CHECK(written - first <= round_trip_scratch_bytes(first, true, from_output));
+}
