@@ -35,7 +35,15 @@ void log_published(const RunOptions& run, const PartPublishResult& published) {
 // Publishes when every part is complete and no other process took the claim first.
 std::optional<PartPublishResult> publish_if_last(const PartStaging& staging,
                                                  const std::filesystem::path& target, bool force) {
-  const uint32_t parts = staging.read_plan().parts;
+  uint32_t parts = 0;
+  try {
+    parts = staging.read_plan().parts;
+  } catch (const Error&) {
+    // No plan any more: another part finished last, published and removed the staging.
+    std::error_code error;
+    if (!std::filesystem::exists(staging.directory() / "plan", error)) return std::nullopt;
+    throw;
+  }
   if (staging.markers_present(parts) < parts) return std::nullopt;
   if (!staging.claim()) return std::nullopt;  // another part is publishing
   set_activity({"publish", "publishing " + target.string()});

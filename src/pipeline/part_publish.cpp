@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "pipeline/output_directory.h"
 #include "pipeline/publish.h"
+#include "pipeline/run_leftovers.h"
 
 namespace ckconv {
 namespace {
@@ -148,7 +149,11 @@ PartPublishResult publish_claimed_parts(const PartStaging& staging, const fs::pa
     result.replaced = output.publish();
   }
   guard.keep = true;  // removed with the directory
-  fs::remove_all(staging.directory(), error);
+  // Renamed away first, claim and all, so a part finishing at this moment finds either the
+  // whole claimed directory or none (publish_if_last), never a half-removed one it could claim.
+  const fs::path removing = temporary_sibling(target, "tmp");
+  fs::rename(staging.directory(), removing, error);
+  fs::remove_all(error ? staging.directory() : removing, error);
   return result;
 }
 

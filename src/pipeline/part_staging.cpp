@@ -249,6 +249,7 @@ bool PartStaging::claim() const {
       if (!written) fail(ErrorKind::kIo, "cannot write " + path.string());
       return true;
     }
+    if (errno == ENOENT) return false;  // published by another part and removed
     if (errno != EEXIST)
       fail(ErrorKind::kIo, "cannot create " + path.string() + ": " + errno_message(errno));
     // Only a claim from this host can be known dead: take it over once.

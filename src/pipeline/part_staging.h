@@ -85,8 +85,9 @@ class PartStaging {
   // How many of `count` parts have a marker.
   uint32_t markers_present(uint32_t count) const;
 
-  // Takes the claim to publish (O_EXCL create). False when another process holds it; a
-  // claim left by a dead process on this host is taken over.
+  // Takes the claim to publish (O_EXCL create). False when another process holds it or the
+  // directory is gone (another part published it); a claim left by a dead process on this
+  // host is taken over.
   bool claim() const;
   void release_claim() const;
   // "host H pid P", the holder of the claim, or "" when none.
