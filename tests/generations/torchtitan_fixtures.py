@@ -2,14 +2,16 @@
 
 Runs in the reference environment (scripts/refenv.sh run), which has PyTorch, safetensors and
 transformers but not torchtitan: tests/generations/make_fixtures.sh exports the torchtitan
-source tree of a generation's commit from a git mirror and passes its path here. Modules that
-only training needs and the environment lacks are replaced by inert stubs (STUBS below); the
-model classes, their configs and the StateDictAdapter are torchtitan's own.
+source tree of a generation's commit from a git mirror, copies the model tables
+(tt_models_v02.py, tt_models_2026.py) next to it and passes its path here. Modules that only
+training needs and the environment lacks are replaced by inert stubs (STUBS below); the model
+classes, their configs and the StateDictAdapter are torchtitan's own.
 
   torchtitan_fixtures.py make TREE GENERATION OUT_DIR
       for every model of GENERATION: init it (seeded), save its state_dict() as
-      OUT_DIR/<name>/native.safetensors (and DCP for the first), and its adapter's to_hf as
-      OUT_DIR/<name>/hf/model.safetensors
+      OUT_DIR/<name>/native.safetensors (and DCP for the first), its adapter's to_hf as
+      OUT_DIR/<name>/hf/model.safetensors (unless that adapter is known broken), and its
+      forward pass on fixed ids as OUT_DIR/<name>/logits.safetensors
   torchtitan_fixtures.py load TREE GENERATION NAME CHECKPOINT.safetensors
       build model NAME of GENERATION and load_state_dict(strict=True) the checkpoint (the
       file's tensors, as ckconv wrote them); then check every tensor is bit-equal

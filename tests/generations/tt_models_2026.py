@@ -13,6 +13,9 @@ adapters can export; both are spelled out per model.
 # Sizes shared by the new tiny models: a few tens of KB of float32 each.
 DIM, VOCAB, HEADS, KV_HEADS, HEAD_DIM = 32, 128, 4, 2, 8
 EXPERTS, MOE_HIDDEN, TOP_K = 12, 16, 2
+# deepseek_v3's context is longer than YaRN's original 4096 (as its debugmodel's): torchtitan
+# applies YaRN only beyond it, transformers whenever config.json names it.
+DSV3_CONTEXT = 16384
 
 # Why the generation's to_hf output is not a usable reference (read in its adapter).
 BROKEN_2026_06_EXPERTS = ("43e52fd01's adapter still maps the unsuffixed moe.experts.w1/w2/w3 "
@@ -30,11 +33,12 @@ def _rope_len(generation):
     return "max_seq_len" if generation == "2026-06" else "max_context_length"
 
 
-def _head(common, dim, vocab, tied=False):
+def _head(common, dim, vocab, tied=False, norm=None):
+    """Embedding, final norm (the family's own where it sets an eps) and head configs."""
     extra = {"enable_weight_tying": True} if tied else {}
     return dict(vocab_size=vocab, dim=dim,
                 tok_embeddings=common.Embedding.Config(num_embeddings=vocab, embedding_dim=dim),
-                norm=common.RMSNorm.Config(normalized_shape=dim),
+                norm=norm or common.RMSNorm.Config(normalized_shape=dim),
                 lm_head=common.Linear.Config(in_features=dim, out_features=vocab), **extra)
 
 
@@ -59,7 +63,9 @@ def llama3_tiny(generation, common, small=False):
 
 
 def deepseek_v3_tiny(generation, common, mtp=False):
-    """One dense and one MoE layer (12 routed experts, 1 shared); one MTP block if mtp."""
+    """One dense and one MoE layer (12 routed experts, 1 shared); one MTP block if mtp.
+    Sigmoid routing with normalised weights, as the released models (671B flavor): HF's
+    DeepseekV3 has no softmax router, so the debugmodel's softmax could not be compared."""
     from torchtitan.models import deepseek_v3
 
     dim, vocab, kv_lora, nope, rope_dim, v_dim, dense = (
@@ -69,11 +75,12 @@ def deepseek_v3_tiny(generation, common, mtp=False):
         n_layers=2, n_dense_layers=1, dim=dim, n_heads=2, q_lora_rank=0, kv_lora_rank=kv_lora,
         qk_nope_head_dim=nope, qk_rope_head_dim=rope_dim, v_head_dim=v_dim, mscale=0.70,
         dense_hidden_dim=dense, moe_hidden_dim=moe_hidden, num_experts=EXPERTS,
-        num_shared_experts=1, router_top_k=TOP_K, router_score_func="softmax",
+        num_shared_experts=1, router_top_k=TOP_K, router_score_func="sigmoid", router_route_norm=True,
         attn_backend=_attention(generation), moe_comm_backend="standard", non_blocking_capacity_factor=None,
         rope=common.ComplexRoPE.Config(dim=rope_dim, theta=10000.0, scaling="yarn",
                                        rope_factor=40.0, beta_fast=32.0, beta_slow=1.0,
-                                       original_seq_len=4096, **{_rope_len(generation): 256}),
+                                       original_seq_len=4096,
+                                       **{_rope_len(generation): DSV3_CONTEXT}),
     )
     extra = {}
     if mtp:
@@ -83,7 +90,8 @@ def deepseek_v3_tiny(generation, common, mtp=False):
                  "kv_lora_rank": kv_lora, "qk_nope_head_dim": nope, "qk_rope_head_dim": rope_dim,
                  "v_head_dim": v_dim, "dense_hidden_dim": dense, "n_dense_layers": 1,
                  "moe_hidden_dim": moe_hidden, "num_experts": EXPERTS, "num_shared_experts": 1,
-                 "top_k": TOP_K, "max_seq_len": 256}
+                 "top_k": TOP_K, "score_func": "sigmoid", "route_norm": True,
+                 "max_seq_len": DSV3_CONTEXT}
     if mtp:
         overrides["num_mtp_layers"] = 1
     broken = BROKEN_2026_06_EXPERTS + " (to_hf raises KeyError)" if generation == "2026-06" else None
@@ -103,14 +111,16 @@ def qwen3_tiny(generation, common, moe=False):
     if moe:
         layers = qwen3._build_qwen3_moe_layers(moe_hidden_dim=MOE_HIDDEN, num_experts=EXPERTS,
                                                top_k=TOP_K, moe_comm_backend="standard", **sizes)
-        config = qwen3.Qwen3Model.Config(**_head(common, DIM, VOCAB), layers=layers)
+        config = qwen3.Qwen3Model.Config(**_head(common, DIM, VOCAB, norm=qwen3._qwen3_norm(DIM)),
+                                         layers=layers)
         overrides.update({"num_experts": EXPERTS, "top_k": TOP_K, "moe_hidden_dim": MOE_HIDDEN,
                           "enable_weight_tying": False})
         broken = (BROKEN_2026_06_EXPERTS + " (to_hf silently drops them)"
                   if generation == "2026-06" else None)
     else:
         layers = qwen3._build_qwen3_layers(hidden_dim=64, **sizes)
-        config = qwen3.Qwen3Model.Config(**_head(common, DIM, VOCAB, tied=True), layers=layers)
+        config = qwen3.Qwen3Model.Config(
+            **_head(common, DIM, VOCAB, tied=True, norm=qwen3._qwen3_norm(DIM)), layers=layers)
         overrides.update({"hidden_dim": 64, "enable_weight_tying": True})
         broken = None
     return config, qwen3.Qwen3StateDictAdapter, {"family": "qwen3", "overrides": overrides}, broken

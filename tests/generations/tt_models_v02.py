@@ -80,17 +80,19 @@ def deepseek_v3_tiny():
     args = DeepSeekV3ModelArgs(
         vocab_size=VOCAB, dim=DIM, inter_dim=48, moe_inter_dim=MOE_HIDDEN, n_layers=2,
         n_dense_layers=1, n_heads=2,
+        # sigmoid routing as the released models: HF's DeepseekV3 has no softmax router
         moe_args=MoEArgs(num_experts=EXPERTS, num_shared_experts=1, top_k=TOP_K,
-                         score_func="softmax", route_norm=False, score_before_experts=False,
+                         score_func="sigmoid", route_norm=True, score_before_experts=False,
                          use_grouped_mm=False),
         q_lora_rank=0, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8,
-        mscale=0.70, max_seq_len=256)
+        mscale=0.70, max_seq_len=16384)  # YaRN applies beyond original_seq_len (4096) only
     args.moe_impl = "standard"  # what update_from_config sets from the default job config
     ckconv = {"family": "deepseek_v3", "overrides": {
         "dim": DIM, "n_layers": 2, "n_heads": 2, "vocab_size": VOCAB, "q_lora_rank": 0,
         "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8,
         "dense_hidden_dim": 48, "n_dense_layers": 1, "moe_hidden_dim": MOE_HIDDEN,
-        "num_experts": EXPERTS, "num_shared_experts": 1, "top_k": TOP_K, "max_seq_len": 256}}
+        "num_experts": EXPERTS, "num_shared_experts": 1, "top_k": TOP_K, "score_func": "sigmoid", "route_norm": True,
+        "max_seq_len": 16384}}
     return (lambda: DeepSeekV3Model(args), lambda: DeepSeekV3StateDictAdapter(args, None),
             ckconv, None)
 
