@@ -132,6 +132,14 @@ def _build(generation, name):
     return build(), adapter, ckconv, broken
 
 
+# Query/key projections get a larger spread than the rest: with every weight at 0.02 the
+# attention scores are nearly zero, softmax is uniform, and a wrong Q/K head order or RoPE
+# layout would not change the logits. Norm weights are 1 + noise (as trained models' are
+# near 1) so that activations keep unit scale through the layers.
+QK_STD, STD = 0.3, 0.02
+QK_NAMES = (".wq.", ".wk.", ".wq_a.", ".wq_b.", ".wkv_a.", ".wkv_b.", ".wqkv.")
+
+
 def _seeded_state(model, seed, family):
     """Every parameter and persistent floating buffer filled from one seeded generator, in
     sorted name order. Parameters, not state_dict() entries: a fused parameter (wqkv) appears
@@ -142,8 +150,13 @@ def _seeded_state(model, seed, family):
     tensors.update({k: v for k, v in model.named_buffers() if k in saved})
     with torch.no_grad():
         for name, tensor in sorted(tensors.items()):
-            if tensor.is_floating_point():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.02)
+            if not tensor.is_floating_point():
+                continue
+            std = QK_STD if any(part in name for part in QK_NAMES) else STD
+            value = torch.randn(tensor.shape, generator=generator) * std
+            if "norm" in name and tensor.dim() == 1:
+                value += 1
+            tensor.copy_(value)
             if family in ZERO_EXPERT_BIAS and ".expert_bias" in name:
                 tensor.zero_()
 

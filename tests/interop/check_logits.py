@@ -19,11 +19,10 @@ Tolerance, relative to the largest reference logit |ref|max:
 - --bf16 (ckconv to-hf --dtype bf16): max |diff| <= 3e-2 * |ref|max. Every weight is rounded
   to 8 significant bits (relative error <= 2^-9 each); over two layers these add up to about
   1% of the logit scale on these fixtures, while mapping errors stay near 100%.
-- --norm-eps-gap: the same 3e-2 bound, for torchtitan's DeepSeek-V3. At v0.2 its final norm is
-  nn.RMSNorm(dim) with torch's default eps (float32 machine epsilon) where HF applies
-  config.json's rms_norm_eps (1e-5); on these fixtures' tiny activations (rms about 0.02, so
-  rms^2 about 4e-4) that moves logits by about 1.4%. At 2026-06/2026-08 a smaller gap remains
-  (0.2-0.5% of |ref|max) whose cause is not found yet (the other families match to 1e-7).
+- --norm-eps-gap: max |diff| <= 3e-3 * |ref|max, for torchtitan v0.2's DeepSeek-V3, whose final
+  norm is nn.RMSNorm(dim) with torch's default eps (float32 machine epsilon) where HF applies
+  config.json's rms_norm_eps (1e-5) to every norm; on these fixtures it moves logits by about
+  5e-4 of |ref|max (2026's models give the final norm the same eps, and match to 1e-5).
 """
 import sys
 
@@ -33,11 +32,11 @@ from safetensors.torch import load_file
 
 from interop_common import CheckFailures, quiet_libraries
 
-F32_BOUND, BF16_BOUND = 1e-4, 3e-2
+F32_BOUND, BF16_BOUND, NORM_EPS_GAP_BOUND = 1e-4, 3e-2, 3e-3
 
 
 def main(argv):
-    bf16 = "--bf16" in argv or "--norm-eps-gap" in argv
+    bf16, eps_gap = "--bf16" in argv, "--norm-eps-gap" in argv
     argv = [a for a in argv if a not in ("--bf16", "--norm-eps-gap")]
     mtp_prefix = None
     if "--mtp-layer" in argv:
@@ -73,7 +72,7 @@ def main(argv):
         return failures.exit_code()
     scale = expected.abs().max().item()
     difference = (logits - expected).abs().max().item()
-    bound = (BF16_BOUND if bf16 else F32_BOUND) * scale
+    bound = (BF16_BOUND if bf16 else NORM_EPS_GAP_BOUND if eps_gap else F32_BOUND) * scale
     if not difference <= bound:
         failures.fail(f"max |logits - torchtitan's| = {difference:.3g} > {bound:.3g} "
                       f"(|ref|max {scale:.3g})")
