@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # torchtitan native key schemes (families/native_scheme.h) against checkpoints written by
 # each generation's own code (fixtures/generations, see its README): to-hf detects the
-# scheme and gives that generation's to_hf bytes; from-hf in the scheme gives the native
+# scheme and gives that generation's to_hf bytes (where its adapter works; elsewhere the
+# round trip and tests/interop/generations_logits.sh pin the output); from-hf in the scheme gives the native
 # checkpoint back byte for byte; the same checkpoint renamed into the other schemes converts
 # to the same HF bytes; mixed and unknown key sets are refused naming the deciding keys.
 # shellcheck source=tests/cli/lib.sh
@@ -19,31 +20,75 @@ gen_args() { # gen_args GENERATION NAME: -m/-f/--set-from of the fixture's flavo
 }
 scheme_of() { sed -n 's/.*"name": *"\([^"]*\)".*/\1/p' "$1" | head -n1; }
 
+# Key sets that no key tells apart (docs/research/torchtitan_generations.md §6): a dense model
+# of 2026-06 has the same keys as 2026-08's, and ckconv reads both as 2026-08.
+detectable_as() { # detectable_as GENERATION NAME: the schemes detection may name
+  case "$1/$2" in
+    2026-06/llama3* | 2026-06/qwen3_tiny) echo "2026-06 2026-08" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# Where ckconv does not yet read what torchtitan wrote (fixtures/generations/README.md, "Not
+# converted yet"): the refusal is pinned, so the day it converts this test says so.
+known_gap() { # known_gap GENERATION NAME CHECK: prints the reason, or fails (returns 1)
+  case "$1/$2/$3" in
+    v0.2/gpt_oss_tiny/*) echo "v0.2 gpt_oss saves its layers in bf16, expert_bias included; ckconv wants an F32 expert_bias" ;;
+    v0.2/*_moe/detect | v0.2/deepseek_v3_tiny/detect)
+      echo "model detection does not read v0.2's MoE names (moe.experts.w1, moe.expert_bias)" ;;
+    *) return 1 ;;
+  esac
+}
+
 for dir in "$GENERATIONS"/*/*/; do
   dir="${dir%/}"
   name="$(basename "$dir")"
   generation="$(basename "$(dirname "$dir")")"
   label="$generation/$name"
+  out="$generation-$name"
+  if gap="$(known_gap "$generation" "$name" all)"; then
+    echo "skip $label: known gap: $gap"
+    # shellcheck disable=SC2046
+    expect_exit 3 "BF16 (must be F32)" -- "$CKCONV" to-hf $(gen_args "$generation" "$name") -i "$dir/native.safetensors" -o "$out.refused"
+    continue
+  fi
   args="$(gen_args "$generation" "$name")"
   # shellcheck disable=SC2086
-  run "$label: to-hf" "$CKCONV" to-hf -q $args -i "$dir/native.safetensors" -o "$name.hf" --json "$name.json"
-  same_bytes "$name.hf/model.safetensors" "$dir/hf/model.safetensors" "$label: to-hf equals torchtitan's to_hf"
-  [[ "$(scheme_of "$name.json")" == "$generation" ]] && pass "$label: detected as $generation" ||
-    fail "$label: detected as $(scheme_of "$name.json"), not $generation"
-  # Without -m/-f the model is detected (llama3's head count, which shapes cannot show, given).
+  run "$label: to-hf" "$CKCONV" to-hf -q $args -i "$dir/native.safetensors" -o "$out.hf" --json "$out.json"
+  # The HF reference: torchtitan's to_hf output, or where that generation's adapter is broken
+  # (flavor.json "hf_reference") ckconv's own, pinned by the round trip below and by the
+  # logits check of tests/interop/generations_logits.sh.
+  hf="$dir/hf"
+  if [[ -d "$hf" ]]; then
+    same_bytes "$out.hf/model.safetensors" "$hf/model.safetensors" "$label: to-hf equals torchtitan's to_hf"
+  else
+    hf="$out.hf"
+  fi
+  detected="$(scheme_of "$out.json")"
+  [[ " $(detectable_as "$generation" "$name") " == *" $detected "* ]] && pass "$label: detected as $detected" ||
+    fail "$label: detected as $detected, not $generation"
+  # Without -m/-f the model is detected (llama3's and llama4's head count, which shapes
+  # cannot show, given; and qwen3's tying).
   heads=()
-  [[ "$name" != llama3* ]] || heads=(--set "n_heads=$(sed -n 's/^ *"n_heads": *\([0-9]*\).*/\1/p' "$dir/flavor.json")")
-  run "$label: to-hf with the model detected" "$CKCONV" to-hf -q "${heads[@]}" "$dir/native.safetensors" "$name.detected.hf"
-  same_bytes "$name.detected.hf/model.safetensors" "$dir/hf/model.safetensors" "$label: detected to-hf equals torchtitan's to_hf"
+  [[ "$name" != llama* ]] || heads=(--set "n_heads=$(sed -n 's/^ *"n_heads": *\([0-9]*\).*/\1/p' "$dir/flavor.json")")
+  # Tying is a flavor fact: both keys are saved, with equal values.
+  [[ "$name" != qwen3_tiny ]] || heads=(--set enable_weight_tying=true)
+  if gap="$(known_gap "$generation" "$name" detect)"; then
+    echo "skip $label: to-hf with the model detected: known gap: $gap"
+    expect_exit 3 "does not match" -- "$CKCONV" to-hf "${heads[@]}" "$dir/native.safetensors" "$out.detected.hf"
+  else
+    run "$label: to-hf with the model detected" "$CKCONV" to-hf -q "${heads[@]}" "$dir/native.safetensors" "$out.detected.hf"
+    same_bytes "$out.detected.hf/model.safetensors" "$hf/model.safetensors" "$label: detected to-hf gives the same HF bytes"
+  fi
   if [[ -d "$dir/native.dcp" ]]; then
     # shellcheck disable=SC2086
-    run "$label: to-hf from DCP" "$CKCONV" to-hf -q $args -i "$dir/native.dcp" -o "$name.dcp.hf"
-    same_bytes "$name.dcp.hf/model.safetensors" "$dir/hf/model.safetensors" "$label: DCP to-hf equals torchtitan's to_hf"
+    run "$label: to-hf from DCP" "$CKCONV" to-hf -q $args -i "$dir/native.dcp" -o "$out.dcp.hf"
+    same_bytes "$out.dcp.hf/model.safetensors" "$hf/model.safetensors" "$label: DCP to-hf gives the same HF bytes"
   fi
   # shellcheck disable=SC2086
-  run "$label: from-hf --native-scheme $generation" "$CKCONV" from-hf -q $args -i "$dir/hf" -o "$name.native" \
+  run "$label: from-hf --native-scheme $generation" "$CKCONV" from-hf -q $args -i "$hf" -o "$out.native" \
     --native-format safetensors --native-scheme "$generation"
-  same_bytes "$name.native/model.safetensors" "$dir/native.safetensors" "$label: from-hf gives the native checkpoint back"
+  same_bytes "$out.native/model.safetensors" "$dir/native.safetensors" "$label: from-hf gives the native checkpoint back"
   # shellcheck disable=SC2086
   run "$label: verify keeps the scheme" "$CKCONV" verify -q $args --native "$dir/native.safetensors"
   # Every scheme with the family: from-hf writes it, to-hf reads it back to the same HF bytes
@@ -51,17 +96,18 @@ for dir in "$GENERATIONS"/*/*/; do
   for scheme in v0.2 2026-06 2026-08; do
     [[ "$name" == *_mtp && "$scheme" != 2026-08 ]] && continue
     # shellcheck disable=SC2086
-    if ! "$CKCONV" from-hf -q $args -i "$dir/hf" -o "$name.$scheme" --native-format safetensors \
-      --native-scheme "$scheme" 2>"$name.$scheme.err"; then
-      grep -q "has no" "$name.$scheme.err" && pass "$label: $scheme has no such model (refused)" ||
-        fail "$label: from-hf --native-scheme $scheme: $(cat "$name.$scheme.err")"
+    if ! "$CKCONV" from-hf -q $args -i "$hf" -o "$out.$scheme" --native-format safetensors \
+      --native-scheme "$scheme" 2>"$out.$scheme.err"; then
+      grep -q "has no" "$out.$scheme.err" && pass "$label: $scheme has no such model (refused)" ||
+        fail "$label: from-hf --native-scheme $scheme: $(cat "$out.$scheme.err")"
       continue
     fi
     # shellcheck disable=SC2086
-    run "$label: to-hf of the $scheme output" "$CKCONV" to-hf -q $args -i "$name.$scheme" -o "$name.$scheme.hf" --json "$name.$scheme.json"
-    same_bytes "$name.$scheme.hf/model.safetensors" "$dir/hf/model.safetensors" "$label: $scheme round trip gives the same HF bytes"
-    [[ "$(scheme_of "$name.$scheme.json")" == "$scheme" || "$scheme" == 2026-06 ]] && pass "$label: $scheme output detected as $scheme" ||
-      fail "$label: $scheme output detected as $(scheme_of "$name.$scheme.json")"
+    run "$label: to-hf of the $scheme output" "$CKCONV" to-hf -q $args -i "$out.$scheme" -o "$out.$scheme.hf" --json "$out.$scheme.json"
+    same_bytes "$out.$scheme.hf/model.safetensors" "$hf/model.safetensors" "$label: $scheme round trip gives the same HF bytes"
+    detected="$(scheme_of "$out.$scheme.json")"
+    [[ " $(detectable_as "$scheme" "$name") 2026-06 " == *" $detected "* ]] && pass "$label: $scheme output detected as $detected" ||
+      fail "$label: $scheme output detected as $detected"
   done
 done
 

@@ -11,13 +11,16 @@ REPO="$HERE/../.."
 REFENV="$REPO/scripts/refenv.sh"
 ROOT="$("$REFENV" root)"
 OUT="$REPO/tests/fixtures/generations"
-declare -A COMMITS=([2026-08]=b5bcd76c6)
+# v0.2 = tag v0.2.2; 2026-06 = the commit before llama4's deletion; 2026-08 = main then.
+declare -A COMMITS=([v0.2]=73a0e6979 [2026-06]=43e52fd01 [2026-08]=b5bcd76c6)
 work="$(mktemp -d "$ROOT/tmp/ckconv-generations.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 for generation in "${!COMMITS[@]}"; do
   tree="$work/tt-$generation"
   mkdir -p "$tree"
-  git -C "$TORCHTITAN_GIT" archive "${COMMITS[$generation]}" torchtitan | tar -x -C "$tree"
+  # The subtree only: a partial mirror may lack objects elsewhere (tests/assets).
+  git -C "$TORCHTITAN_GIT" archive --prefix=torchtitan/ "${COMMITS[$generation]}:torchtitan" | tar -x -C "$tree"
+  cp "$HERE"/tt_models_*.py "$tree/" # the model tables, imported next to torchtitan
   "$REFENV" run "$HERE/torchtitan_fixtures.py" make "${tree#"$ROOT"}" "$generation" \
     "${work#"$ROOT"}/out/$generation"
   rm -rf "${OUT:?}/$generation"

@@ -2,14 +2,16 @@
 
 Runs in the reference environment (scripts/refenv.sh run), which has PyTorch, safetensors and
 transformers but not torchtitan: tests/generations/make_fixtures.sh exports the torchtitan
-source tree of a generation's commit from a git mirror and passes its path here. Modules that
-only training needs and the environment lacks are replaced by inert stubs (STUBS below); the
-model classes, their configs and the StateDictAdapter are torchtitan's own.
+source tree of a generation's commit from a git mirror, copies the model tables
+(tt_models_v02.py, tt_models_2026.py) next to it and passes its path here. Modules that only
+training needs and the environment lacks are replaced by inert stubs (STUBS below); the model
+classes, their configs and the StateDictAdapter are torchtitan's own.
 
   torchtitan_fixtures.py make TREE GENERATION OUT_DIR
       for every model of GENERATION: init it (seeded), save its state_dict() as
-      OUT_DIR/<name>/native.safetensors (and DCP for the first), and its adapter's to_hf as
-      OUT_DIR/<name>/hf/model.safetensors
+      OUT_DIR/<name>/native.safetensors (and DCP for the first), its adapter's to_hf as
+      OUT_DIR/<name>/hf/model.safetensors (unless that adapter is known broken), and its
+      forward pass on fixed ids as OUT_DIR/<name>/logits.safetensors
   torchtitan_fixtures.py load TREE GENERATION NAME CHECKPOINT.safetensors
       build model NAME of GENERATION and load_state_dict(strict=True) the checkpoint (the
       file's tensors, as ckconv wrote them); then check every tensor is bit-equal
@@ -30,6 +32,10 @@ import torch.multiprocessing  # noqa: F401
 # Imports torchtitan makes for training only (distributed kernels, CLI parsing, SPMD type
 # annotations); the models never call them while being built or saved.
 STUBS = {
+    "v0.2": ["tyro", "torchtitan.models.moe.kernels", "torchtitan.components.dataloader",
+             "torchtitan.hf_datasets", "torchtitan.components.validate",
+             "torchtitan.components.tokenizer", "torchtitan.components.metrics"],
+    "2026-06": ["spmd_types", "tyro"],
     "2026-08": ["spmd_types", "tyro", "torchtitan.distributed.minimal_async_ep"],
 }
 
@@ -56,6 +62,15 @@ class _Anything:
 
     def __or__(self, other):
         return _Anything(self._name)
+
+    def __iter__(self):  # iterable as empty (else __getitem__ would make it endless)
+        return iter(())
+
+    def __enter__(self):  # used as a context manager (spmd_types' local regions)
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
     __ror__ = __or__
 
@@ -90,115 +105,191 @@ def _import_torchtitan(tree, generation):
     sys.meta_path.insert(0, _StubFinder(STUBS.get(generation, [])))
 
 
-# --- models of each generation: small configs built with torchtitan's own builders ---------
+# --- models and what is saved of them -------------------------------------------------------
+
+COMMITS = {"v0.2": "73a0e6979", "2026-06": "43e52fd01", "2026-08": "b5bcd76c6"}
+# Families whose HF format has no slot for the MoE load-balancing bias: their expert_bias is
+# left at torchtitan's initial zeros, so that from-hf (which re-creates zeros) gives the
+# native checkpoint back. deepseek_v3 maps it to e_score_correction_bias and keeps its values.
+ZERO_EXPERT_BIAS = {"llama4", "qwen3", "gpt_oss"}
+# The token ids of the stored forward pass (batch 1).
+FORWARD_TOKENS = 12
 
 
-def _models_2026_08():
-    from torchtitan.models import llama3, deepseek_v3
-    from torchtitan.models.common import ComplexRoPE, Embedding, Linear, RMSNorm
+def _models(generation):
+    """name -> builder() returning (build, adapter, ckconv flavor dict, broken-adapter reason)."""
+    if generation == "v0.2":
+        import tt_models_v02
 
-    def llama3_tiny():
-        dim, heads, vocab = 64, 4, 256
-        config = llama3.Llama3Model.Config(
-            dim=dim,
-            vocab_size=vocab,
-            tok_embeddings=Embedding.Config(num_embeddings=vocab, embedding_dim=dim),
-            norm=RMSNorm.Config(normalized_shape=dim),
-            lm_head=Linear.Config(in_features=dim, out_features=vocab),
-            layers=llama3._build_llama3_layers(
-                fuse_qkv=True,  # torchtitan's default since 2026-06-24; saved split
-                n_layers=2, dim=dim, n_heads=heads, n_kv_heads=2, hidden_dim=96,
-                rope=ComplexRoPE.Config(dim=dim // heads, max_context_length=256,
-                                        theta=500000, scaling="llama"),
-                attn_backend="flex",
-            ),
-        )
-        ckconv = {"family": "llama3", "base_flavor": "debugmodel",
-                  "overrides": {"dim": dim, "n_layers": 2, "n_heads": heads, "n_kv_heads": 2,
-                          "vocab_size": vocab, "hidden_dim": 96, "max_seq_len": 256}}
-        return config, llama3.Llama3StateDictAdapter, ckconv
+        return tt_models_v02.models(generation)
+    import tt_models_2026
 
-    def deepseek_v3_tiny_mtp():
-        dim, vocab = 64, 256
-        layers = deepseek_v3._build_dsv3_layers(
-            n_layers=2, n_dense_layers=1, dim=dim, n_heads=2, q_lora_rank=0, kv_lora_rank=32,
-            qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, mscale=0.70,
-            dense_hidden_dim=96, moe_hidden_dim=32, num_experts=12, num_shared_experts=1,
-            router_top_k=2, router_score_func="softmax", attn_backend="flex",
-            moe_comm_backend="standard", non_blocking_capacity_factor=None,
-            rope=ComplexRoPE.Config(dim=8, max_context_length=256, theta=10000.0,
-                                    scaling="yarn", rope_factor=40.0, beta_fast=32.0,
-                                    beta_slow=1.0, original_seq_len=4096),
-        )
-        config = deepseek_v3.DeepSeekV3Model.Config(
-            vocab_size=vocab, dim=dim,
-            tok_embeddings=Embedding.Config(num_embeddings=vocab, embedding_dim=dim),
-            norm=RMSNorm.Config(normalized_shape=dim),
-            lm_head=Linear.Config(in_features=dim, out_features=vocab),
-            layers=layers,
-            mtp_layers=deepseek_v3._build_mtp_layers(layers[-1], dim=dim, num_mtp_layers=1),
-        )
-        ckconv = {"family": "deepseek_v3", "base_flavor": "debugmodel",
-                  "overrides": {"dim": dim, "n_layers": 2, "n_heads": 2, "vocab_size": vocab,
-                          "q_lora_rank": 0, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
-                          "qk_rope_head_dim": 8, "v_head_dim": 16, "dense_hidden_dim": 96,
-                          "n_dense_layers": 1, "moe_hidden_dim": 32, "num_experts": 12,
-                          "num_shared_experts": 1, "top_k": 2, "num_mtp_layers": 1,
-                          "max_seq_len": 256}}
-        return config, deepseek_v3.DeepSeekV3StateDictAdapter, ckconv
-
-    return {"llama3_tiny": llama3_tiny, "deepseek_v3_tiny_mtp": deepseek_v3_tiny_mtp}
-
-
-MODELS = {"2026-08": _models_2026_08}
-COMMITS = {"2026-08": "b5bcd76c6"}
+    return tt_models_2026.models(generation)
 
 
 def _build(generation, name):
-    config, adapter, ckconv = MODELS[generation]()[name]()
-    return config.build(), config, adapter, ckconv
+    build, adapter, ckconv, broken = _models(generation)[name]()
+    return build(), adapter, ckconv, broken
 
 
-def _seeded_state(model, seed):
-    """Every floating parameter and persistent buffer filled from one seeded generator."""
+# Query/key projections get a larger spread than the rest: with every weight at 0.02 the
+# attention scores are nearly zero, softmax is uniform, and a wrong Q/K head order or RoPE
+# layout would not change the logits. Norm weights are 1 + noise (as trained models' are
+# near 1) so that activations keep unit scale through the layers.
+QK_STD, STD = 0.3, 0.02
+QK_NAMES = (".wq.", ".wk.", ".wq_a.", ".wq_b.", ".wkv_a.", ".wkv_b.", ".wqkv.")
+
+
+def _seeded_state(model, seed, family):
+    """Every parameter and persistent floating buffer filled from one seeded generator, in
+    sorted name order. Parameters, not state_dict() entries: a fused parameter (wqkv) appears
+    in state_dict() only as split copies made by a save hook."""
     generator = torch.Generator().manual_seed(seed)
+    saved = model.state_dict(keep_vars=True).keys()
+    tensors = dict(model.named_parameters())
+    tensors.update({k: v for k, v in model.named_buffers() if k in saved})
     with torch.no_grad():
-        for name, tensor in sorted(model.state_dict(keep_vars=True).items()):
-            if tensor.is_floating_point():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.02)
+        for name, tensor in sorted(tensors.items()):
+            if not tensor.is_floating_point():
+                continue
+            std = QK_STD if any(part in name for part in QK_NAMES) else STD
+            value = torch.randn(tensor.shape, generator=generator) * std
+            if "norm" in name and tensor.dim() == 1:
+                value += 1
+            tensor.copy_(value)
+            if family in ZERO_EXPERT_BIAS and ".expert_bias" in name:
+                tensor.zero_()
 
 
-def make(tree, generation, out_dir):
+def _grouped_mm_f32(a, b, offs=None, **kwargs):
+    """torch._grouped_mm (2-D x 3-D, groups of rows ending at offs) in float32."""
+    out, start = [], 0
+    for group, end in enumerate(offs.tolist()):
+        out.append(a[start:end].float() @ b[group].float())
+        start = end
+    return torch.cat(out) if out else a.new_zeros((0, b.shape[-1]), dtype=torch.float32)
+
+
+def _eager_attention():
+    """torchtitan compiles FlexAttention and its block masks with torch.compile, which needs a
+    C++ compiler the reference environment lacks; the eager functions compute the same."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("torchtitan.") or module is None:
+            continue
+        if hasattr(module, "_compiled_create_block_mask"):
+            module._compiled_create_block_mask = create_block_mask
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and "_compiled_flex_attn" in value.__dict__:
+                value._compiled_flex_attn = staticmethod(flex_attention)
+
+
+def _call(model, tokens, flat_tokens):
+    """One forward pass, with the attention masks each generation's FlexAttention wants."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    if flat_tokens:
+        positions = torch.arange(tokens.shape[1])  # 2026-08: one document, 1-D positions
+        try:
+            masks = model.get_attention_masks(positions=positions)
+        except TypeError:  # SDPA needs none
+            masks = None
+        if masks is not None:  # 2026-08 models take the tokens flattened, [T]
+            return model(tokens[0], positions=positions, attention_masks=masks)
+    if "attention_masks" in parameters and parameters["attention_masks"].default is inspect._empty:
+        # v0.2 gpt_oss: FlexAttention masks are a required argument (causal, no tokenizer)
+        return model(tokens, model.get_attention_masks(tokens, None))
+    if "gpt_oss" in type(model).__module__:  # 2026-06 gpt_oss: FlexAttention only
+        positions = torch.arange(tokens.shape[1]).unsqueeze(0)
+        return model(tokens, attention_masks=model.get_attention_masks(positions=positions))
+    return model(tokens)
+
+
+def _histc_any(histc):
+    """torch.histc, which v0.2's router calls on int64 expert ids: CPU histc takes floats only
+    (the counts are the same)."""
+    return lambda input, *args, **kwargs: histc(input.float(), *args, **kwargs).to(input.dtype)
+
+
+def _forward(model, vocab, flat_tokens):
+    """Logits of the model on fixed token ids, float32 on CPU. torchtitan's 2026 MoE experts
+    cast their inputs to bf16 for torch._grouped_mm (a GPU kernel choice); here the casts are
+    made no-ops and the grouped product is computed in float32, so the reference is the
+    model's float32 math and can be compared at float32 tolerances."""
+    if any(p.dtype != torch.float32 for p in model.parameters()):
+        # v0.2 gpt_oss builds its layers in bf16 (training runs them under mixed precision);
+        # the forward runs on a float32 copy of the same (bf16-exact) values.
+        import copy
+
+        model = copy.deepcopy(model).float()
+    tokens = torch.randint(0, vocab, (1, FORWARD_TOKENS), generator=torch.Generator().manual_seed(7))
+    import faulthandler
+
+    faulthandler.dump_traceback_later(60, exit=True)  # a forward of these models takes < 1 s
+    _eager_attention()
+    saved = torch._grouped_mm, torch.Tensor.bfloat16, torch.histc
+    torch._grouped_mm, torch.Tensor.bfloat16 = _grouped_mm_f32, lambda self: self
+    torch.histc = _histc_any(torch.histc)
+    try:
+        with torch.no_grad():
+            model.eval()
+            logits = _call(model, tokens, flat_tokens)
+    finally:
+        torch._grouped_mm, torch.Tensor.bfloat16, torch.histc = saved
+        faulthandler.cancel_dump_traceback_later()
+    if isinstance(logits, (tuple, list)):  # deepseek_v3 with MTP: main logits first
+        logits = logits[0]
+    if logits.dim() == 2:  # 2026-08: [T, V]
+        logits = logits.unsqueeze(0)
+    return tokens, logits.float().contiguous()
+
+
+def _save_one(generation, name, index, out_dir, dcp_too):
     from safetensors.torch import save_file
 
     import torch.distributed.checkpoint as dcp
 
-    names = list(MODELS[generation]().keys())
-    for index, name in enumerate(names):
-        model, config, adapter_class, ckconv = _build(generation, name)
-        _seeded_state(model, 1234 + index)
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        target = os.path.join(out_dir, name)
+    model, adapter, ckconv, broken = _build(generation, name)
+    seed = 1234 + index
+    _seeded_state(model, seed, ckconv["family"])
+    # clone: tied weights share storage, which save_file refuses.
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    target = os.path.join(out_dir, name)
+    os.makedirs(target, exist_ok=True)
+    save_file(state, os.path.join(target, "native.safetensors"))
+    if dcp_too:
+        dcp.save(state, checkpoint_id=os.path.join(target, "native.dcp"), no_dist=True)
+    hf = {}
+    if broken is None:
+        hf = {k: v.contiguous() for k, v in adapter().to_hf(dict(state)).items()}
         os.makedirs(os.path.join(target, "hf"), exist_ok=True)
-        save_file(state, os.path.join(target, "native.safetensors"))
-        if index == 0:
-            dcp.save(state, checkpoint_id=os.path.join(target, "native.dcp"), no_dist=True)
-        adapter = adapter_class(config, None)
-        hf = {k: v.contiguous() for k, v in adapter.to_hf(dict(state)).items()}
         # As HF checkpoints are saved (save_pretrained, DCP's HF writer): format metadata.
         save_file(hf, os.path.join(target, "hf", "model.safetensors"), metadata={"format": "pt"})
-        ckconv.update({"name": name, "generation": generation, "seed": 1234 + index,
-                       "torchtitan_commit": COMMITS[generation]})
-        with open(os.path.join(target, "flavor.json"), "w") as f:
-            json.dump(ckconv, f, indent=1, sort_keys=True)
-            f.write("\n")
-        print(f"{generation} {name}: {len(state)} native tensors, {len(hf)} HF tensors")
+    tokens, logits = _forward(model, ckconv["overrides"]["vocab_size"], generation == "2026-08")
+    save_file({"input_ids": tokens, "logits": logits}, os.path.join(target, "logits.safetensors"))
+    ckconv.setdefault("base_flavor", "debugmodel")
+    ckconv.update({"name": name, "generation": generation, "seed": seed,
+                   "torchtitan_commit": COMMITS[generation],
+                   "hf_reference": "to_hf" if broken is None else "none: " + broken})
+    with open(os.path.join(target, "flavor.json"), "w") as f:
+        json.dump(ckconv, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"{generation} {name}: {len(state)} native tensors, {len(hf)} HF tensors"
+          + ("" if broken is None else " (adapter broken, HF not written)"))
+
+
+def make(tree, generation, out_dir, only=None):
+    for index, name in enumerate(_models(generation)):
+        if only is None or name in only:
+            _save_one(generation, name, index, out_dir, dcp_too=index == 0)
 
 
 def load(tree, generation, name, checkpoint):
     from safetensors.torch import load_file
 
-    model, _, _, _ = _build(generation, name)
+    model = _build(generation, name)[0]
     loaded = load_file(checkpoint)
     model.load_state_dict(loaded, strict=True)
     state = model.state_dict()
@@ -212,7 +303,7 @@ def main():
     command, tree, generation = sys.argv[1:4]
     _import_torchtitan(tree, generation)
     if command == "make":
-        make(tree, generation, sys.argv[4])
+        make(tree, generation, sys.argv[4], sys.argv[5:] or None)
     elif command == "load":
         load(tree, generation, sys.argv[4], sys.argv[5])
     else:
