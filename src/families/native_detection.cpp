@@ -11,6 +11,23 @@ bool has_suffix(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+using Names = std::vector<std::string>;
+
+// One tensor's names (suffixes) in every native scheme (families/native_scheme.h): v0.2
+// without the dimension tag, 2026-06 with it (and a fused w13), 2026-08 under
+// routed_experts.inner_experts (which the experts.* suffixes match too). Each extent read
+// below is the same dimension under every name.
+const Names kExpertBias = {"moe.expert_bias_E", "moe.expert_bias"};
+// Expert w1 [E, F, D] or fused w13 [E, F, 2, D]: dimension 1 is the expert hidden size.
+const Names kExpertW1 = {"experts.w1_EFD", "experts.w1", "experts.w13"};
+// gpt_oss mlp1 bias [E, 2F].
+const Names kExpertMlp1Bias = {"experts.mlp1_bias_EG", "experts.mlp1_bias"};
+// Dense SwiGLU w1 [F, D] or fused w13 [F, 2, D]: dimension 0 is the hidden size.
+const Names kDenseW1 = {"feed_forward.w1.weight", "feed_forward.w13.weight"};
+const Names kSharedW1 = {"moe.shared_experts.w1.weight", "moe.shared_experts.w13.weight"};
+// The output projection: lm_head (2026) or output (v0.2).
+const Names kHead = {"lm_head.weight", "output.weight"};
+
 // The catalog by transformer block ("layers.N."), for suffix lookups that do not depend on
 // the exact prefix a torchtitan generation gives a module.
 class CatalogKeys {
@@ -50,10 +67,26 @@ class CatalogKeys {
       if (has_suffix(tensor->name, suffix)) return tensor;
     return nullptr;
   }
+  // The first tensor of the layer ending in one of `suffixes` (the names torchtitan's
+  // generations give one tensor), tried in order.
+  const CatalogTensor* in_layer(int64_t layer, const Names& suffixes) const {
+    for (const std::string& suffix : suffixes)
+      if (const CatalogTensor* tensor = in_layer(layer, suffix)) return tensor;
+    return nullptr;
+  }
   bool any(const std::string& suffix) const { return first_layer_with(suffix).has_value(); }
+  bool any(const Names& suffixes) const {
+    return std::any_of(suffixes.begin(), suffixes.end(),
+                       [&](const std::string& suffix) { return any(suffix); });
+  }
   std::optional<int64_t> first_layer_with(const std::string& suffix) const {
     for (const auto& [layer, tensors] : by_layer_)
       if (in_layer(layer, suffix)) return layer;
+    return std::nullopt;
+  }
+  std::optional<int64_t> first_layer_with(const Names& suffixes) const {
+    for (const auto& [layer, tensors] : by_layer_)
+      if (in_layer(layer, suffixes)) return layer;
     return std::nullopt;
   }
 
@@ -100,7 +133,8 @@ void detect_attention_widths(const CatalogKeys& keys, DetectedModel& out) {
 }
 
 void detect_tying(const CatalogKeys& keys, const SameTensorData& same_data, DetectedModel& out) {
-  const CatalogTensor* output = keys.find("lm_head.weight");
+  const CatalogTensor* output = keys.find(kHead[0]);
+  if (!output) output = keys.find(kHead[1]);
   const CatalogTensor* embeddings = keys.find("tok_embeddings.weight");
   if (!output || !embeddings) return;
   out.fields["enable_weight_tying"] = output->shape == embeddings->shape &&
@@ -122,7 +156,7 @@ std::optional<int64_t> detect_experts(const CatalogKeys& keys, DetectedModel& ou
   if (!layer) return std::nullopt;
   set_if_positive(out.fields, "num_experts",
                   extent(keys.in_layer(*layer, "moe.router.gate.weight"), 0));
-  if (!keys.any("moe.expert_bias_E")) out.fields["load_balance_coeff"] = nullptr;
+  if (!keys.any(kExpertBias)) out.fields["load_balance_coeff"] = nullptr;
   return layer;
 }
 
@@ -131,20 +165,18 @@ void detect_llama(const CatalogKeys& keys, const SameTensorData& same_data, Dete
   for (int64_t n = 1; n <= out.q_width; ++n)
     if (head_fields(out, n)) out.head_candidates.push_back(n);
   if (out.family == "llama3") {
-    set_if_positive(out.fields, "hidden_dim",
-                    extent(keys.in_layer(0, "feed_forward.w1.weight"), 0));
+    set_if_positive(out.fields, "hidden_dim", extent(keys.in_layer(0, kDenseW1), 0));
     detect_tying(keys, same_data, out);
     return;
   }
   const std::optional<int64_t> moe = detect_experts(keys, out);
   if (!moe) return;
   out.fields["interleave_moe_layer_step"] = *moe + 1;
-  set_if_positive(out.fields, "moe_hidden_dim", extent(keys.in_layer(*moe, "w1_EFD"), 1));
+  set_if_positive(out.fields, "moe_hidden_dim", extent(keys.in_layer(*moe, kExpertW1), 1));
   set_if_positive(out.fields, "shared_experts_hidden_dim",
-                  extent(keys.in_layer(*moe, "moe.shared_experts.w1.weight"), 0));
-  if (const std::optional<int64_t> dense = keys.first_layer_with("feed_forward.w1.weight"))
-    set_if_positive(out.fields, "hidden_dim",
-                    extent(keys.in_layer(*dense, "feed_forward.w1.weight"), 0));
+                  extent(keys.in_layer(*moe, kSharedW1), 0));
+  if (const std::optional<int64_t> dense = keys.first_layer_with(kDenseW1))
+    set_if_positive(out.fields, "hidden_dim", extent(keys.in_layer(*dense, kDenseW1), 0));
 }
 
 void detect_qwen3(const CatalogKeys& keys, const SameTensorData& same_data, DetectedModel& out) {
@@ -152,11 +184,10 @@ void detect_qwen3(const CatalogKeys& keys, const SameTensorData& same_data, Dete
   heads_from(out, 0, extent(keys.in_layer(0, "attention.q_norm.weight"), 0));
   detect_tying(keys, same_data, out);
   if (const std::optional<int64_t> moe = detect_experts(keys, out)) {
-    set_if_positive(out.fields, "moe_hidden_dim", extent(keys.in_layer(*moe, "w1_EFD"), 1));
+    set_if_positive(out.fields, "moe_hidden_dim", extent(keys.in_layer(*moe, kExpertW1), 1));
   } else {
     out.fields["num_experts"] = 0;
-    set_if_positive(out.fields, "hidden_dim",
-                    extent(keys.in_layer(0, "feed_forward.w1.weight"), 0));
+    set_if_positive(out.fields, "hidden_dim", extent(keys.in_layer(0, kDenseW1), 0));
   }
 }
 
@@ -165,7 +196,7 @@ void detect_gpt_oss(const CatalogKeys& keys, DetectedModel& out) {
   heads_from(out, extent(keys.in_layer(0, "attention.sinks"), 0), 0);
   if (const std::optional<int64_t> moe = detect_experts(keys, out))
     set_if_positive(out.fields, "moe_hidden_dim",
-                    extent(keys.in_layer(*moe, "mlp1_bias_EG"), 1) / 2);
+                    extent(keys.in_layer(*moe, kExpertMlp1Bias), 1) / 2);
 }
 
 // MLA: wq (or wq_b) has n x (nope + rope) rows, wkv_b n x (nope + v), wo n x v columns, and
@@ -190,17 +221,16 @@ void detect_deepseek_v3(const CatalogKeys& keys, DetectedModel& out) {
     }
   }
   int64_t dense = 0;
-  while (dense < keys.layers() && keys.in_layer(dense, "feed_forward.w1.weight")) ++dense;
+  while (dense < keys.layers() && keys.in_layer(dense, kDenseW1)) ++dense;
   out.fields["n_dense_layers"] = dense;
   out.fields["num_mtp_layers"] = keys.mtp_layers();
   if (dense > 0)
-    set_if_positive(out.fields, "dense_hidden_dim",
-                    extent(keys.in_layer(0, "feed_forward.w1.weight"), 0));
+    set_if_positive(out.fields, "dense_hidden_dim", extent(keys.in_layer(0, kDenseW1), 0));
   const std::optional<int64_t> moe = detect_experts(keys, out);
   if (!moe) return;
-  const int64_t expert_hidden = extent(keys.in_layer(*moe, "w1_EFD"), 1);
+  const int64_t expert_hidden = extent(keys.in_layer(*moe, kExpertW1), 1);
   set_if_positive(out.fields, "moe_hidden_dim", expert_hidden);
-  const int64_t shared = extent(keys.in_layer(*moe, "moe.shared_experts.w1.weight"), 0);
+  const int64_t shared = extent(keys.in_layer(*moe, kSharedW1), 0);
   if (expert_hidden > 0 && shared % expert_hidden == 0)
     out.fields["num_shared_experts"] = shared / expert_hidden;
 }
