@@ -23,6 +23,9 @@ struct SchemeRow {
   std::vector<std::string> families;
   bool saves_fused_qkv;  // a fused QKV parameter is saved as qkv_linear.wqkv
   bool has_mtp;
+  // DeepSeek-V3's YaRN (RoPE frequencies and softmax mscale) applies only when max_seq_len
+  // exceeds the original context (v0.2, 2026-06); otherwise whenever rope_factor > 1 (2026-08).
+  bool yarn_beyond_original_context_only;
   std::vector<KeyRename> renames;
 };
 
@@ -33,6 +36,7 @@ const std::vector<SchemeRow>& scheme_table() {
        {"llama3", "llama4", "qwen3", "gpt_oss", "deepseek_v3"},
        false,
        false,
+       true,
        {
            {R"(^lm_head\.weight$)", "output.weight"},
            {R"(^(layers\.\d+\.attention\.)qkv_linear\.)", "$1"},
@@ -45,12 +49,14 @@ const std::vector<SchemeRow>& scheme_table() {
        {"llama3", "llama4", "qwen3", "gpt_oss", "deepseek_v3"},
        true,
        false,
+       true,
        {}},
       {NativeScheme::k2026_08,
        "2026-08",
        {"llama3", "qwen3", "gpt_oss", "deepseek_v3"},
        false,
        true,
+       false,
        {
            {R"(\.moe\.experts\.)", ".moe.routed_experts.inner_experts."},
        }},
@@ -309,6 +315,11 @@ FamilyRules build_native_rules(const ModelConfig& config, const NativeLayout& la
   FamilyRules table = build_family_rules(scheme_config);
   rename_native_keys(row, table);
   fuse_swiglu_pairs(layout.fused_swiglu_keys, table);
+  // config.json describes what the native model computes, and transformers applies whatever
+  // rope_scaling it names: where this generation's DeepSeek-V3 runs plain RoPE, none.
+  if (config.family() == "deepseek_v3" && row.yarn_beyond_original_context_only &&
+      config.get_int("max_seq_len") <= config.get_int("rope_original_seq_len"))
+    table.hf_config.erase("rope_scaling");
   return table;
 }
 

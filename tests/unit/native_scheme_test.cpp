@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "error_checks.h"
 #include "pipeline/plan.h"
@@ -155,4 +156,26 @@ TEST_CASE("2026-08 deepseek_v3 MTP blocks map to HF layers after the main ones")
   const auto old = native_names(rules_in("deepseek_v3", "debugmodel", NativeScheme::k2026_06, mtp));
   CHECK(std::none_of(old.begin(), old.end(),
                      [](const std::string& name) { return name.rfind("mtp_layers.", 0) == 0; }));
+}
+
+TEST_CASE("deepseek_v3 config.json names YaRN only where the generation applies it") {
+  // v0.2 and 2026-06 apply YaRN only beyond the original 4096-token context; 2026-08 always.
+  for (const auto& [scheme, max_seq_len, yarn] :
+       std::vector<std::tuple<NativeScheme, const char*, bool>>{
+           {NativeScheme::kV0_2, "4096", false},
+           {NativeScheme::kV0_2, "4097", true},
+           {NativeScheme::k2026_06, "2048", false},
+           {NativeScheme::k2026_06, "16384", true},
+           {NativeScheme::k2026_08, "2048", true},
+           {NativeScheme::k2026_08, "16384", true},
+       }) {
+    CAPTURE(native_scheme_name(scheme));
+    CAPTURE(max_seq_len);
+    const ModelConfig config =
+        load_model_config("deepseek_v3", "debugmodel", {{"max_seq_len", max_seq_len}});
+    const nlohmann::json hf = build_native_rules(config, writing_layout(scheme, config)).hf_config;
+    CHECK(hf.contains("rope_scaling") == yarn);
+    CHECK(hf["max_position_embeddings"] == std::stoi(max_seq_len));
+    if (yarn) CHECK(hf["rope_scaling"]["rope_type"] == "yarn");
+  }
 }
