@@ -29,15 +29,33 @@ detectable_as() { # detectable_as GENERATION NAME: the schemes detection may nam
   esac
 }
 
-# Where ckconv does not yet read what torchtitan wrote (fixtures/generations/README.md, "Not
-# converted yet"): the refusal is pinned, so the day it converts this test says so.
-known_gap() { # known_gap GENERATION NAME CHECK: prints the reason, or fails (returns 1)
-  case "$1/$2/$3" in
-    v0.2/gpt_oss_tiny/*) echo "v0.2 gpt_oss saves its layers in bf16, expert_bias included; ckconv wants an F32 expert_bias" ;;
-    v0.2/*_moe/detect | v0.2/deepseek_v3_tiny/detect)
-      echo "model detection does not read v0.2's MoE names (moe.experts.w1, moe.expert_bias)" ;;
-    *) return 1 ;;
-  esac
+# same_native OUT FIXTURE LABEL: from-hf's native checkpoint is the fixture byte for byte, or,
+# where torchtitan saved expert_bias in bf16 (v0.2 gpt_oss builds its layers in bf16), the same
+# tensors with that buffer in f32 (from-hf re-creates it as torchtitan initialises it: f32 zeros).
+same_native() {
+  if cmp -s "$1" "$2"; then pass "$3"; return; fi
+  if python3 - "$1" "$2" <<'PY'; then pass "$3 (expert_bias f32)"; else fail "$3"; fi
+import json, struct, sys
+def read(path):
+    data = open(path, "rb").read()
+    size = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + size])
+    header.pop("__metadata__", None)
+    base = 8 + size
+    return {k: (v["dtype"], v["shape"], data[base + v["data_offsets"][0]:base + v["data_offsets"][1]])
+            for k, v in header.items()}
+out, fixture = read(sys.argv[1]), read(sys.argv[2])
+assert out.keys() == fixture.keys(), sorted(out.keys() ^ fixture.keys())
+widened = 0
+for key, (dtype, shape, raw) in fixture.items():
+    if key.endswith("moe.expert_bias") and dtype == "BF16":
+        got = out[key]
+        assert got[0] == "F32" and got[1] == shape and not any(got[2]) and not any(raw), key
+        widened += 1
+    else:
+        assert out[key] == (dtype, shape, raw), key
+assert widened, "no bf16 expert_bias, yet the bytes differ"
+PY
 }
 
 for dir in "$GENERATIONS"/*/*/; do
@@ -46,12 +64,6 @@ for dir in "$GENERATIONS"/*/*/; do
   generation="$(basename "$(dirname "$dir")")"
   label="$generation/$name"
   out="$generation-$name"
-  if gap="$(known_gap "$generation" "$name" all)"; then
-    echo "skip $label: known gap: $gap"
-    # shellcheck disable=SC2046
-    expect_exit 3 "BF16 (must be F32)" -- "$CKCONV" to-hf $(gen_args "$generation" "$name") -i "$dir/native.safetensors" -o "$out.refused"
-    continue
-  fi
   args="$(gen_args "$generation" "$name")"
   # shellcheck disable=SC2086
   run "$label: to-hf" "$CKCONV" to-hf -q $args -i "$dir/native.safetensors" -o "$out.hf" --json "$out.json"
@@ -73,13 +85,8 @@ for dir in "$GENERATIONS"/*/*/; do
   [[ "$name" != llama* ]] || heads=(--set "n_heads=$(sed -n 's/^ *"n_heads": *\([0-9]*\).*/\1/p' "$dir/flavor.json")")
   # Tying is a flavor fact: both keys are saved, with equal values.
   [[ "$name" != qwen3_tiny ]] || heads=(--set enable_weight_tying=true)
-  if gap="$(known_gap "$generation" "$name" detect)"; then
-    echo "skip $label: to-hf with the model detected: known gap: $gap"
-    expect_exit 3 "does not match" -- "$CKCONV" to-hf "${heads[@]}" "$dir/native.safetensors" "$out.detected.hf"
-  else
-    run "$label: to-hf with the model detected" "$CKCONV" to-hf -q "${heads[@]}" "$dir/native.safetensors" "$out.detected.hf"
-    same_bytes "$out.detected.hf/model.safetensors" "$hf/model.safetensors" "$label: detected to-hf gives the same HF bytes"
-  fi
+  run "$label: to-hf with the model detected" "$CKCONV" to-hf -q "${heads[@]}" "$dir/native.safetensors" "$out.detected.hf"
+  same_bytes "$out.detected.hf/model.safetensors" "$hf/model.safetensors" "$label: detected to-hf gives the same HF bytes"
   if [[ -d "$dir/native.dcp" ]]; then
     # shellcheck disable=SC2086
     run "$label: to-hf from DCP" "$CKCONV" to-hf -q $args -i "$dir/native.dcp" -o "$out.dcp.hf"
@@ -88,7 +95,7 @@ for dir in "$GENERATIONS"/*/*/; do
   # shellcheck disable=SC2086
   run "$label: from-hf --native-scheme $generation" "$CKCONV" from-hf -q $args -i "$hf" -o "$out.native" \
     --native-format safetensors --native-scheme "$generation"
-  same_bytes "$out.native/model.safetensors" "$dir/native.safetensors" "$label: from-hf gives the native checkpoint back"
+  same_native "$out.native/model.safetensors" "$dir/native.safetensors" "$label: from-hf gives the native checkpoint back"
   # shellcheck disable=SC2086
   run "$label: verify keeps the scheme" "$CKCONV" verify -q $args --native "$dir/native.safetensors"
   # Every scheme with the family: from-hf writes it, to-hf reads it back to the same HF bytes
@@ -133,6 +140,23 @@ else
   grep -q "model.layers.2." nomtp.err && pass "2026-06 from-hf refuses the HF MTP layer by name" ||
     fail "2026-06 from-hf of an MTP model: $(cat nomtp.err)"
 fi
+
+# DeepSeek-V3 YaRN: v0.2 and 2026-06 apply it only beyond the original 4096-token context,
+# 2026-08 always; config.json names rope_scaling exactly where the native model applies it.
+for case in v0.2/deepseek_v3_tiny:4096:no 2026-06/deepseek_v3_tiny:2048:no v0.2/deepseek_v3_tiny:16384:yes \
+  2026-08/deepseek_v3_tiny_mtp:4096:yes; do
+  IFS=: read -r model length yarn <<<"$case"
+  out="yarn-${model/\//-}-$length"
+  # shellcheck disable=SC2046
+  if ! "$CKCONV" to-hf -q $(gen_args "${model%/*}" "${model#*/}") --set "max_seq_len=$length" \
+    -i "$GENERATIONS/$model/native.safetensors" -o "$out"; then
+    fail "$model max_seq_len $length: to-hf"
+    continue
+  fi
+  grep -q '"rope_scaling"' "$out/config.json" && written=yes || written=no
+  [[ "$written" == "$yarn" ]] && pass "$model max_seq_len $length: rope_scaling written: $written" ||
+    fail "$model max_seq_len $length: rope_scaling written: $written, want $yarn"
+done
 
 # Mixed generations: the 2026-08 experts with v0.2's head name.
 llama="$GENERATIONS/2026-08/llama3_tiny"
