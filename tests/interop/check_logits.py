@@ -2,6 +2,10 @@
 
 Usage: check_logits.py HF_DIR ARCH_CLASS LOGITS.safetensors [--bf16] [--mtp-layer N]
                        [--norm-eps-gap]
+       check_logits.py --list FILE
+
+--list FILE: one check per line of FILE (its arguments separated by tabs), all in this one
+process, so that transformers and each model class are imported once; fails if any fails.
 
 LOGITS.safetensors holds `input_ids` [1, T] (int64) and `logits` [1, T, V] (float32), written
 by tests/generations/torchtitan_fixtures.py from torchtitan's own forward pass on the native
@@ -25,6 +29,7 @@ Tolerance, relative to the largest reference logit |ref|max:
   5e-4 of |ref|max (2026's models give the final norm the same eps, and match to 1e-5).
 """
 import sys
+import traceback
 
 import torch
 import transformers
@@ -35,7 +40,7 @@ from interop_common import CheckFailures, quiet_libraries
 F32_BOUND, BF16_BOUND, NORM_EPS_GAP_BOUND = 1e-4, 3e-2, 3e-3
 
 
-def main(argv):
+def check(argv):
     bf16, eps_gap = "--bf16" in argv, "--norm-eps-gap" in argv
     argv = [a for a in argv if a not in ("--bf16", "--norm-eps-gap")]
     mtp_prefix = None
@@ -80,6 +85,27 @@ def main(argv):
         print(f"OK check_logits {class_name} {hf_dir}: max |diff| {difference / scale:.2g} "
               f"of |ref|max {scale:.3g}")
     return failures.exit_code()
+
+
+def main(argv):
+    torch.set_num_threads(1)  # tiny models: more threads only add spinning CPU time
+    if argv[:1] != ["--list"]:
+        return check(argv)
+    if len(argv) != 2:
+        print("usage error: check_logits.py --list FILE", file=sys.stderr)
+        return 2
+    with open(argv[1]) as lines:
+        jobs = [line.rstrip("\n").split("\t") for line in lines if line.strip()]
+    codes = []
+    for job in jobs:
+        try:
+            codes.append(check(job))
+        except Exception:  # one crashing check fails, the others still run
+            traceback.print_exc()
+            codes.append(1)
+    failed = sum(code != 0 for code in codes)
+    print(f"check_logits: {len(jobs) - failed} of {len(jobs)} checks passed")
+    return 1 if failed or not jobs else 0
 
 
 if __name__ == "__main__":
