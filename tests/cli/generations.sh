@@ -153,9 +153,13 @@ for case in v0.2/deepseek_v3_tiny:4096:no 2026-06/deepseek_v3_tiny:2048:no v0.2/
     fail "$model max_seq_len $length: to-hf"
     continue
   fi
-  grep -q '"rope_scaling"' "$out/config.json" && written=yes || written=no
-  [[ "$written" == "$yarn" ]] && pass "$model max_seq_len $length: rope_scaling written: $written" ||
+  written=no
+  if grep -q '"rope_scaling"' "$out/config.json"; then written=yes; fi
+  if [[ "$written" == "$yarn" ]]; then
+    pass "$model max_seq_len $length: rope_scaling written: $written"
+  else
     fail "$model max_seq_len $length: rope_scaling written: $written, want $yarn"
+  fi
 done
 
 # Mixed generations: the 2026-08 experts with v0.2's head name.
