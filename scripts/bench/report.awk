@@ -63,7 +63,8 @@ END {
     printf "| %-7s | %5.2f | %6s | %7s | %6s | %5s | %8s | %5s | %7s | %8s | %7s | %5s | %8s | %6s | %8s |\n", \
       c, gb, seconds(cp), seconds(cps), seconds(th), ratio(th, cp), ratio(th, cps), ratio(gb, th), \
       seconds(pt), ratio(th, pt), seconds(fh), ratio(fh, cph), ratio(fh, cphs), seconds(ve), ratio(ve, th)
-    to_cp[c] = th / cp; from_cp[c] = fh / cph; to_cps[c] = th / cps; from_cps[c] = fh / cphs
+    if (th > 0) { to_cp[c] = th / cp; to_cps[c] = th / cps }  # release cases: from-hf only
+    from_cp[c] = fh / cph; from_cps[c] = fh / cphs
     if (pt > 0) to_torch[c] = th / pt
     if (ve > 0) verify_ratio[c] = ve / th  # release cases run from-hf only
   }
@@ -132,7 +133,7 @@ END {
     }
   }
   printf "  %-4s peak RSS <= 256 MiB everywhere: max %s MiB (%s); to-hf across dense sizes %s..%s MiB\n", \
-    (top <= 256 * 1024 ? "MET" : "MISS"), mib(top), top_at, mib(low), mib(dense_top)
+    (top <= 256 * 1024 ? "MET" : "MISS"), mib(top), top_at, (low < 1e18 ? mib(low) : "-"), (low < 1e18 ? mib(dense_top) : "-")
   if (wall("dense4", "torch") > 0) {
     r = rss("dense4", "torch") / rss("dense4", "to_hf")
     printf "  %-4s peak RSS <= 1/20 of PyTorch's at 4 GB: PyTorch uses %.0fx ckconv's\n", (r >= 20 ? "MET" : "MISS"), r
@@ -150,8 +151,10 @@ END {
   }
   worst_verify = 0
   for (c in verify_ratio) if (verify_ratio[c] > worst_verify) { worst_verify = verify_ratio[c]; worst_verify_case = c }
-  printf "  %-4s verify <= 2.5x one conversion: worst %.2fx (%s); two intermediates on disk at most, not three\n", \
-    (worst_verify <= 2.5 ? "MET" : "MISS"), worst_verify, worst_verify_case
+  if (worst_verify_case != "")
+    printf "  %-4s verify <= 2.5x one conversion: worst %.2fx (%s); two intermediates on disk at most, not three\n", \
+      (worst_verify <= 2.5 ? "MET" : "MISS"), worst_verify, worst_verify_case
+  else print "  -    verify: not run in these cases"
 
   if (note_count > 0) {
     print ""
