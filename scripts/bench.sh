@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): ckconv to-hf, from-hf and verify on llama3-8B-shaped checkpoints of
-# about 1, 4 and 8 GB and on a Qwen3-30B-A3B-shaped MoE checkpoint (128 experts), next to
+# about 1, 4 and 8 GB and on a Qwen3-30B-A3B-shaped MoE checkpoint (128 experts), the layout
+# cases (one real-sized llama4 17bx16e MoE layer, whose experts are transposed; one
+# gpt-oss-120b layer in transformers' layout; from-hf of release-shaped gpt-oss-120b MXFP4 and
+# DeepSeek-V3 FP8 MoE layers, which dequantize), next to
 # `cp -r` of the same input (the disk's limit) and the PyTorch path (load_file, permute,
 # save_file in the reference environment of scripts/refenv.sh). Prints medians of wall time,
 # CPU time and peak RSS, their ratios, which targets of issue 6 are met, and checks that
@@ -8,6 +11,9 @@
 #
 # Usage: scripts/bench.sh [--ckconv BIN] [--work DIR] [--rounds N] [--cases "dense1 dense4 dense8 moe"]
 #                         [--no-torch] [--keep]
+#   (all cases: dense1 dense4 dense8 moe llama4 gptoss gptoss_mxfp4 dsv3_fp8; the default runs
+#   the first four, the layout cases are named with --cases or --layout)
+#   --layout      add the layout cases to the run
 #   --ckconv BIN  the binary to measure (default: build/ckconv, built by scripts/setup.sh if missing)
 #   --work DIR    scratch directory (default: <refenv root>/tmp/ckconv-bench, so that the chroot
 #                 sees the same files; /var/tmp/ckconv-bench without the reference environment)
@@ -43,6 +49,7 @@ while (($#)); do
     --rounds) rounds="$2"; shift 2 ;;
     --cases) cases="$2"; shift 2 ;;
     --no-torch) torch=0; shift ;;
+    --layout) cases="$cases llama4 gptoss gptoss_mxfp4 dsv3_fp8"; shift ;;
     --keep) keep=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -64,7 +71,26 @@ case_model[dense8]=llama3; case_flavor[dense8]=8B; case_sets[dense8]="--set n_la
 case_bytes[dense8]=8208000000; case_torch[dense8]="llama3 --n-heads 32 --n-kv-heads 8"
 case_model[moe]=qwen3; case_flavor[moe]=30B-A3B; case_sets[moe]="--set n_layers=2"
 case_bytes[moe]=3737000000; case_torch[moe]=""  # the reference script knows llama3 only
-for name in $cases; do [[ -n "${case_model[$name]:-}" ]] || die "unknown case '$name' (dense1 dense4 dense8 moe)"; done
+# Layout cases. llama4 17bx16e: 16 experts x 3 x 8192 x 5120 bf16, stored transposed between
+# the two layouts (4.5 GB). gpt-oss 120b: 128 experts x (5760 + 2880) x 2880 bf16 (6.4 GB),
+# HF side in transformers' layout.
+case_model[llama4]=llama4; case_flavor[llama4]=17bx16e; case_sets[llama4]="--set n_layers=1 --set vocab_size=4096"
+case_bytes[llama4]=4489000000; case_torch[llama4]=""
+case_model[gptoss]=gpt_oss; case_flavor[gptoss]=120b
+case_sets[gptoss]="--set n_layers=1 --set vocab_size=4096 --set hf_expert_layout=transformers"
+case_bytes[gptoss]=6480000000; case_torch[gptoss]=""
+# Release-shaped folders (tests/make_releases.py --real-dims --fast-data), from-hf only: the
+# input is quantized, the output bf16 (its size in case_bytes, for the disk check).
+# gpt-oss-120b: one layer, 128 experts of MXFP4 (1.7 GB in, 6.4 GB out). DeepSeek-V3: one dense
+# and one MoE layer plus the multi-token-prediction block, 32 of 256 routed experts in FP8
+# (3.9 GB in, 7.7 GB out).
+declare -A case_release
+case_release[gptoss_mxfp4]="gpt-oss-20b --layers=1"; case_bytes[gptoss_mxfp4]=6500000000
+case_release[dsv3_fp8]="deepseek-v3 --layers=2 --experts=32"; case_bytes[dsv3_fp8]=7800000000
+for name in $cases; do
+  [[ -n "${case_model[$name]:-}${case_release[$name]:-}" ]] ||
+    die "unknown case '$name' (dense1 dense4 dense8 moe llama4 gptoss gptoss_mxfp4 dsv3_fp8)"
+done
 
 # --- Tools ---
 [[ -x /usr/bin/time ]] || {
@@ -226,13 +252,48 @@ run_case() {
   rm -rf "$dir"
 }
 
+# run_release_case NAME: from-hf of a release-shaped folder against cp -r of that folder.
+run_release_case() {
+  local name="$1" dir="$work/$1"
+  # shellcheck disable=SC2206
+  local release=(${case_release[$1]})
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  log "$name: make_releases.py --real-dims --fast-data ${release[*]}"
+  python3 tests/make_releases.py "$dir/src" --real-dims --fast-data "${release[@]:1}" "${release[0]}"
+  mv "$dir/src/${release[0]}" "$dir/hf"
+  echo "$name size $(du -sb "$dir/hf" | cut -f1)" >>"$notes"
+  for round in $(seq "$rounds"); do
+    log "$name: round $round of $rounds"
+    warm "$dir/hf"
+    timed "$name" cp_hf "$round" -- cp -r "$dir/hf" "$dir/copy"
+    timed "$name" cp_hf_sync "$round" --after-previous -- sync "$dir/copy"/*
+    rm -rf "$dir/copy"
+    warm "$dir/hf"
+    timed "$name" from_hf "$round" -- "$ckconv" from-hf -q --native-format safetensors -i "$dir/hf" -o "$dir/out"
+    if ((round <= 2 || round == rounds)); then record_hash "$name" from_hf "$dir/out"; fi
+    if ((round == 1)); then echo "$name output $(du -sb "$dir/out" | cut -f1) bytes" >>"$notes"; fi
+    rm -rf "$dir/out"
+  done
+  for threads in 1 2; do
+    warm "$dir/hf"
+    timed "$name" "from_hf_t$threads" 1 -- "$ckconv" from-hf -q --native-format safetensors --threads "$threads" \
+      -i "$dir/hf" -o "$dir/out"
+    record_hash "$name" from_hf "$dir/out"
+    rm -rf "$dir/out"
+  done
+  rm -rf "$dir"
+}
+
 machine="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), $(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -r)"
 disk="$(df --output=source,fstype "$work" | tail -n1 | awk '{print $1 " (" $2 ")"}')"
 log "machine: $machine; work dir $work on $disk; needs $((need >> 30)) GiB, has $((avail >> 30)) GiB"
 log "ckconv: $ckconv ($("$ckconv" --version 2>/dev/null || echo unknown version)); rounds: $rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 start_load="$(cut -d' ' -f1-3 /proc/loadavg)"
 start_time=$SECONDS
-for name in $cases; do run_case "$name"; done
+for name in $cases; do
+  if [[ -n "${case_release[$name]:-}" ]]; then run_release_case "$name"; else run_case "$name"; fi
+done
 end_load="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- Report ---

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes few-layer random-data HF folders shaped like published releases.
 
-    make_releases.py OUT_DIR [--full-range] [--f32-specials] [NAME...]
+    make_releases.py OUT_DIR [--full-range] [--f32-specials] [--real-dims] [--experts=N]
+                     [--layers=N] [--fast-data] [NAME...]
 
 Each folder OUT_DIR/NAME holds config.json (the release's fields, small dimensions),
 model.safetensors.index.json and shards named as the release names them, with the release's
@@ -9,6 +10,11 @@ key names, dtypes (F8_E4M3 weights with F32 `_scale_inv` block scales, U8 MXFP4 
 scales, F32 router biases) and tensor ranks; only the sizes are small (a few layers, dims of
 64..320) so that conversions run in seconds. Facts: docs/research/hf_releases.md.
 Plain Python 3 (no torch, no numpy); the data is random but reproducible (seeded per key).
+
+For benchmarks (scripts/bench.sh): --real-dims gives deepseek-v3 and gpt-oss-20b the real
+per-layer dimensions of DeepSeek-V3 and gpt-oss-120b (vocabulary 1024, --experts=N routed
+experts, --layers=N layers); --fast-data repeats each tensor's first 64 Ki elements so that
+gigabytes are written in seconds (the default data is unchanged by these options).
 
 Releases: deepseek-v3 (without its multi-token-prediction layer, which from-hf does not map
 yet), gpt-oss-20b, llama-3.1-8b, llama-3.2-1b, qwen3-0.6b, qwen3-30b-a3b, llama-4-scout
@@ -33,6 +39,12 @@ def ceil_div(a, b):
 # --f32-specials: float tensors are F32 holding RNE ties, overflows, subnormals, infinities
 # and NaNs with payloads (for --dtype casts).
 MODES = set()
+OPTIONS = {}  # --experts=N, --layers=N
+FAST_PERIOD = 65536  # elements generated per tensor with --fast-data, then repeated
+
+
+def option(name, default):
+    return int(OPTIONS.get(name, default))
 
 F32_SPECIALS = [0x3F808000, 0x3F818000, 0x3F808001, 0x3F807FFF, 0x7F7FFFFF, 0x477FF000, 0x477FE000,
                 0x33800000, 0x33000000, 0x33C00000, 0x00000001, 0x00018000, 0x80000000, 0x7F800000,
@@ -52,6 +64,9 @@ def tensor_bytes(name, dtype, shape):
     count = 1
     for d in shape:
         count *= d
+    if "--fast-data" in MODES and count > FAST_PERIOD:
+        period = tensor_bytes(name, dtype, [FAST_PERIOD])
+        return (period * (count // FAST_PERIOD + 1))[:count * SIZES[dtype]]
     full = "--full-range" in MODES
     if "--nan-scales" in MODES and name.endswith(("_scales", "_scale_inv")):  # bad-input corpus
         if dtype == "U8":
@@ -131,6 +146,9 @@ def fp8(name, out_features, in_features):
 def deepseek_v3():
     d, vocab, heads, q_lora, kv_lora, nope, rope, v = 256, 512, 2, 192, 128, 32, 16, 32
     dense_f, moe_f, experts, layers, dense_layers = 320, 64, 4, 2, 1
+    if "--real-dims" in MODES:  # DeepSeek-V3's layer, a small vocabulary, fewer experts
+        d, vocab, heads, q_lora, kv_lora, nope, rope, v = 7168, 1024, 128, 1536, 512, 128, 64, 128
+        dense_f, moe_f, experts, layers = 18432, 2048, option("experts", 256), option("layers", 2)
     config = {
         "architectures": ["DeepseekV3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
         "auto_map": {"AutoConfig": "configuration_deepseek.DeepseekV3Config",
@@ -197,11 +215,14 @@ def deepseek_v3():
 
 def gpt_oss_20b():
     d, vocab, heads, kv, hd, experts, f, layers = 128, 512, 4, 2, 32, 4, 64, 2
+    if "--real-dims" in MODES:  # gpt-oss-120b's layer, a small vocabulary
+        d, vocab, heads, kv, hd, f = 2880, 1024, 64, 8, 64, 2880
+        experts, layers = option("experts", 128), option("layers", 2)
     config = {
         "architectures": ["GptOssForCausalLM"], "attention_bias": True, "attention_dropout": 0.0,
         "eos_token_id": 200002, "experts_per_token": 2, "head_dim": hd, "hidden_act": "silu",
         "hidden_size": d, "initial_context_length": 4096, "initializer_range": 0.02,
-        "intermediate_size": f, "layer_types": ["sliding_attention", "full_attention"] * (layers // 2),
+        "intermediate_size": f, "layer_types": [("sliding_attention", "full_attention")[i % 2] for i in range(layers)],
         "max_position_embeddings": 131072, "model_type": "gpt_oss", "num_attention_heads": heads,
         "num_experts_per_tok": 2, "num_hidden_layers": layers, "num_key_value_heads": kv,
         "num_local_experts": experts, "output_router_logits": False, "pad_token_id": 199999,
@@ -386,7 +407,8 @@ RELEASES = {"deepseek-v3": deepseek_v3, "gpt-oss-20b": gpt_oss_20b, "llama-3.1-8
 
 
 def main():
-    MODES.update(a for a in sys.argv[2:] if a.startswith("--"))
+    MODES.update(a for a in sys.argv[2:] if a.startswith("--") and "=" not in a)
+    OPTIONS.update(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--") and "=" in a)
     out = sys.argv[1]
     for name in [a for a in sys.argv[2:] if not a.startswith("--")] or RELEASES:
         config, tensors, shards = RELEASES[name]()

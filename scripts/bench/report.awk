@@ -60,12 +60,13 @@ END {
     cp = wall(c, "cp"); cps = cp + wall(c, "cp_sync")
     cph = wall(c, "cp_hf"); cphs = cph + wall(c, "cp_hf_sync")
     th = wall(c, "to_hf"); fh = wall(c, "from_hf"); pt = wall(c, "torch"); ve = wall(c, "verify")
-    printf "| %-7s | %5.2f | %6s | %7s | %6s | %5s | %8s | %5.2f | %7s | %8s | %7s | %5s | %8s | %6s | %8s |\n", \
-      c, gb, seconds(cp), seconds(cps), seconds(th), ratio(th, cp), ratio(th, cps), gb / th, \
+    printf "| %-7s | %5.2f | %6s | %7s | %6s | %5s | %8s | %5s | %7s | %8s | %7s | %5s | %8s | %6s | %8s |\n", \
+      c, gb, seconds(cp), seconds(cps), seconds(th), ratio(th, cp), ratio(th, cps), ratio(gb, th), \
       seconds(pt), ratio(th, pt), seconds(fh), ratio(fh, cph), ratio(fh, cphs), seconds(ve), ratio(ve, th)
-    to_cp[c] = th / cp; from_cp[c] = fh / cph; to_cps[c] = th / cps; from_cps[c] = fh / cphs
+    if (th > 0) { to_cp[c] = th / cp; to_cps[c] = th / cps }  # release cases: from-hf only
+    from_cp[c] = fh / cph; from_cps[c] = fh / cphs
     if (pt > 0) to_torch[c] = th / pt
-    verify_ratio[c] = ve / th
+    if (ve > 0) verify_ratio[c] = ve / th  # release cases run from-hf only
   }
 
   print ""
@@ -104,7 +105,7 @@ END {
   }
 
   print ""
-  print "Targets (issue 6):"
+  print "Targets (issues 6 and 15; the layout cases are graded with the others):"
   worst_to = 0; worst_from = 0; worst_to_s = 0; worst_from_s = 0
   for (i = 1; i <= cases; i++) {
     c = order[i]
@@ -113,8 +114,10 @@ END {
     if (to_cps[c] > worst_to_s) worst_to_s = to_cps[c]
     if (from_cps[c] > worst_from_s) worst_from_s = from_cps[c]
   }
-  printf "  %-4s to-hf wall <= 1.25x cp -r at every size: worst %.2fx (%s); against cp -r + sync: worst %.2fx\n", \
-    (worst_to <= 1.25 ? "MET" : "MISS"), worst_to, worst_to_case, worst_to_s
+  if (worst_to_case != "")
+    printf "  %-4s to-hf wall <= 1.25x cp -r at every size: worst %.2fx (%s); against cp -r + sync: worst %.2fx\n", \
+      (worst_to <= 1.25 ? "MET" : "MISS"), worst_to, worst_to_case, worst_to_s
+  else print "  -    to-hf: not run in these cases"
   printf "  %-4s from-hf wall <= 1.25x cp -r at every size: worst %.2fx (%s); against cp -r + sync: worst %.2fx\n", \
     (worst_from <= 1.25 ? "MET" : "MISS"), worst_from, worst_from_case, worst_from_s
   top = 0; low = 1e18
@@ -132,7 +135,7 @@ END {
     }
   }
   printf "  %-4s peak RSS <= 256 MiB everywhere: max %s MiB (%s); to-hf across dense sizes %s..%s MiB\n", \
-    (top <= 256 * 1024 ? "MET" : "MISS"), mib(top), top_at, mib(low), mib(dense_top)
+    (top <= 256 * 1024 ? "MET" : "MISS"), mib(top), top_at, (low < 1e18 ? mib(low) : "-"), (low < 1e18 ? mib(dense_top) : "-")
   if (wall("dense4", "torch") > 0) {
     r = rss("dense4", "torch") / rss("dense4", "to_hf")
     printf "  %-4s peak RSS <= 1/20 of PyTorch's at 4 GB: PyTorch uses %.0fx ckconv's\n", (r >= 20 ? "MET" : "MISS"), r
@@ -150,8 +153,10 @@ END {
   }
   worst_verify = 0
   for (c in verify_ratio) if (verify_ratio[c] > worst_verify) { worst_verify = verify_ratio[c]; worst_verify_case = c }
-  printf "  %-4s verify <= 2.5x one conversion: worst %.2fx (%s); two intermediates on disk at most, not three\n", \
-    (worst_verify <= 2.5 ? "MET" : "MISS"), worst_verify, worst_verify_case
+  if (worst_verify_case != "")
+    printf "  %-4s verify <= 2.5x one conversion: worst %.2fx (%s); two intermediates on disk at most, not three\n", \
+      (worst_verify <= 2.5 ? "MET" : "MISS"), worst_verify, worst_verify_case
+  else print "  -    verify: not run in these cases"
 
   if (note_count > 0) {
     print ""

@@ -211,7 +211,9 @@ int run_convert(Direction direction, const ConvertArgs& args, nlohmann::json& re
     const std::vector<std::string> replaced = output.publish();
     set_activity({"done", "finishing", output.target().string() + " was written completely"});
     report["replaced"] = replaced;
-    add_file_digests(output.target(), report["conversion"]["files"]);
+    // The digests read the whole output back: only worth it when the report is written.
+    if (!args.run.json_report.empty())
+      add_file_digests(output.target(), report["conversion"]["files"]);
     print_replaced(args.run, replaced);
     if (!args.run.quiet) spdlog::info("wrote {}", output.target().string());
   } else {

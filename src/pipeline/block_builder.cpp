@@ -98,6 +98,16 @@ void release(std::vector<SourceRange>& touched) {
   for (const SourceRange& range : touched) range.checkpoint->release(range.data, range.size);
 }
 
+// True when a piece of the recipe reads the view's last dim with a source stride other than
+// 1 (a transpose): one element per source row.
+bool reads_across_rows(const TensorRecipe& recipe) {
+  for (const Piece& piece : recipe.pieces)
+    if (piece.source != Piece::kZeros && !piece.source_strides.empty() &&
+        piece.source_strides.back() != 1)
+      return true;
+  return false;
+}
+
 void fill_zeros(uint8_t* target, const Shape& strides, const Shape& sizes, int element_size) {
   // A zero source broadcast over the box: stride 0 reads the same zero element.
   static const uint8_t kZero[16] = {};
@@ -284,6 +294,30 @@ void BlockBuilder::fill_moved_elements(const TensorRecipe& recipe, size_t p, int
     run_tile(recipe, p, Tile{0, 0, 0, 1}, out, access);
     return;
   }
+  const int64_t element_size = dtype_size(piece_dtype(recipe));
+  const int64_t row = view.back();
+  if (view.size() >= 2 && row > 1 && (first % row != 0 || (first + count) % row != 0) &&
+      reads_across_rows(recipe)) {
+    // A partial row of a transposed piece reads one element from each of up to `row` source
+    // rows, a cache (and TLB) miss each. Built as part of the whole rows around it, it
+    // shares those misses with its neighbours: fill the whole rows in scratch and copy the
+    // range out.
+    const int64_t begin = first / row * row, end = (first + count + row - 1) / row * row;
+    thread_local std::vector<uint8_t> rows;
+    rows.resize(static_cast<size_t>((end - begin) * element_size));
+    fill_tiles(recipe, p, begin, end - begin, rows.data(), access);
+    if (!access->collect_only)
+      std::memcpy(out, rows.data() + (first - begin) * element_size,
+                  static_cast<size_t>(count * element_size));
+    return;
+  }
+  fill_tiles(recipe, p, first, count, out, access);
+}
+
+// fill_moved_elements over the whole-index tiles of the range.
+void BlockBuilder::fill_tiles(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
+                              uint8_t* out, SourceAccess* access) const {
+  const Shape& view = recipe.view_shape;
   const int64_t element_size = dtype_size(piece_dtype(recipe));
   const Shape view_strides = contiguous_strides(view);
   split_into_tiles(view, 0, 0, first, count, [&](const Tile& tile) {

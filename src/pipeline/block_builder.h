@@ -80,6 +80,8 @@ class BlockBuilder {
                      uint8_t* out, SourceAccess* access) const;
   void fill_moved_elements(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
                            uint8_t* out, SourceAccess* access) const;
+  void fill_tiles(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count, uint8_t* out,
+                  SourceAccess* access) const;
   void run_tile(const TensorRecipe& recipe, size_t p, const Tile& tile, uint8_t* out,
                 SourceAccess* access) const;
 

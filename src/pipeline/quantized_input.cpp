@@ -1,5 +1,6 @@
 #include "pipeline/quantized_input.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <set>
@@ -55,16 +56,24 @@ const uint8_t* quant_read_released(const MappedCheckpoint& input, const CatalogT
 ElementGenerator fp8_generator(const MappedCheckpoint& input, const CatalogTensor& weight,
                                const CatalogTensor& scale, const QuantizationOptions& options) {
   return [&input, &weight, &scale, options](int64_t first, int64_t count, uint8_t* out) {
+    if (count <= 0) return;
     thread_local std::vector<uint8_t> bytes, scale_row;
     const int64_t cols = weight.shape[1];
     const int64_t scale_cols = scale.shape[1];
     const uint8_t* fp8 = quant_read_released(input, weight, first, count, bytes);
+    // The scale rows of every weight row in the range, read (and released) once per call: a
+    // read per weight row would release and fault the same scale page again for each row.
+    const int64_t first_scale_row = first / cols / options.fp8_block_rows;
+    const int64_t scale_rows =
+        (first + count - 1) / cols / options.fp8_block_rows - first_scale_row + 1;
+    const float* scale_block = reinterpret_cast<const float*>(quant_read_released(
+        input, scale, first_scale_row * scale_cols, scale_rows * scale_cols, scale_row));
     float* values = reinterpret_cast<float*>(out);
     for (int64_t done = 0; done < count;) {
       const int64_t row = (first + done) / cols, col = (first + done) % cols;
       const int64_t n = std::min(count - done, cols - col);
-      const float* scales = reinterpret_cast<const float*>(quant_read_released(
-          input, scale, row / options.fp8_block_rows * scale_cols, scale_cols, scale_row));
+      const float* scales =
+          scale_block + (row / options.fp8_block_rows - first_scale_row) * scale_cols;
       for (int64_t s = col / options.fp8_block_cols; s <= (col + n - 1) / options.fp8_block_cols;
            ++s)
         if (!std::isfinite(scales[s]))
@@ -106,10 +115,23 @@ void dequantize_fp8_row(const uint8_t* fp8, const float* scales, int64_t first_c
 
 void dequantize_mxfp4(const uint8_t* blocks, const uint8_t* scales, int64_t first, int64_t count,
                       float* out) {
-  for (int64_t i = first; i < first + count; ++i) {
-    const uint8_t byte = blocks[i / 2 - first / 2];
-    const uint8_t code = (i & 1) ? byte >> 4 : byte & 0xF;
-    out[i - first] = f32_from_mxfp4(code, scales[i / 32 - first / 32]);
+  // Every (scale, code) value, computed once by f32_from_mxfp4 (16 KiB): a lookup per element.
+  static const std::vector<float> table = [] {
+    std::vector<float> values(256 * 16);
+    for (int scale = 0; scale < 256; ++scale)
+      for (int code = 0; code < 16; ++code)
+        values[scale * 16 + code] =
+            f32_from_mxfp4(static_cast<uint8_t>(code), static_cast<uint8_t>(scale));
+    return values;
+  }();
+  const int64_t end = first + count;
+  for (int64_t i = first; i < end;) {
+    const float* values = table.data() + scales[i / 32 - first / 32] * 16;
+    const int64_t group_end = std::min(end, (i / 32 + 1) * 32);
+    for (; i < group_end; ++i) {
+      const uint8_t byte = blocks[i / 2 - first / 2];
+      out[i - first] = values[(i & 1) ? byte >> 4 : byte & 0xF];
+    }
   }
 }
 

@@ -2,9 +2,16 @@
 // memcpy and a row permutation a loop of row copies; transposes are blocked for the cache.
 #include "pipeline/strided_copy.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/error.h"
 #include "pipeline/mapped_checkpoint.h"
@@ -76,27 +83,109 @@ inline void copy_element(uint8_t* target, const uint8_t* source) {
   std::memcpy(target, &value, sizeof(T));
 }
 
+// Transposes one 8 x 8 tile of 2-byte elements: target row r (stride target_row bytes) gets
+// element r of each of the 8 source rows (stride source_row bytes), 16 bytes per row.
+#if defined(__SSE2__)
+inline void transpose_8x8_u16(uint8_t* target, int64_t target_row, const uint8_t* source,
+                              int64_t source_row) {
+  __m128i r[8];
+  for (int k = 0; k < 8; ++k)
+    r[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(source + k * source_row));
+  const __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]), a1 = _mm_unpackhi_epi16(r[0], r[1]);
+  const __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]), a3 = _mm_unpackhi_epi16(r[2], r[3]);
+  const __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]), a5 = _mm_unpackhi_epi16(r[4], r[5]);
+  const __m128i a6 = _mm_unpacklo_epi16(r[6], r[7]), a7 = _mm_unpackhi_epi16(r[6], r[7]);
+  const __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
+  const __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
+  const __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
+  const __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
+  const __m128i out[8] = {_mm_unpacklo_epi64(b0, b4), _mm_unpackhi_epi64(b0, b4),
+                          _mm_unpacklo_epi64(b1, b5), _mm_unpackhi_epi64(b1, b5),
+                          _mm_unpacklo_epi64(b2, b6), _mm_unpackhi_epi64(b2, b6),
+                          _mm_unpacklo_epi64(b3, b7), _mm_unpackhi_epi64(b3, b7)};
+  for (int k = 0; k < 8; ++k)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(target + k * target_row), out[k]);
+}
+
+// Same for a 4 x 4 tile of 4-byte elements.
+inline void transpose_4x4_u32(uint8_t* target, int64_t target_row, const uint8_t* source,
+                              int64_t source_row) {
+  __m128i r[4];
+  for (int k = 0; k < 4; ++k)
+    r[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(source + k * source_row));
+  const __m128i a0 = _mm_unpacklo_epi32(r[0], r[1]), a1 = _mm_unpackhi_epi32(r[0], r[1]);
+  const __m128i a2 = _mm_unpacklo_epi32(r[2], r[3]), a3 = _mm_unpackhi_epi32(r[2], r[3]);
+  const __m128i out[4] = {_mm_unpacklo_epi64(a0, a2), _mm_unpackhi_epi64(a0, a2),
+                          _mm_unpacklo_epi64(a1, a3), _mm_unpackhi_epi64(a1, a3)};
+  for (int k = 0; k < 4; ++k)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(target + k * target_row), out[k]);
+}
+#endif
+
+// The tile transposed by one vector kernel call for elements of type T (0: none). A tile
+// applies where the source is contiguous along the target's rows (a true transpose).
+template <typename T>
+constexpr int64_t vector_tile() {
+#if defined(__SSE2__)
+  if constexpr (sizeof(T) == 2) return 8;
+  if constexpr (sizeof(T) == 4) return 4;
+#endif
+  return 0;
+}
+
+// One kBlock x kBlock block of a transpose-like copy: target rows [i0, i1), columns [j0, j1).
+template <typename T>
+void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& cols, int64_t i0,
+                int64_t i1, int64_t j0, int64_t j1) {
+  constexpr int64_t kSize = sizeof(T);
+  constexpr int64_t kTile = vector_tile<T>();
+  int64_t vector_i = i0;  // rows [i0, vector_i) x columns [j0, vector_j) are done by tiles
+  int64_t vector_j = j0;
+#if defined(__SSE2__)
+  if constexpr (kTile > 0) {
+    if (rows.source == 1) {
+      vector_i = i0 + (i1 - i0) / kTile * kTile;
+      vector_j = j0 + (j1 - j0) / kTile * kTile;
+      for (int64_t i = i0; i < vector_i; i += kTile)
+        for (int64_t j = j0; j < vector_j; j += kTile) {
+          const uint8_t* from = in + (i + j * cols.source) * kSize;
+          uint8_t* to = out + (i * rows.target + j) * kSize;
+          if constexpr (kTile == 8)
+            transpose_8x8_u16(to, rows.target * kSize, from, cols.source * kSize);
+          else
+            transpose_4x4_u32(to, rows.target * kSize, from, cols.source * kSize);
+        }
+    }
+  }
+#endif
+  for (int64_t i = i0; i < i1; ++i) {
+    const int64_t first_j = i < vector_i ? vector_j : j0;  // tiles covered [j0, vector_j)
+    uint8_t* target_row = out + i * rows.target * kSize;
+    const uint8_t* source_row = in + i * rows.source * kSize;
+    for (int64_t j = first_j; j < j1; ++j)
+      copy_element<T>(target_row + j * kSize, source_row + j * cols.source * kSize);
+  }
+}
+
 template <typename T>
 void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& dims) {
   constexpr int64_t kSize = sizeof(T);
   const size_t rank = dims.size();
   if (rank >= 2 && dims[rank - 1].target == 1) {
-    // Transpose-like: blocked over the last two dims so both sides stay in cache.
+    // Transpose-like: blocked over the last two dims so both sides stay in cache, each block
+    // transposed in vector tiles where the element size has a kernel. The outer loop walks
+    // the source's rows (the target's columns) so that each group of source rows is read
+    // once, front to back: the source is a file mapping (small pages, costly misses), the
+    // target a block buffer that stays in cache.
     constexpr int64_t kBlock = 32;
     const Dim& rows = dims[rank - 2];
     const Dim& cols = dims[rank - 1];
     for_each_outer(dims, rank - 2, [&](int64_t t0, int64_t s0) {
-      for (int64_t i0 = 0; i0 < rows.size; i0 += kBlock) {
-        const int64_t i1 = std::min(rows.size, i0 + kBlock);
-        for (int64_t j0 = 0; j0 < cols.size; j0 += kBlock) {
-          const int64_t j1 = std::min(cols.size, j0 + kBlock);
-          for (int64_t i = i0; i < i1; ++i) {
-            uint8_t* out = target + (t0 + i * rows.target) * kSize;
-            const uint8_t* in = source + (s0 + i * rows.source) * kSize;
-            for (int64_t j = j0; j < j1; ++j)
-              copy_element<T>(out + j * kSize, in + j * cols.source * kSize);
-          }
-        }
+      for (int64_t j0 = 0; j0 < cols.size; j0 += kBlock) {
+        const int64_t j1 = std::min(cols.size, j0 + kBlock);
+        for (int64_t i0 = 0; i0 < rows.size; i0 += kBlock)
+          copy_block<T>(target + t0 * kSize, source + s0 * kSize, rows, cols, i0,
+                        std::min(rows.size, i0 + kBlock), j0, j1);
       }
     });
     return;
@@ -108,6 +197,21 @@ void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& 
                       source + (s0 + j * inner.source) * kSize);
     }
   });
+}
+
+// Maps the pages of [data, data + size) (a read-only file mapping) readable in one
+// madvise call rather than one page fault per few pages. Kernels before 5.14 refuse the
+// advice; the copy then faults the pages in as usual.
+void populate(const uint8_t* data, uint64_t size) {
+#ifdef MADV_POPULATE_READ
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data) + size;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
+#else
+  (void)data;
+  (void)size;
+#endif
 }
 
 struct Uint128 {
@@ -187,11 +291,15 @@ void copy_in_stripes(uint8_t* target, const Shape& target_strides,
   for (int64_t first = 0; first < sizes[widest]; first += rows) {
     stripe[widest] = std::min(rows, sizes[widest] - first);
     const uint8_t* from = source + first * row_bytes;
-    copy_strided(target + first * target_strides[widest] * element_size, target_strides, from,
-                 source_strides, stripe, element_size);
     int64_t reach = 0;
     for (size_t d = 0; d < stripe.size(); ++d) reach += (stripe[d] - 1) * source_strides[d];
-    checkpoint.release(from, static_cast<uint64_t>((reach + 1) * element_size));
+    const uint64_t span = static_cast<uint64_t>((reach + 1) * element_size);
+    // The stripe was released after an earlier block's pass over it: mapping it back in one
+    // call costs a fraction of faulting it back page group by page group.
+    populate(from, span);
+    copy_strided(target + first * target_strides[widest] * element_size, target_strides, from,
+                 source_strides, stripe, element_size);
+    checkpoint.release(from, span);
   }
 }
 

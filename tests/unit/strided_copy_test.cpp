@@ -48,6 +48,41 @@ TEST_CASE("copy_strided reads and writes elements at unaligned addresses") {
   }
 }
 
+TEST_CASE("copy_strided transposes batched, padded, unaligned boxes like the scalar rule") {
+  // The vector tile kernels (8 x 8 of 2-byte, 4 x 4 of 4-byte elements) and the scalar edges
+  // must together write exactly the elements the definition names, and nothing outside them.
+  for (int size : {2, 4}) {
+    const int64_t batch = 3, rows = 19, cols = 45;  // target [batch, cols, rows] of a source
+    const int64_t source_row = rows + 5, target_row = rows + 3;  // [batch, rows, cols] padded
+    const int64_t source_batch = cols * source_row + 7, target_batch = cols * target_row + 2;
+    std::vector<uint8_t> source(static_cast<size_t>(batch * source_batch * size) + 1);
+    for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 29 + 5);
+    std::vector<uint8_t> target(static_cast<size_t>(batch * target_batch * size) + 1, 0xAB);
+    std::vector<uint8_t> expected = target;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < rows; ++r)
+          std::memcpy(&expected[1 + (b * target_batch + c * target_row + r) * size],
+                      &source[1 + (b * source_batch + c * source_row + r) * size], size);
+    // Target [batch, rows, cols] view: element (b, r, c) at b*tb + c*target_row + r; the
+    // source element (b, r, c) at b*sb + c*source_row + r: rows contiguous in both is not a
+    // transpose, so swap: the target's contiguous dim is c.
+    std::vector<uint8_t> transposed(target.size(), 0xAB);
+    std::vector<uint8_t> transposed_expected = transposed;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+          std::memcpy(&transposed_expected[1 + (b * target_batch + r * (cols + 3) + c) * size],
+                      &source[1 + (b * source_batch + c * source_row + r) * size], size);
+    copy_strided(transposed.data() + 1, {target_batch, cols + 3, 1}, source.data() + 1,
+                 {source_batch, 1, source_row}, {batch, rows, cols}, size);
+    CHECK(transposed == transposed_expected);
+    copy_strided(target.data() + 1, {target_batch, target_row, 1}, source.data() + 1,
+                 {source_batch, source_row, 1}, {batch, cols, rows}, size);
+    CHECK(target == expected);
+  }
+}
+
 TEST_CASE("split_into_tiles covers a range with whole-index tiles, in order") {
   const Shape view = {3, 4, 5};  // 60 elements
   const Shape strides = contiguous_strides(view);
