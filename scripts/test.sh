@@ -8,10 +8,10 @@
 # Extra arguments go to ctest (e.g. -L interop, -R cli.errors).
 # CKCONV_TEST_SANITIZE=0 tests an ordinary build instead (build/, or CKCONV_BUILD_DIR).
 # While ctest runs, every libFuzzer target (clang) fuzzes for CKCONV_TEST_FUZZ_SECONDS
-# (default 20; 0 skips) from its saved corpus; a finding fails the run.
+# (default 15; 0 skips) from its saved corpus; a finding fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzz_seconds="${CKCONV_TEST_FUZZ_SECONDS:-20}"
+fuzz_seconds="${CKCONV_TEST_FUZZ_SECONDS:-15}"
 fuzz_deps=()
 [[ "$fuzz_seconds" == 0 ]] || fuzz_deps=(clang libclang-rt-14-dev)
 scripts/setup.sh --deps-only debootstrap python3 clang-format "${fuzz_deps[@]}"

@@ -99,7 +99,10 @@ for dir in "$GENERATIONS"/*/*/; do
   # shellcheck disable=SC2086
   run "$label: verify keeps the scheme" "$CKCONV" verify -q $args --native "$dir/native.safetensors"
   # Every scheme with the family: from-hf writes it, to-hf reads it back to the same HF bytes
-  # (MTP blocks exist only in 2026-08; a model with them is checked below).
+  # (MTP blocks exist only in 2026-08; a model with them is checked below). Once per family,
+  # from the 2026-06 fixtures (the generation that has all five): each generation's own
+  # fixtures already pin its scheme above, and the CI time budget is shared.
+  [[ "$generation" == 2026-06 || "$name" == *_mtp ]] || continue
   for scheme in v0.2 2026-06 2026-08; do
     [[ "$name" == *_mtp && "$scheme" != 2026-08 ]] && continue
     # shellcheck disable=SC2086

@@ -41,9 +41,13 @@ TEST_CASE("each fixture's config.json resolves to its flavor.json config") {
     CHECK(resolved.config.family() == expected.family());
     CHECK(tensors(resolved.config) == tensors(expected));
     // The flavor and overrides agree with config.json, so naming them changes nothing.
-    const ResolvedModel named = resolve_with_hf_config(
-        {flavor["family"], flavor["base_flavor"], read_overrides_file(dir + "/flavor.json")},
-        read_json(dir + "/hf/config.json"), "config.json");
+    const ResolvedModel named =
+        resolve_with_hf_config({flavor["family"],
+                                flavor["base_flavor"],
+                                read_overrides_file(dir + "/flavor.json"),
+                                {},
+                                {}},
+                               read_json(dir + "/hf/config.json"), "config.json");
     CHECK(tensors(named.config) == tensors(expected));
   }
 }
@@ -66,7 +70,7 @@ TEST_CASE("config.json written by a family reads back to the same bound fields")
 TEST_CASE("a flavor that disagrees with config.json is refused, naming both fields") {
   const std::string dir = std::string(CKCONV_FIXTURES_DIR) + "/adapters/llama3_tiny_gqa";
   try {
-    resolve_with_hf_config({"llama3", "debugmodel", {}}, read_json(dir + "/hf/config.json"),
+    resolve_with_hf_config({"llama3", "debugmodel", {}, {}, {}}, read_json(dir + "/hf/config.json"),
                            "config.json");
     FAIL("expected a refusal");
   } catch (const Error& error) {

@@ -68,10 +68,11 @@ TEST_CASE("dcp: training state without a model is refused, naming the groups") {
 }
 
 TEST_CASE("dcp: stream transforms and the safetensors serialization are refused by name") {
-  expect_feature_refused(kTraining / "zstd",
-                     "passes through the DCP stream transform 'stream.zstd/1' (zstd compression");
+  expect_feature_refused(
+      kTraining / "zstd",
+      "passes through the DCP stream transform 'stream.zstd/1' (zstd compression");
   expect_feature_refused(kTraining / "safetensors_serialization",
-                     "serialization_format=SerializationFormat.SAFETENSORS");
+                         "serialization_format=SerializationFormat.SAFETENSORS");
 }
 
 }  // namespace
