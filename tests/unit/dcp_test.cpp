@@ -29,14 +29,7 @@ using test::kTorchVersions;
 using test::TempDir;
 
 void expect_dcp_refused(const fs::path& dir, const std::string& fragment) {
-  try {
-    read_dcp(dir);
-    FAIL("accepted; expected: " << fragment);
-  } catch (const Error& error) {
-    CHECK(error.kind() == ErrorKind::kBadInput);
-    CHECK_MESSAGE(std::string(error.what()).find(fragment) != std::string::npos,
-                  std::string(error.what()));
-  }
+  test::expect_error([&] { read_dcp(dir); }, ErrorKind::kBadInput, fragment);
 }
 
 TEST_CASE("dcp: PyTorch 2.6 and 2.14 checkpoints with nested, list and non-tensor items") {

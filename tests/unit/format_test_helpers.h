@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "core/shape.h"
 #include "formats/catalog.h"
 #include "formats/file_plan.h"
@@ -28,6 +29,19 @@ namespace fs = std::filesystem;
 
 inline const fs::path kFixtures = CKCONV_FIXTURES_DIR;
 inline const std::vector<std::string> kTorchVersions = {"torch2.6_py3.13", "torch2.14_py3.14"};
+
+// Runs `action`, which must throw an Error of `kind` whose message contains `fragment`.
+template <typename Action>
+void expect_error(Action action, ErrorKind kind, const std::string& fragment) {
+  try {
+    action();
+    FAIL("expected an error containing \"" << fragment << "\", nothing was thrown");
+  } catch (const Error& error) {
+    CHECK(static_cast<int>(error.kind()) == static_cast<int>(kind));
+    CHECK_MESSAGE(std::string(error.what()).find(fragment) != std::string::npos,
+                  "message \"" << error.what() << "\" lacks \"" << fragment << "\"");
+  }
+}
 
 // zlib's CRC-32, the zip polynomial.
 inline uint32_t crc32_of(const std::string& bytes) {

@@ -18,25 +18,7 @@
 namespace ckconv {
 namespace {
 
-namespace fs = std::filesystem;
 using test::TempDir;
-
-// Runs `action`, which must throw an Error of `kind` whose message contains `fragment`.
-template <typename Action>
-void expect_index_error(Action action, ErrorKind kind, const std::string& fragment) {
-  try {
-    action();
-    FAIL("expected an error containing \"" << fragment << "\", nothing was thrown");
-  } catch (const Error& error) {
-    CHECK(static_cast<int>(error.kind()) == static_cast<int>(kind));
-    CHECK_MESSAGE(std::string(error.what()).find(fragment) != std::string::npos,
-                  "message \"" << error.what() << "\" lacks \"" << fragment << "\"");
-  }
-}
-
-}  // namespace
-
-namespace {
 
 // A sharded checkpoint in a temp dir: shard1 holds a, b; shard2 holds c (U8 [2] each).
 struct ShardedFixture {
@@ -56,7 +38,7 @@ struct ShardedFixture {
     test::write_file(dir.path() / kSafetensorsIndexFileName, json);
   }
   void expect_refused(const std::string& fragment) {
-    expect_index_error([&] { read_safetensors(dir.path()); }, ErrorKind::kBadInput, fragment);
+    test::expect_error([&] { read_safetensors(dir.path()); }, ErrorKind::kBadInput, fragment);
   }
 };
 
@@ -172,7 +154,7 @@ TEST_CASE("safetensors: directory with several files and no index is refused") {
   ShardedFixture fixture;
   fixture.expect_refused("2 *.safetensors files (s1.safetensors, s2.safetensors) but no");
   TempDir empty;
-  expect_index_error([&] { read_safetensors(empty.path()); }, ErrorKind::kBadInput,
+  test::expect_error([&] { read_safetensors(empty.path()); }, ErrorKind::kBadInput,
                      "no model.safetensors.index.json and no *.safetensors file");
 }
 
@@ -181,7 +163,7 @@ TEST_CASE("safetensors: directory with several files and no index is refused") {
 TEST_CASE("strict JSON: limits, UTF-8, NUL and duplicate keys at any depth") {
   const StrictJsonLimits limits{64, 4};
   auto refused = [&](const std::string& text, const std::string& fragment) {
-    expect_index_error([&] { parse_strict_json_document(text, "doc", limits); },
+    test::expect_error([&] { parse_strict_json_document(text, "doc", limits); },
                        ErrorKind::kBadInput, "doc " + fragment);
   };
   CHECK(parse_strict_json_document(R"({"a": [{"b": 1}, {"b": 2}]})", "doc", limits).size() == 1);
@@ -196,7 +178,7 @@ TEST_CASE("strict JSON: limits, UTF-8, NUL and duplicate keys at any depth") {
   std::string wide = "{";
   for (int i = 0; i < 40; ++i) wide += (i ? ",\"" : "\"") + std::to_string(i) + "\":{\"x\":1}";
   CHECK(parse_strict_json_document(wide + "}", "doc", {1000, 4}).size() == 40);
-  expect_index_error(
+  test::expect_error(
       [&] {
         parse_strict_json_document(wide + ",\"7\":2}", "doc", {1000, 4});
       },

@@ -25,6 +25,7 @@ namespace ckconv {
 namespace {
 
 namespace fs = std::filesystem;
+using test::expect_error;
 
 using test::kFixtures;
 const fs::path kFormats = kFixtures / "formats" / "torch2.14_py3.14";
@@ -53,19 +54,6 @@ std::string file_image(const std::string& header_json, size_t data_bytes) {
 }
 
 using test::TempDir;
-
-// Runs `action`, which must throw an Error of `kind` whose message contains `fragment`.
-template <typename Action>
-void expect_error(Action action, ErrorKind kind, const std::string& fragment) {
-  try {
-    action();
-    FAIL("expected an error containing \"" << fragment << "\", nothing was thrown");
-  } catch (const Error& error) {
-    CHECK(static_cast<int>(error.kind()) == static_cast<int>(kind));
-    CHECK_MESSAGE(std::string(error.what()).find(fragment) != std::string::npos,
-                  "message \"" << error.what() << "\" lacks \"" << fragment << "\"");
-  }
-}
 
 void expect_bad_file(const std::string& image, const std::string& fragment) {
   expect_error([&] { parse_safetensors_file_bytes(image, "bad.safetensors"); },
