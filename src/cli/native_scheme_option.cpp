@@ -21,10 +21,10 @@ void add_native_scheme_option(CLI::App& app, std::string& scheme, bool writes) {
   for (NativeScheme known : all_native_schemes()) names.push_back(native_scheme_name(known));
   app.add_option("--native-scheme", scheme,
                  writes
-                     ? "torchtitan key scheme to write: v0.2, 2026-06 or 2026-08 (default: the "
-                       "newest that has the family)"
-                     : "read the native checkpoint as this torchtitan key scheme (v0.2, 2026-06, "
-                       "2026-08) instead of detecting it from its keys")
+                     ? "torchtitan key scheme to write: v0.1, v0.2, 2026-06 or 2026-08 (default: "
+                       "the newest that has the family)"
+                     : "read the native checkpoint as this torchtitan key scheme (v0.1, v0.2, "
+                       "2026-06, 2026-08) instead of detecting it from its keys")
       ->check(CLI::IsMember(names));
 }
 

@@ -68,6 +68,8 @@ std::string rule_op_name(RuleOp op) {
       return "concat-transposed";
     case RuleOp::kConcatRows:
       return "concat-rows";
+    case RuleOp::kConcatColumns:
+      return "concat-columns";
     case RuleOp::kDroppedZeros:
       return "dropped-zeros";
     case RuleOp::kTied:

@@ -34,9 +34,11 @@ enum class RuleOp {
   kRopePermute,       // native[0] <-> hf[0], RoPE rows interleaved <-> rotate-half, `heads` heads
   kFusedQkv,          // native[0] (fused wqkv) <-> hf q, k, v; RoPE-permuted when `permute`
   kUnstackExperts,    // native[0] [E, ...] <-> hf[e] [...] per expert, ascending integer e
-  kTransposeLast2,    // native[0] [..., a, b] <-> hf[0] [..., b, a]
+  kTransposeLast2,    // native[0] [..., a, b] <-> hf[0] [..., b, a]; with `hf_shape` set, HF
+                      // holds that reshape of it (same elements: a leading singleton dropped)
   kConcatTransposed,  // native[0..k] [..., a_k, b] <-> hf[0] = cat(native[k]^T, dim=-1)
   kConcatRows,        // native[0..k] [..., a_k, b] <-> hf[0] = cat(native[k], dim=-2)
+  kConcatColumns,     // native[0..k] [..., b, a_k] <-> hf[0] = cat(native[k], dim=-1)
   kDroppedZeros,      // native[0] -> dropped on to_hf; from_hf re-creates it as float32 zeros
   kTied,              // native[0] (lm_head) -> omitted on to_hf (must equal the native tensor
                       // written as hf[0]); from_hf copies hf[0] (the embeddings)
@@ -56,7 +58,7 @@ struct Rule {
   int64_t head_dim = 0;    // kRopePermute, kFusedQkv
   bool permute = false;    // kFusedQkv
   std::string reason{};    // kDroppedZeros: why HF has no such tensor; kDroppedHf: why dropped
-  Shape hf_shape{};        // kDroppedHf
+  Shape hf_shape{};        // kDroppedHf; kTransposeLast2 when HF reshapes the transpose
   std::string equal_to{};  // kDroppedHf: the HF tensor this one is a stored copy of
 };
 

@@ -13,8 +13,8 @@ bool has_suffix(const std::string& text, const std::string& suffix) {
 
 using Names = std::vector<std::string>;
 
-// One tensor's names (suffixes) in every native scheme (families/native_scheme.h): v0.2
-// without the dimension tag, 2026-06 with it (and a fused w13), 2026-08 under
+// One tensor's names (suffixes) in every native scheme (families/native_scheme.h): v0.1 and
+// v0.2 without the dimension tag, 2026-06 with it (and a fused w13), 2026-08 under
 // routed_experts.inner_experts (which the experts.* suffixes match too). Each extent read
 // below is the same dimension under every name.
 const Names kExpertBias = {"moe.expert_bias_E", "moe.expert_bias"};
@@ -172,9 +172,17 @@ void detect_llama(const CatalogKeys& keys, const SameTensorData& same_data, Dete
   const std::optional<int64_t> moe = detect_experts(keys, out);
   if (!moe) return;
   out.fields["interleave_moe_layer_step"] = *moe + 1;
-  set_if_positive(out.fields, "moe_hidden_dim", extent(keys.in_layer(*moe, kExpertW1), 1));
-  set_if_positive(out.fields, "shared_experts_hidden_dim",
-                  extent(keys.in_layer(*moe, kSharedW1), 0));
+  // torchtitan v0.1.0 stores the experts x @ W (w1 [E, D, F]) and the shared expert as one
+  // such expert (moe.shared_expert.w1 [1, D, F]); its persistent tokens_per_expert tells it too.
+  const CatalogTensor* x_at_w_shared = keys.in_layer(*moe, "moe.shared_expert.w1");
+  if (x_at_w_shared || keys.any("moe.tokens_per_expert")) {
+    set_if_positive(out.fields, "moe_hidden_dim", extent(keys.in_layer(*moe, kExpertW1), 2));
+    set_if_positive(out.fields, "shared_experts_hidden_dim", extent(x_at_w_shared, 2));
+  } else {
+    set_if_positive(out.fields, "moe_hidden_dim", extent(keys.in_layer(*moe, kExpertW1), 1));
+    set_if_positive(out.fields, "shared_experts_hidden_dim",
+                    extent(keys.in_layer(*moe, kSharedW1), 0));
+  }
   if (const std::optional<int64_t> dense = keys.first_layer_with(kDenseW1))
     set_if_positive(out.fields, "hidden_dim", extent(keys.in_layer(*dense, kDenseW1), 0));
 }

@@ -16,7 +16,27 @@ struct KeyRename {
   const char* replacement;
 };
 
-// One torchtitan generation (facts: docs/research/torchtitan_generations.md §0, §7).
+// A layout the scheme stores differently from the canonical one: each rule of op `from` whose
+// first native key (renamed into the scheme) matches `pattern` becomes op `to`, and its native
+// tensors are stored x @ W, the last two dims swapped. With `one_expert`, the native tensor
+// also gains a leading expert dim of 1 and HF keeps the canonical shape (rule.hf_shape).
+struct LayoutChange {
+  const char* pattern;
+  RuleOp from;
+  RuleOp to;
+  bool one_expert = false;
+};
+
+// A persistent buffer the scheme saves beside the tensor of each rule matching `pattern`:
+// the same shape, named by replacing the match with `replacement`, float32, with no HF counterpart
+// (dropped on to_hf, zeros on from_hf).
+struct AddedBuffer {
+  const char* pattern;
+  const char* replacement;
+  const char* reason;
+};
+
+// One torchtitan generation (facts: docs/research/torchtitan_generations.md §0, §2, §7).
 struct SchemeRow {
   NativeScheme scheme;
   const char* name;
@@ -27,10 +47,38 @@ struct SchemeRow {
   // exceeds the original context (v0.2, 2026-06); otherwise whenever rope_factor > 1 (2026-08).
   bool yarn_beyond_original_context_only;
   std::vector<KeyRename> renames;
+  std::vector<LayoutChange> layouts{};
+  std::vector<AddedBuffer> buffers{};
 };
 
 const std::vector<SchemeRow>& scheme_table() {
   static const std::vector<SchemeRow> rows = {
+      // v0.1.0 (f7084fc78): models/llama3 and experiments/llama4; v0.2's names, but llama4's
+      // GroupedExperts compute bmm(x, w) (w1/w3 [E, D, F], w2 [E, F, D]), its shared expert
+      // is a one-expert GroupedExperts (`moe.shared_expert.w1` [1, D, F]) and MoE registers
+      // tokens_per_expert as a persistent buffer.
+      {NativeScheme::kV0_1,
+       "v0.1",
+       {"llama3", "llama4"},
+       false,
+       false,
+       true,
+       {
+           {R"(^lm_head\.weight$)", "output.weight"},
+           {R"(^(layers\.\d+\.attention\.)qkv_linear\.)", "$1"},
+           {R"((\.moe\.experts\.w[123])_E[A-Z]+$)", "$1"},
+           {R"((\.moe\.expert_bias)_E$)", "$1"},
+           {R"((\.moe\.)shared_experts\.(w[123])\.weight$)", "$1shared_expert.$2"},
+       },
+       {
+           {R"(\.moe\.experts\.w[13]$)", RuleOp::kConcatTransposed, RuleOp::kConcatColumns},
+           {R"(\.moe\.experts\.w2$)", RuleOp::kTransposeLast2, RuleOp::kRename},
+           {R"(\.moe\.shared_expert\.w[123]$)", RuleOp::kRename, RuleOp::kTransposeLast2, true},
+       },
+       {
+           {R"(\.moe\.expert_bias$)", ".moe.tokens_per_expert",
+            "torchtitan v0.1.0's per-expert token counts (a persistent buffer); HF has none"},
+       }},
       {NativeScheme::kV0_2,
        "v0.2",
        {"llama3", "llama4", "qwen3", "gpt_oss", "deepseek_v3"},
@@ -83,14 +131,16 @@ struct SchemeMarker {
 const std::vector<SchemeMarker>& scheme_markers() {
   using enum NativeScheme;
   static const std::vector<SchemeMarker> markers = {
-      {R"(^output\.weight$)", {kV0_2}},
+      {R"(^output\.weight$)", {kV0_1, kV0_2}},
       {R"(^lm_head\.weight$)", {k2026_06, k2026_08}},
       // deepseek_v3's attention.wq (MLA) never moved: only wk/wv tell v0.2's GQA names.
-      {R"(\.attention\.w[kv]\.(weight|bias)$)", {kV0_2}},
+      {R"(\.attention\.w[kv]\.(weight|bias)$)", {kV0_1, kV0_2}},
       {R"(\.attention\.qkv_linear\.w[qkv]\.)", {k2026_06, k2026_08}},
       {R"(\.attention\.qkv_linear\.wqkv\.)", {k2026_06}, Variant::kFusedQkv},
-      {R"(\.moe\.experts\.(w[123]|mlp[12]_(weight|bias))$)", {kV0_2}},
-      {R"(\.moe\.expert_bias$)", {kV0_2}},
+      {R"(\.moe\.experts\.w[123]$)", {kV0_1, kV0_2}},
+      {R"(\.moe\.experts\.mlp[12]_(weight|bias)$)", {kV0_2}},
+      {R"(\.moe\.expert_bias$)", {kV0_1, kV0_2}},
+      {R"(\.moe\.(shared_expert\.w[123]|tokens_per_expert)$)", {kV0_1}},
       {R"(\.moe\.expert_bias_E$)", {k2026_06, k2026_08}},
       {R"(\.moe\.experts\.(w[123]_E[A-Z]+|mlp[12]_(weight|bias)_E[A-Z]+|w13)$)", {k2026_06}},
       {R"(\.moe\.routed_experts\.inner_experts\.)", {k2026_08}},
@@ -121,6 +171,51 @@ void rename_native_keys(const SchemeRow& row, FamilyRules& table) {
   for (Rule& rule : table.rules)
     for (NativeTensor& tensor : rule.native) tensor.name = renamed(tensor.name);
   for (std::string& name : table.native_order) name = renamed(name);
+}
+
+// Applies the scheme's layout changes to the (renamed) rules of `table`.
+void change_layouts(const SchemeRow& row, FamilyRules& table) {
+  for (const LayoutChange& change : row.layouts) {
+    const std::regex pattern(change.pattern);
+    for (Rule& rule : table.rules) {
+      if (rule.op != change.from || rule.native.empty() ||
+          !std::regex_search(rule.native[0].name, pattern))
+        continue;
+      rule.op = change.to;
+      for (NativeTensor& tensor : rule.native) {
+        if (change.one_expert) rule.hf_shape = tensor.shape;
+        std::swap(tensor.shape[tensor.shape.size() - 2], tensor.shape.back());
+        if (change.one_expert) tensor.shape.insert(tensor.shape.begin(), 1);
+      }
+    }
+  }
+}
+
+// Adds the scheme's extra buffers, each right after the tensor it accompanies.
+void add_buffers(const SchemeRow& row, FamilyRules& table) {
+  for (const AddedBuffer& buffer : row.buffers) {
+    const std::regex pattern(buffer.pattern);
+    std::vector<Rule> rules;
+    std::map<std::string, std::string> after;
+    for (const Rule& rule : table.rules) {
+      rules.push_back(rule);
+      if (rule.native.empty() || !std::regex_search(rule.native[0].name, pattern)) continue;
+      NativeTensor added = rule.native[0];
+      added.name = std::regex_replace(added.name, pattern, buffer.replacement);
+      added.float32_only = true;
+      Rule zeros{RuleOp::kDroppedZeros, {added}, {}};
+      zeros.reason = buffer.reason;
+      rules.push_back(std::move(zeros));
+      after[rule.native[0].name] = added.name;
+    }
+    table.rules = std::move(rules);
+    std::vector<std::string> order;
+    for (const std::string& name : table.native_order) {
+      order.push_back(name);
+      if (auto found = after.find(name); found != after.end()) order.push_back(found->second);
+    }
+    table.native_order = std::move(order);
+  }
 }
 
 // The w13 name of a SwiGLU w1 rule (rename of `P.w1.weight`, or expert unstack of
@@ -314,6 +409,8 @@ FamilyRules build_native_rules(const ModelConfig& config, const NativeLayout& la
   if (!row.has_mtp && scheme_config.has("num_mtp_layers")) scheme_config.set("num_mtp_layers", 0);
   FamilyRules table = build_family_rules(scheme_config);
   rename_native_keys(row, table);
+  change_layouts(row, table);
+  add_buffers(row, table);
   fuse_swiglu_pairs(layout.fused_swiglu_keys, table);
   // config.json describes what the native model computes, and transformers applies whatever
   // rope_scaling it names: where this generation's DeepSeek-V3 runs plain RoPE, none.

@@ -2,7 +2,9 @@
 // generation saves the same model. Every family's rule table is written once, in the
 // canonical scheme (2026-06, names as the rule files spell them); a scheme is a renaming
 // table over those names plus the layouts it saves (fused QKV as one `wqkv`, fused SwiGLU as
-// one interleaved `w13`), applied to the canonical rule table. Adding torchtitan's next
+// one interleaved `w13`, v0.1's x @ W experts and one-expert shared expert, each another op
+// of the same rule algebra) and the buffers only it persists (v0.1's tokens_per_expert),
+// applied to the canonical rule table. Adding torchtitan's next
 // rename is one row of the scheme table in native_scheme.cpp. Reading detects the scheme
 // from the checkpoint's key set (detect_native_scheme); writing uses a named one.
 #pragma once
@@ -17,19 +19,22 @@
 namespace ckconv {
 
 enum class NativeScheme {
+  kV0_1,     // torchtitan v0.1.0 (2025-06): v0.2's names; llama4 experts stored x @ W ([E, D, F]),
+             // one-expert shared_expert [1, D, F], persistent tokens_per_expert
   kV0_2,     // torchtitan v0.2.0 - v0.2.2 (2025-10 .. 2026-02): output.weight, attention.wq, ...
   k2026_06,  // torchtitan main 2026-05-27 .. 2026-07-16: lm_head, qkv_linear, experts.w1_EFD
   k2026_08,  // torchtitan main from 2026-07-16 (b5bcd76c6): routed_experts.inner_experts, MTP
 };
 
-// "v0.2", "2026-06", "2026-08".
+// "v0.1", "v0.2", "2026-06", "2026-08".
 std::string native_scheme_name(NativeScheme scheme);
 // The scheme named `name`; kUsage listing the names otherwise.
 NativeScheme parse_native_scheme(const std::string& name);
 // Every scheme, oldest first.
 const std::vector<NativeScheme>& all_native_schemes();
-// Whether torchtitan of that generation has `family` (llama4 ends with 2026-06, gpt_oss as
-// v0.2 means v0.2.2's models/gpt_oss, with the router bias).
+// Whether torchtitan of that generation has `family` in a form ckconv maps (v0.1.0 has llama3
+// and llama4 only: its deepseek_v3 experiment is HF-named and never saves a checkpoint; llama4
+// ends with 2026-06; gpt_oss as v0.2 means v0.2.2's models/gpt_oss, with the router bias).
 bool scheme_has_family(NativeScheme scheme, const std::string& family);
 // Whether the scheme saves DeepSeek-V3 multi-token-prediction layers (mtp_layers.{j}.*).
 bool scheme_has_mtp(NativeScheme scheme);

@@ -8,6 +8,7 @@
 #include "formats/dcp/dcp_reader.h"
 #include "formats/safetensors/safetensors_reader.h"
 #include "formats/torch_save/torch_save_reader.h"
+#include "formats/training_state.h"
 
 namespace ckconv {
 namespace {
@@ -107,7 +108,9 @@ CheckpointFormat detect_checkpoint_format(const std::filesystem::path& path) {
   return CheckpointFormat::kSafetensors;
 }
 
-Catalog read_checkpoint(const std::filesystem::path& path) {
+namespace {
+
+Catalog read_by_format(const std::filesystem::path& path) {
   const CheckpointFormat format = detect_checkpoint_format(path);
   if (format == CheckpointFormat::kSafetensors) return read_safetensors(path);
   if (format == CheckpointFormat::kDcp) return read_dcp(path);
@@ -117,6 +120,14 @@ Catalog read_checkpoint(const std::filesystem::path& path) {
         return read_torch_save(entry.path());
   }
   return read_torch_save(path);
+}
+
+}  // namespace
+
+Catalog read_checkpoint(const std::filesystem::path& path) {
+  Catalog catalog = read_by_format(path);
+  strip_model_group(catalog);
+  return catalog;
 }
 
 }  // namespace ckconv

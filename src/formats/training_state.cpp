@@ -14,6 +14,13 @@ namespace {
 
 constexpr std::array<std::string_view, 4> kTrainingStateGroups = {"optimizer", "lr_scheduler",
                                                                   "dataloader", "train_state"};
+// torchtitan v0.1.0's excluded_parameters_for_model_only (components/checkpoint.py): the
+// persistent buffers its model-only save pops; a full checkpoint still holds them.
+constexpr std::string_view kExcludedFromModelOnly = "model.freqs_cis";
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
 
 }  // namespace
 
@@ -25,8 +32,39 @@ std::string_view training_state_group(std::string_view key) {
 }
 
 std::string skip_rule_for(std::string_view key, std::string_view otherwise) {
+  if (key == kExcludedFromModelOnly) return "model_only_excluded";
   const std::string_view group = training_state_group(key);
   return group.empty() ? std::string(otherwise) : "training_state." + std::string(group);
+}
+
+bool strip_model_group(Catalog& catalog) {
+  if (catalog.format == CheckpointFormat::kSafetensors || catalog.tensors.empty()) return false;
+  bool training_state = false;
+  for (const SkippedItem& item : catalog.skipped) {
+    if (!training_state_group(item.name).empty())
+      training_state = true;
+    else if (!starts_with(item.name, kModelGroupPrefix))
+      return false;
+  }
+  for (const CatalogTensor& tensor : catalog.tensors)
+    if (!starts_with(tensor.name, kModelGroupPrefix) ||
+        tensor.name.size() == kModelGroupPrefix.size())
+      return false;
+  if (!training_state) return false;
+  std::vector<CatalogTensor> model;
+  for (CatalogTensor& tensor : catalog.tensors) {
+    if (tensor.name == kExcludedFromModelOnly) {
+      catalog.skipped.push_back(
+          SkippedItem{tensor.name,
+                      "RoPE table torchtitan v0.1.0 recomputes (left out of its "
+                      "model-only exports), not a weight"});
+      continue;
+    }
+    tensor.name.erase(0, kModelGroupPrefix.size());
+    model.push_back(std::move(tensor));
+  }
+  catalog.tensors = std::move(model);
+  return true;
 }
 
 void require_model_tensors(const Catalog& catalog) {

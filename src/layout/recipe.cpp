@@ -376,4 +376,47 @@ TensorRecipe recipe_split_rows(const std::string& out, const std::string& src, i
   return recipe;
 }
 
+TensorRecipe recipe_concat_columns(const std::string& out, const std::vector<std::string>& parts,
+                                   const std::vector<Shape>& part_shapes, DType dtype) {
+  CKCONV_CHECK(!parts.empty() && parts.size() == part_shapes.size());
+  const size_t rank = part_shapes[0].size();
+  CKCONV_CHECK(rank >= 2);
+  const int64_t rows = part_shapes[0][rank - 2];
+  const int64_t batch = product(part_shapes[0], 0, rank - 2);
+  int64_t total = 0;
+  for (const Shape& shape : part_shapes) total += shape[rank - 1];
+  Shape out_shape = part_shapes[0];
+  out_shape[rank - 1] = total;
+  TensorRecipe recipe = make(out, out_shape, dtype, {batch, rows, total}, parts);
+  int64_t column = 0;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const int64_t a = part_shapes[k][rank - 1];
+    Piece piece;
+    piece.offsets = {0, 0, column};
+    piece.sizes = {batch, rows, a};
+    piece.source = static_cast<int>(k);
+    piece.source_strides = {rows * a, a, 1};
+    recipe.pieces.push_back(piece);
+    column += a;
+  }
+  return recipe;
+}
+
+TensorRecipe recipe_split_columns(const std::string& out, const std::string& src, int index,
+                                  const std::vector<Shape>& part_shapes, DType dtype) {
+  const size_t rank = part_shapes[0].size();
+  const int64_t rows = part_shapes[0][rank - 2];
+  const int64_t batch = product(part_shapes[0], 0, rank - 2);
+  int64_t column = 0;
+  int64_t total = 0;
+  for (size_t k = 0; k < part_shapes.size(); ++k) {
+    if (static_cast<int>(k) == index) column = total;
+    total += part_shapes[k][rank - 1];
+  }
+  const Shape& shape = part_shapes[index];
+  TensorRecipe recipe = make(out, shape, dtype, {batch, rows, shape[rank - 1]}, {src});
+  recipe.pieces.push_back(whole_box(recipe.view_shape, 0, column, {rows * total, total, 1}));
+  return recipe;
+}
+
 }  // namespace ckconv

@@ -95,6 +95,14 @@ TensorRecipe recipe_concat_transposed(const std::string& out, const std::vector<
 TensorRecipe recipe_split_transposed(const std::string& out, const std::string& src, int index,
                                      const std::vector<Shape>& part_shapes, DType dtype);
 
+// Concatenation of `parts` (each [..., b, a_k]) along the last dim -> [..., b, sum a_k].
+// torchtitan v0.1.0's llama4 experts, stored x @ W ([E, D, F]): gate_up_proj = cat(w1, w3).
+TensorRecipe recipe_concat_columns(const std::string& out, const std::vector<std::string>& parts,
+                                   const std::vector<Shape>& part_shapes, DType dtype);
+// Inverse: part `index` [..., b, a_index] of a [..., b, sum a_k] tensor.
+TensorRecipe recipe_split_columns(const std::string& out, const std::string& src, int index,
+                                  const std::vector<Shape>& part_shapes, DType dtype);
+
 // Interleaved pair [batch..., F, 2, D] (torchtitan's fused SwiGLU w13: w1 at [:, 0], w3 at
 // [:, 1]; experts [E, F, 2, D]) -> part `part` (0 or 1) of batch element `index` as [F, D].
 TensorRecipe recipe_pair_part(const std::string& out, const std::string& pair, int part,

@@ -76,16 +76,20 @@ void unstack_experts_from_hf(const Rule& rule, const RuleInputs& inputs, RuleSte
   step.recipes.push_back(recipe_stack(rule.native[0].name, rule.hf, stacked, first.dtype));
 }
 
-// kTransposeLast2: its own inverse.
+// kTransposeLast2: its own inverse. A set `hf_shape` reshapes the HF side (torchtitan v0.1.0's
+// one-expert [1, D, F] shared expert is HF's [F, D] weight): the element order is the same, so
+// only the shape written changes.
 void transpose_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
   const TensorInfo source = inputs.tensor(rule.native[0].name);
   step.recipes.push_back(
       recipe_transpose_last2(rule.hf[0], rule.native[0].name, source.shape, source.dtype));
+  if (!rule.hf_shape.empty()) step.recipes.back().shape = rule.hf_shape;
 }
 void transpose_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
   const TensorInfo source = inputs.tensor(rule.hf[0]);
   step.recipes.push_back(
       recipe_transpose_last2(rule.native[0].name, rule.hf[0], source.shape, source.dtype));
+  if (!rule.hf_shape.empty()) step.recipes.back().shape = rule.native[0].shape;
 }
 
 // kConcatTransposed: cat(native[k]^T) on to_hf; from_hf splits it at the native part widths,
@@ -127,6 +131,26 @@ void concat_rows_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& s
   for (size_t k = 0; k < rule.native.size(); ++k)
     step.recipes.push_back(
         recipe_split_rows(rule.native[k].name, rule.hf[0], static_cast<int>(k), parts, dtype));
+}
+
+// kConcatColumns: cat(native[k], dim=-1) on to_hf; from_hf splits it at the native part widths.
+void concat_columns_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+  std::vector<std::string> names;
+  std::vector<Shape> shapes;
+  for (const NativeTensor& part : rule.native) {
+    names.push_back(part.name);
+    shapes.push_back(inputs.tensor(part.name).shape);
+  }
+  step.recipes.push_back(
+      recipe_concat_columns(rule.hf[0], names, shapes, inputs.tensor(rule.native[0].name).dtype));
+}
+void concat_columns_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+  std::vector<Shape> parts;
+  for (const NativeTensor& part : rule.native) parts.push_back(part.shape);
+  const DType dtype = inputs.tensor(rule.hf[0]).dtype;
+  for (size_t k = 0; k < rule.native.size(); ++k)
+    step.recipes.push_back(
+        recipe_split_columns(rule.native[k].name, rule.hf[0], static_cast<int>(k), parts, dtype));
 }
 
 // kDroppedZeros: no HF tensor; from_hf writes float32 zeros.
@@ -192,6 +216,8 @@ const OpBehaviour& behaviour_of(RuleOp op) {
   static const OpBehaviour kConcatTransposed{
       {1, kUnbounded}, {}, concat_transposed_to_hf, concat_transposed_from_hf};
   static const OpBehaviour kConcatRows{{1, kUnbounded}, {}, concat_rows_to_hf, concat_rows_from_hf};
+  static const OpBehaviour kConcatColumns{
+      {1, kUnbounded}, {}, concat_columns_to_hf, concat_columns_from_hf};
   static const OpBehaviour kDroppedZeros{{}, {0, 0}, dropped_zeros_to_hf, dropped_zeros_from_hf};
   static const OpBehaviour kTied{{}, {}, tied_to_hf, tied_from_hf};
   static const OpBehaviour kFusedSwiglu{
@@ -212,6 +238,8 @@ const OpBehaviour& behaviour_of(RuleOp op) {
       return kConcatTransposed;
     case RuleOp::kConcatRows:
       return kConcatRows;
+    case RuleOp::kConcatColumns:
+      return kConcatColumns;
     case RuleOp::kDroppedZeros:
       return kDroppedZeros;
     case RuleOp::kTied:

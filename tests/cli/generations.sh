@@ -21,10 +21,12 @@ gen_args() { # gen_args GENERATION NAME: -m/-f/--set-from of the fixture's flavo
 scheme_of() { sed -n 's/.*"name": *"\([^"]*\)".*/\1/p' "$1" | head -n1; }
 
 # Key sets that no key tells apart (docs/research/torchtitan_generations.md §6): a dense model
-# of 2026-06 has the same keys as 2026-08's, and ckconv reads both as 2026-08.
+# of 2026-06 has the same keys as 2026-08's, and ckconv reads both as 2026-08; v0.1.0's llama3
+# model-only export has v0.2's keys, read as v0.2.
 detectable_as() { # detectable_as GENERATION NAME: the schemes detection may name
   case "$1/$2" in
     2026-06/llama3* | 2026-06/qwen3_tiny) echo "2026-06 2026-08" ;;
+    v0.1/llama3*) echo "v0.1 v0.2" ;;
     *) echo "$1" ;;
   esac
 }
@@ -87,11 +89,14 @@ for dir in "$GENERATIONS"/*/*/; do
   [[ "$name" != qwen3_tiny ]] || heads=(--set enable_weight_tying=true)
   run "$label: to-hf with the model detected" "$CKCONV" to-hf -q "${heads[@]}" "$dir/native.safetensors" "$out.detected.hf"
   same_bytes "$out.detected.hf/model.safetensors" "$hf/model.safetensors" "$label: detected to-hf gives the same HF bytes"
-  if [[ -d "$dir/native.dcp" ]]; then
+  # native.dcp: the state dict saved with DCP; v0.1's export.dcp and full.dcp: what v0.1.0's
+  # checkpoint manager saves (model-only export; full checkpoint, model keys under `model.`).
+  for dcp in native export full; do
+    [[ -d "$dir/$dcp.dcp" ]] || continue
     # shellcheck disable=SC2086
-    run "$label: to-hf from DCP" "$CKCONV" to-hf -q $args -i "$dir/native.dcp" -o "$out.dcp.hf"
-    same_bytes "$out.dcp.hf/model.safetensors" "$hf/model.safetensors" "$label: DCP to-hf gives the same HF bytes"
-  fi
+    run "$label: to-hf from $dcp.dcp" "$CKCONV" to-hf -q $args -i "$dir/$dcp.dcp" -o "$out.$dcp.hf" --json "$out.$dcp.json"
+    same_bytes "$out.$dcp.hf/model.safetensors" "$hf/model.safetensors" "$label: $dcp.dcp to-hf gives the same HF bytes"
+  done
   # shellcheck disable=SC2086
   run "$label: from-hf --native-scheme $generation" "$CKCONV" from-hf -q $args -i "$hf" -o "$out.native" \
     --native-format safetensors --native-scheme "$generation"
@@ -103,7 +108,7 @@ for dir in "$GENERATIONS"/*/*/; do
   # from the 2026-06 fixtures (the generation that has all five): each generation's own
   # fixtures already pin its scheme above, and the CI time budget is shared.
   [[ "$generation" == 2026-06 || "$name" == *_mtp ]] || continue
-  for scheme in v0.2 2026-06 2026-08; do
+  for scheme in v0.1 v0.2 2026-06 2026-08; do
     [[ "$name" == *_mtp && "$scheme" != 2026-08 ]] && continue
     # shellcheck disable=SC2086
     if ! "$CKCONV" from-hf -q $args -i "$hf" -o "$out.$scheme" --native-format safetensors \
@@ -186,5 +191,41 @@ PY
 # shellcheck disable=SC2046
 expect_exit 3 "mix torchtitan generations" -- "$CKCONV" to-hf $(gen_args 2026-08 llama3_tiny) -i mixed.safetensors -o refused.hf
 # shellcheck disable=SC2046
-expect_exit 3 "output.weight (v0.2)" -- "$CKCONV" to-hf $(gen_args 2026-08 llama3_tiny) -i mixed.safetensors -o refused.hf
+expect_exit 3 "output.weight (v0.1, v0.2)" -- "$CKCONV" to-hf $(gen_args 2026-08 llama3_tiny) -i mixed.safetensors -o refused.hf
+
+# torchtitan v0.1.0's full checkpoint: the training state and the RoPE table `model.freqs_cis`
+# are skipped by named rules; the model is read without its `model.` prefix and verified.
+v01="$GENERATIONS/v0.1/llama3_tiny"
+if python3 - v0.1-llama3_tiny.full.json <<'PY'; then
+import json, sys
+report = json.load(open(sys.argv[1]))
+report = report.get("conversion", report)
+rules = {entry["rule"]: entry["keys"] for entry in report["skipped_by_rule"]}
+groups = {"training_state." + g for g in ("optimizer", "lr_scheduler", "dataloader", "train_state")}
+assert set(rules) == groups | {"model_only_excluded"}, rules
+assert rules["model_only_excluded"] == 1 and rules["training_state.train_state"] == 1, rules
+assert "model.freqs_cis" in json.dumps(report["skipped"]), report["skipped"]
+PY
+  pass "v0.1 full checkpoint: training state and model.freqs_cis skipped by named rules"
+else
+  fail "v0.1 full checkpoint: skipped_by_rule"
+fi
+# shellcheck disable=SC2046
+run "v0.1 full checkpoint: verify" "$CKCONV" verify -q $(gen_args v0.1 llama3_tiny) --native "$v01/full.dcp"
+# Detected family and scheme without -m/-f (llama4: v0.1 from its shared_expert and
+# tokens_per_expert keys).
+if "$CKCONV" to-hf -q --json v01-llama4-detected.json --set n_heads=2 \
+  "$GENERATIONS/v0.1/llama4_tiny_moe/export.dcp" v01-llama4-detected.hf; then
+  same_bytes v01-llama4-detected.hf/model.safetensors "$GENERATIONS/v0.1/llama4_tiny_moe/hf/model.safetensors" \
+    "v0.1 llama4 export, model detected: to-hf equals v0.2.2's to_hf"
+  [[ "$(scheme_of v01-llama4-detected.json)" == v0.1 ]] && pass "v0.1 llama4 export detected as v0.1" ||
+    fail "v0.1 llama4 export detected as $(scheme_of v01-llama4-detected.json)"
+else
+  fail "v0.1 llama4 export: to-hf with the model detected"
+fi
+# v0.1.0's deepseek_v3 is an experiment with HF's names that never saves a checkpoint (it loads
+# HF safetensors): there is no v0.1 deepseek_v3 scheme, and HF-named weights are from-hf's input.
+# shellcheck disable=SC2046
+expect_exit 2 "v0.1 has no deepseek_v3" -- "$CKCONV" from-hf $(gen_args v0.2 deepseek_v3_tiny) \
+  -i "$GENERATIONS/v0.2/deepseek_v3_tiny/hf" -o refused.native --native-scheme v0.1
 finish

@@ -12,6 +12,9 @@ classes, their configs and the StateDictAdapter are torchtitan's own.
       OUT_DIR/<name>/native.safetensors (and DCP for the first), its adapter's to_hf as
       OUT_DIR/<name>/hf/model.safetensors (unless that adapter is known broken), and its
       forward pass on fixed ids as OUT_DIR/<name>/logits.safetensors
+  torchtitan_fixtures.py hf_v01 TREE v0.2 OUT_DIR
+      the HF reference of the v0.1 fixtures in OUT_DIR: v0.2.2's to_hf of the same weights
+      (tt_models_v01.py says why and how)
   torchtitan_fixtures.py load TREE GENERATION NAME CHECKPOINT.safetensors
       build model NAME of GENERATION and load_state_dict(strict=True) the checkpoint (the
       file's tensors, as ckconv wrote them); then check every tensor is bit-equal
@@ -32,6 +35,9 @@ import torch.multiprocessing  # noqa: F401
 # Imports torchtitan makes for training only (distributed kernels, CLI parsing, SPMD type
 # annotations); the models never call them while being built or saved.
 STUBS = {
+    "v0.1": ["tyro", "torchft", "torchtitan.components.ft", "torchtitan.components.dataloader",
+             "torchtitan.components.tokenizer", "torchtitan.components.metrics",
+             "torchtitan.config_manager", "torchtitan.tools.profiling"],
     "v0.2": ["tyro", "torchtitan.models.moe.kernels", "torchtitan.components.dataloader",
              "torchtitan.hf_datasets", "torchtitan.components.validate",
              "torchtitan.components.tokenizer", "torchtitan.components.metrics"],
@@ -100,14 +106,24 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
+# v0.1.0's package __init__s import every model, experiment and training component: these
+# packages are registered bare (their modules import normally, their __init__ does not run).
+BARE_PACKAGES = {"v0.1": ["torchtitan", "torchtitan.models", "torchtitan.experiments",
+                          "torchtitan.models.llama3", "torchtitan.experiments.llama4"]}
+
+
 def _import_torchtitan(tree, generation):
     sys.path.insert(0, tree)
     sys.meta_path.insert(0, _StubFinder(STUBS.get(generation, [])))
+    for name in BARE_PACKAGES.get(generation, []):
+        package = types.ModuleType(name)
+        package.__path__ = [os.path.join(tree, *name.split("."))]
+        sys.modules[name] = package
 
 
 # --- models and what is saved of them -------------------------------------------------------
 
-COMMITS = {"v0.2": "73a0e6979", "2026-06": "43e52fd01", "2026-08": "b5bcd76c6"}
+COMMITS = {"v0.1": "f7084fc78", "v0.2": "73a0e6979", "2026-06": "43e52fd01", "2026-08": "b5bcd76c6"}
 # Families whose HF format has no slot for the MoE load-balancing bias: their expert_bias is
 # left at torchtitan's initial zeros, so that from-hf (which re-creates zeros) gives the
 # native checkpoint back. deepseek_v3 maps it to e_score_correction_bias and keeps its values.
@@ -280,7 +296,22 @@ def _save_one(generation, name, index, out_dir, dcp_too):
           + ("" if broken is None else " (adapter broken, HF not written)"))
 
 
+def _make_v01(out_dir):
+    import tt_models_v01
+
+    for index, name in enumerate(tt_models_v01.models()):
+        ckconv = tt_models_v01.save(name, index, out_dir, _seeded_state, _forward)
+        ckconv.setdefault("base_flavor", "debugmodel")
+        ckconv.update({"name": name, "generation": "v0.1", "torchtitan_commit": COMMITS["v0.1"]})
+        with open(os.path.join(out_dir, name, "flavor.json"), "w") as f:
+            json.dump(ckconv, f, indent=1, sort_keys=True)
+            f.write("\n")
+        print(f"v0.1 {name}: native, export.dcp, full.dcp")
+
+
 def make(tree, generation, out_dir, only=None):
+    if generation == "v0.1":
+        return _make_v01(out_dir)
     for index, name in enumerate(_models(generation)):
         if only is None or name in only:
             _save_one(generation, name, index, out_dir, dcp_too=index == 0)
@@ -304,6 +335,10 @@ def main():
     _import_torchtitan(tree, generation)
     if command == "make":
         make(tree, generation, sys.argv[4], sys.argv[5:] or None)
+    elif command == "hf_v01":
+        import tt_models_v01
+
+        tt_models_v01.hf_v01(sys.argv[4], _forward)
     elif command == "load":
         load(tree, generation, sys.argv[4], sys.argv[5])
     else:

@@ -166,6 +166,31 @@ TEST_CASE("fused gate_up (transformers MoE): rows of w1 then rows of w3, per exp
         w3);
 }
 
+TEST_CASE("v0.1 llama4 gate_up: x @ W experts [E, D, F] side by side on the last dim") {
+  const int64_t experts = 2, hidden = 3, dim = 4;
+  const Shape part = {experts, dim, hidden};
+  const Values w1 = iota(num_elements(part)), w3 = iota(num_elements(part), 1000);
+  TensorRecipe cat = recipe_concat_columns("gate_up", {"w1", "w3"}, {part, part}, DType::kF32);
+  CHECK(cat.shape == Shape{experts, dim, 2 * hidden});
+  validate_recipe(cat, {part, part});
+  const Values gate_up = evaluate(cat, {{"w1", w1}, {"w3", w3}});
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t d = 0; d < dim; ++d)
+      for (int64_t f = 0; f < hidden; ++f) {
+        CHECK(gate_up[(e * dim + d) * 2 * hidden + f] == w1[(e * dim + d) * hidden + f]);
+        CHECK(gate_up[(e * dim + d) * 2 * hidden + hidden + f] == w3[(e * dim + d) * hidden + f]);
+      }
+  // Unequal parts split back at their own widths.
+  const Shape wide = {experts, dim, 2};
+  const Values w4 = iota(num_elements(wide), 2000);
+  const Values both = evaluate(recipe_concat_columns("c", {"w1", "w4"}, {part, wide}, DType::kF32),
+                               {{"w1", w1}, {"w4", w4}});
+  CHECK(evaluate(recipe_split_columns("w1", "c", 0, {part, wide}, DType::kF32), {{"c", both}}) ==
+        w1);
+  CHECK(evaluate(recipe_split_columns("w4", "c", 1, {part, wide}, DType::kF32), {{"c", both}}) ==
+        w4);
+}
+
 TEST_CASE("validate_recipe rejects overlapping, uncovered and out-of-range pieces") {
   TensorRecipe recipe = recipe_identity("a", "b", {4}, DType::kF32);
   recipe.pieces.push_back(recipe.pieces[0]);

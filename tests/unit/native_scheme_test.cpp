@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 
 #include "error_checks.h"
@@ -39,8 +40,19 @@ TEST_CASE("detect_native_scheme tells the generation from marker keys") {
   SchemeDetection v02 = detect_native_scheme(
       {"tok_embeddings.weight", "layers.0.attention.wk.weight", "output.weight",
        "layers.0.moe.experts.w1", "layers.0.moe.expert_bias"});
-  CHECK(v02.candidates == std::vector<NativeScheme>{kV0_2});
+  // v0.1.0 saved the same names (only its llama4 MoE differs).
+  CHECK(v02.candidates == std::vector<NativeScheme>{kV0_1, kV0_2});
   CHECK(has(v02.deciding_keys, "output.weight"));
+  CHECK(reading_layout(v02, "qwen3", nullptr).scheme == kV0_2);
+  CHECK(reading_layout(v02, "llama3", nullptr).scheme == kV0_2);
+
+  SchemeDetection v01 =
+      detect_native_scheme({"output.weight", "layers.0.moe.experts.w1",
+                            "layers.0.moe.tokens_per_expert", "layers.0.moe.shared_expert.w1"});
+  CHECK(v01.candidates == std::vector<NativeScheme>{kV0_1});
+  CHECK(reading_layout(v01, "llama4", nullptr).scheme == kV0_1);
+  CHECK_THROWS_KIND_WITH(reading_layout(v01, "qwen3", nullptr), ErrorKind::kBadInput,
+                         "no qwen3 model");
 
   SchemeDetection dense = detect_native_scheme(
       {"lm_head.weight", "layers.0.attention.qkv_linear.wq.weight", "norm.weight"});
@@ -62,7 +74,7 @@ TEST_CASE("detect_native_scheme tells the generation from marker keys") {
 
   CHECK_THROWS_KIND_WITH(
       detect_native_scheme({"output.weight", "layers.0.moe.routed_experts.inner_experts.w1_EFD"}),
-      ErrorKind::kBadInput, "output.weight (v0.2)");
+      ErrorKind::kBadInput, "output.weight (v0.1, v0.2)");
   CHECK_THROWS_KIND_WITH(detect_native_scheme({"model.embed_tokens.weight"}), ErrorKind::kBadInput,
                          "no key tells");
   const SchemeDetection old_llama4 = detect_native_scheme(
@@ -118,6 +130,52 @@ TEST_CASE("each scheme spells the native keys as its torchtitan generation saves
             "layers.0.attention.qkv_linear.wq.weight"));
   CHECK_THROWS_KIND_WITH(rules_in("llama4", "debugmodel", k2026_08), ErrorKind::kUsage,
                          "2026-08 has no llama4");
+  CHECK_THROWS_KIND_WITH(rules_in("deepseek_v3", "debugmodel", kV0_1), ErrorKind::kUsage,
+                         "v0.1 has no deepseek_v3");
+}
+
+TEST_CASE("v0.1 stores llama4's experts x @ W and its one shared expert as [1, D, F]") {
+  using enum NativeScheme;
+  // llama3's v0.1.0 model-only export is v0.2's key set.
+  CHECK(native_names(rules_in("llama3", "debugmodel", kV0_1)) ==
+        native_names(rules_in("llama3", "debugmodel", kV0_2)));
+  const FamilyRules rules = rules_in("llama4", "debugmodel", kV0_1);
+  const int64_t experts = 8, dim = 256, hidden = 512;
+  std::map<std::string, const Rule*> by_native;
+  for (const Rule& rule : rules.rules)
+    for (const NativeTensor& tensor : rule.native) by_native[tensor.name] = &rule;
+  const Rule& w1 = *by_native.at("layers.1.moe.experts.w1");
+  CHECK(w1.op == RuleOp::kConcatColumns);
+  CHECK(w1.native[0].shape == Shape{experts, dim, hidden});
+  CHECK(w1.native[1].name == "layers.1.moe.experts.w3");
+  const Rule& w2 = *by_native.at("layers.1.moe.experts.w2");
+  CHECK(w2.op == RuleOp::kRename);
+  CHECK(w2.native[0].shape == Shape{experts, hidden, dim});
+  const Rule& shared = *by_native.at("layers.1.moe.shared_expert.w2");
+  CHECK(shared.op == RuleOp::kTransposeLast2);
+  CHECK(shared.native[0].shape == Shape{1, hidden, dim});
+  CHECK(shared.hf_shape == Shape{dim, hidden});
+  CHECK(shared.hf[0] ==
+        "language_model.model.layers.1.feed_forward.shared_expert.down_proj.weight");
+  const Rule& counts = *by_native.at("layers.1.moe.tokens_per_expert");
+  CHECK(counts.op == RuleOp::kDroppedZeros);
+  CHECK(counts.native[0].float32_only);
+  // torchtitan's order: the MoE's own buffers first, then experts, router, shared expert.
+  const auto names = native_names(rules);
+  const auto at = [&](const std::string& name) {
+    return std::find(names.begin(), names.end(), name) - names.begin();
+  };
+  CHECK(at("layers.1.moe.expert_bias") + 1 == at("layers.1.moe.tokens_per_expert"));
+  CHECK(at("layers.1.moe.tokens_per_expert") < at("layers.1.moe.experts.w1"));
+  CHECK(at("layers.1.moe.router.gate.weight") < at("layers.1.moe.shared_expert.w1"));
+  // The HF side is the canonical one.
+  const auto hf = expected_hf_tensors(rules);
+  const auto v02_hf = expected_hf_tensors(rules_in("llama4", "debugmodel", kV0_2));
+  REQUIRE(hf.size() == v02_hf.size());
+  for (size_t i = 0; i < hf.size(); ++i) {
+    CHECK(hf[i].name == v02_hf[i].name);
+    CHECK(hf[i].shape == v02_hf[i].shape);
+  }
 }
 
 TEST_CASE("a w13 read variant fuses exactly the listed SwiGLU pairs") {

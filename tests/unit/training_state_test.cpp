@@ -1,7 +1,8 @@
 // Training checkpoints (tests/fixtures/training, written by PyTorch 2.14 in torchtitan's
 // layout): the model part reads like the same weights saved alone, every training-state key is
 // skipped under its group, a checkpoint with no model is refused naming the groups, and the
-// DCP storage features ckconv does not read are refused by name.
+// DCP storage features ckconv does not read are refused by name; a torchtitan v0.1.0 full
+// checkpoint (tests/fixtures/generations/v0.1, model keys under `model.`) reads as its model.
 #include "formats/training_state.h"
 
 #include <doctest/doctest.h>
@@ -10,6 +11,7 @@
 
 #include "core/error.h"
 #include "format_test_helpers.h"
+#include "formats/checkpoint_reader.h"
 #include "formats/dcp/dcp_reader.h"
 #include "formats/safetensors/safetensors_reader.h"
 
@@ -41,6 +43,60 @@ TEST_CASE("dcp: a full training checkpoint reads its model, training state skipp
   CHECK(training_state_group("optimizers.x").empty());
   CHECK(skip_rule_for("dataloader.dp_rank_0", "non_tensor") == "training_state.dataloader");
   CHECK(skip_rule_for("misc", "non_tensor") == "non_tensor");
+}
+
+TEST_CASE("a torchtitan v0.1.0 full checkpoint reads as its model-only export") {
+  const std::filesystem::path dir = test::kFixtures / "generations" / "v0.1" / "llama3_tiny";
+  const Catalog full = read_checkpoint(dir / "full.dcp");
+  test::check_same_tensors(full, read_safetensors(dir / "native.safetensors"));
+  test::check_same_tensors(read_checkpoint(dir / "export.dcp"), full);
+  size_t excluded = 0;
+  for (const SkippedItem& item : full.skipped) {
+    if (skip_rule_for(item.name, "non_tensor") == "model_only_excluded") {
+      CHECK(item.name == "model.freqs_cis");
+      ++excluded;
+    } else {
+      CHECK_FALSE(training_state_group(item.name).empty());
+    }
+  }
+  CHECK(excluded == 1);
+  // Read as stored, the model keys sit under `model.`.
+  CHECK(read_dcp(dir / "full.dcp").find("model.tok_embeddings.weight"));
+}
+
+TEST_CASE("the model. prefix is stripped only beside torchtitan's training state") {
+  auto catalog_with = [](CheckpointFormat format, std::vector<std::string> tensors,
+                         std::vector<std::string> skipped) {
+    Catalog catalog;
+    catalog.format = format;
+    for (std::string& name : tensors) {
+      CatalogTensor tensor;
+      tensor.name = std::move(name);
+      catalog.tensors.push_back(std::move(tensor));
+    }
+    for (std::string& name : skipped) catalog.skipped.push_back({std::move(name), "r"});
+    return catalog;
+  };
+  Catalog full =
+      catalog_with(CheckpointFormat::kTorchSave, {"model.tok_embeddings.weight", "model.freqs_cis"},
+                   {"optimizer.state.tok_embeddings.weight.exp_avg", "train_state.step"});
+  CHECK(strip_model_group(full));
+  CHECK(full.tensors.size() == 1);
+  CHECK(full.tensors[0].name == "tok_embeddings.weight");
+  CHECK(full.skipped.back().name == "model.freqs_cis");
+  // An HF model (no training state), an HF folder, a key outside the groups: unchanged.
+  Catalog hf = catalog_with(CheckpointFormat::kDcp, {"model.embed_tokens.weight"}, {});
+  CHECK_FALSE(strip_model_group(hf));
+  CHECK(hf.tensors[0].name == "model.embed_tokens.weight");
+  Catalog folder =
+      catalog_with(CheckpointFormat::kSafetensors, {"model.norm.weight"}, {"train_state.step"});
+  CHECK_FALSE(strip_model_group(folder));
+  Catalog other = catalog_with(CheckpointFormat::kDcp, {"model.norm.weight", "lm_head.weight"},
+                               {"train_state.step"});
+  CHECK_FALSE(strip_model_group(other));
+  Catalog foreign =
+      catalog_with(CheckpointFormat::kDcp, {"model.norm.weight"}, {"train_state.step", "ema.step"});
+  CHECK_FALSE(strip_model_group(foreign));
 }
 
 TEST_CASE("dcp: training state without a model is refused, naming the groups") {
