@@ -66,6 +66,24 @@ nlohmann::json bound_value(const HfBinding& binding, const ModelConfig& config) 
   return nullptr;
 }
 
+std::vector<HfBinding> dense_decoder_bindings(HfBinding intermediate) {
+  using enum FieldType;
+  using enum FieldEffect;
+  return {
+      {"vocab_size", "vocab_size"},
+      {"dim", "hidden_size"},
+      std::move(intermediate),
+      {"n_layers", "num_hidden_layers"},
+      {"n_heads", "num_attention_heads"},
+      {"n_kv_heads", "num_key_value_heads"},
+      {"head_dim", "head_dim"},
+      {"enable_weight_tying", "tie_word_embeddings", kBool},
+      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
+      {"rope_theta", "rope_theta", kDouble, kMetadata},
+      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
+  };
+}
+
 FieldEffect binding_effect(const HfBinding& binding, const ModelConfig& config) {
   if (binding.metadata_when && binding.metadata_when(config)) return FieldEffect::kMetadata;
   return binding.effect;

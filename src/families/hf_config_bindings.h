@@ -40,6 +40,11 @@ struct HfBinding {
   bool (*metadata_when)(const ModelConfig& config) = nullptr;
 };
 
+// The rows every GQA decoder with a dense-FFN size binds alike (llama3, qwen3): vocabulary,
+// width, `intermediate` (the dense FFN's row, whose presence or effect the family decides),
+// layers, heads, kv heads, head_dim, tying, norm eps, rope_theta and max positions.
+std::vector<HfBinding> dense_decoder_bindings(HfBinding intermediate);
+
 // The field's effect for `config`'s flavor.
 FieldEffect binding_effect(const HfBinding& binding, const ModelConfig& config);
 

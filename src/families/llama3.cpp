@@ -44,25 +44,11 @@ void llama3_rules(const ModelConfig& config, RuleBuilder& rules) {
   rules.ignore_hf(R"(model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq)");
 }
 
-using enum FieldType;
-using enum FieldEffect;
-
 // The config fields config.json carries; the llama3 RoPE permutation of q and k depends on
 // n_heads and n_kv_heads.
 const std::vector<HfBinding>& llama3_bindings() {
-  static const std::vector<HfBinding> bindings = {
-      {"vocab_size", "vocab_size"},
-      {"dim", "hidden_size"},
-      {"hidden_dim", "intermediate_size"},
-      {"n_layers", "num_hidden_layers"},
-      {"n_heads", "num_attention_heads"},
-      {"n_kv_heads", "num_key_value_heads"},
-      {"head_dim", "head_dim"},
-      {"enable_weight_tying", "tie_word_embeddings", kBool},
-      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
-      {"rope_theta", "rope_theta", kDouble, kMetadata},
-      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
-  };
+  static const std::vector<HfBinding> bindings =
+      dense_decoder_bindings({"hidden_dim", "intermediate_size"});
   return bindings;
 }
 

@@ -68,23 +68,18 @@ bool qwen3_is_moe(const ModelConfig& config) {
 // config.json lacks them and keeps num_experts 0. On MoE flavors intermediate_size
 // (hidden_dim) names no tensor, so there it is metadata.
 const std::vector<HfBinding>& qwen3_bindings() {
-  static const std::vector<HfBinding> bindings = {
-      {"vocab_size", "vocab_size"},
-      {"dim", "hidden_size"},
-      {"hidden_dim", "intermediate_size", kInt, kBytes, nullptr, nullptr, nullptr, qwen3_is_moe},
-      {"n_layers", "num_hidden_layers"},
-      {"n_heads", "num_attention_heads"},
-      {"n_kv_heads", "num_key_value_heads"},
-      {"head_dim", "head_dim"},
-      {"enable_weight_tying", "tie_word_embeddings", kBool},
-      {"norm_eps", "rms_norm_eps", kDouble, kMetadata},
-      {"rope_theta", "rope_theta", kDouble, kMetadata},
-      {"max_seq_len", "max_position_embeddings", kInt, kMetadata},
-      {"moe_hidden_dim", "moe_intermediate_size", kInt, kBytes, qwen3_is_moe},
-      {"num_experts", "num_experts", kInt, kBytes, qwen3_is_moe},
-      {"top_k", "num_experts_per_tok", kInt, kMetadata, qwen3_is_moe},
-      {"route_norm", "norm_topk_prob", kBool, kMetadata, qwen3_is_moe},
-  };
+  static const std::vector<HfBinding> bindings = [] {
+    std::vector<HfBinding> rows = dense_decoder_bindings(
+        {"hidden_dim", "intermediate_size", kInt, kBytes, nullptr, nullptr, nullptr, qwen3_is_moe});
+    rows.insert(rows.end(),
+                {
+                    {"moe_hidden_dim", "moe_intermediate_size", kInt, kBytes, qwen3_is_moe},
+                    {"num_experts", "num_experts", kInt, kBytes, qwen3_is_moe},
+                    {"top_k", "num_experts_per_tok", kInt, kMetadata, qwen3_is_moe},
+                    {"route_norm", "norm_topk_prob", kBool, kMetadata, qwen3_is_moe},
+                });
+    return rows;
+  }();
   return bindings;
 }
 
