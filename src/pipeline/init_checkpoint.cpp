@@ -5,36 +5,11 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/float_convert.h"
 #include "families/family.h"
 #include "pipeline/executor.h"
 
 namespace ckconv {
-
-uint16_t float_to_bfloat16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  if (std::isnan(value)) return static_cast<uint16_t>((bits >> 16) | 0x40);
-  bits += 0x7fff + ((bits >> 16) & 1);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
-uint16_t float_to_half(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
-  const float magnitude = std::fabs(value);
-  if (std::isnan(value)) return sign | 0x7e00;
-  if (magnitude >= 65520.0f) return sign | 0x7c00;
-  if (magnitude < 6.103515625e-05f) {  // subnormal: multiples of 2^-24, ties to even
-    return sign | static_cast<uint16_t>(std::nearbyint(magnitude * 16777216.0f));
-  }
-  uint32_t mantissa = bits & 0x7fffff;
-  int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
-  uint32_t half = (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
-  const uint32_t rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) ++half;  // may carry into the exponent
-  return sign | static_cast<uint16_t>(half);
-}
 
 namespace {
 
@@ -86,12 +61,12 @@ void store(DType dtype, float value, uint8_t* out) {
       break;
     }
     case DType::kBF16: {
-      uint16_t bits = float_to_bfloat16(value);
+      uint16_t bits = bf16_from_f32(value);
       std::memcpy(out, &bits, 2);
       break;
     }
     case DType::kF16: {
-      uint16_t bits = float_to_half(value);
+      uint16_t bits = f16_from_f32(value);
       std::memcpy(out, &bits, 2);
       break;
     }

@@ -24,8 +24,4 @@ ConversionSummary write_initial_checkpoint(const FamilyRules& rules, const InitO
                                            const std::filesystem::path& directory,
                                            const WriteOptions& options, bool dry_run = false);
 
-// Float conversions used by init (round to nearest even).
-uint16_t float_to_bfloat16(float value);
-uint16_t float_to_half(float value);
-
 }  // namespace ckconv
