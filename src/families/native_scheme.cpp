@@ -49,6 +49,8 @@ struct SchemeRow {
   std::vector<KeyRename> renames;
   std::vector<LayoutChange> layouts{};
   std::vector<AddedBuffer> buffers{};
+  // Why a family torchtitan had then is not in `families` (said when it is asked for).
+  std::vector<std::pair<std::string, std::string>> families_not_mapped{};
 };
 
 const std::vector<SchemeRow>& scheme_table() {
@@ -78,6 +80,11 @@ const std::vector<SchemeRow>& scheme_table() {
        {
            {R"(\.moe\.expert_bias$)", ".moe.tokens_per_expert",
             "torchtitan v0.1.0's per-expert token counts (a persistent buffer); HF has none"},
+       },
+       {
+           {"deepseek_v3",
+            "v0.1.0's deepseek_v3 is an experiment with HF's own key names that only loads HF "
+            "safetensors and never saves a checkpoint: its weights are from-hf's input"},
        }},
       {NativeScheme::kV0_2,
        "v0.2",
@@ -401,8 +408,11 @@ FamilyRules build_native_rules(const ModelConfig& config, const NativeLayout& la
     std::vector<NativeScheme> with;
     for (NativeScheme scheme : all_native_schemes())
       if (scheme_has_family(scheme, config.family())) with.push_back(scheme);
+    std::string why;
+    for (const auto& [family, reason] : row.families_not_mapped)
+      if (family == config.family()) why = " (" + reason + ")";
     fail(ErrorKind::kUsage, "torchtitan " + std::string(row.name) + " has no " + config.family() +
-                                " model; native schemes with it: " + scheme_list(with));
+                                " model" + why + "; native schemes with it: " + scheme_list(with));
   }
   ModelConfig scheme_config = config;
   if (scheme_config.has("fused_qkv")) scheme_config.set("fused_qkv", layout.fused_qkv);

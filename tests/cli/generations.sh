@@ -226,6 +226,6 @@ fi
 # v0.1.0's deepseek_v3 is an experiment with HF's names that never saves a checkpoint (it loads
 # HF safetensors): there is no v0.1 deepseek_v3 scheme, and HF-named weights are from-hf's input.
 # shellcheck disable=SC2046
-expect_exit 2 "v0.1 has no deepseek_v3" -- "$CKCONV" from-hf $(gen_args v0.2 deepseek_v3_tiny) \
+expect_exit 2 "never saves a checkpoint" -- "$CKCONV" from-hf $(gen_args v0.2 deepseek_v3_tiny) \
   -i "$GENERATIONS/v0.2/deepseek_v3_tiny/hf" -o refused.native --native-scheme v0.1
 finish
