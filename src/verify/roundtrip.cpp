@@ -186,6 +186,7 @@ bool third_alongside_second(Direction start, const LaterConversions& later,
     MappedCheckpoint back(read_checkpoint(later.back));
     WriteOptions third = later.write;
     third.source_gate = &written;
+    third.progress = nullptr;  // the second conversion's progress is the one shown
     return conversion_matches(start, later.config, later.rules, back, later.first, third,
                               later.first_digests.empty() ? nullptr : &later.first_digests);
   } catch (...) {

@@ -87,7 +87,7 @@ bool WrittenRanges::wait_for_headers() const {
 
 int64_t WrittenRanges::file_index(const std::filesystem::path& path) const {
   auto found = files_.find(normal_path(path));
-  return found == files_.end() ? -1 : found->second;
+  return found == files_.end() ? int64_t{-1} : int64_t{found->second};
 }
 
 void WrittenRanges::wait_written(const std::filesystem::path& path, uint64_t offset,
