@@ -256,8 +256,12 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
   const GatedBlocks gated = options.source_gate
                                 ? gate_blocks(plan, file_plan, blocks, *options.source_gate)
                                 : GatedBlocks{};
+  // Compared by digest, a block is finished once built: workers beyond the builders would
+  // only hold more block buffers.
+  ExecuteOptions pool = options;
+  if (expected_digests) pool.writes_in_flight = 0;
   for_each_block(
-      blocks, builder.block_bytes(), options,
+      blocks, builder.block_bytes(), pool,
       [&](size_t index, const AlignedBuffer& buffer, const AlignedBuffer& staging) {
         if (!equal.load()) return;
         if (options.source_gate)
