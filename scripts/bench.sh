@@ -4,10 +4,12 @@
 # cases (one real-sized llama4 17bx16e MoE layer, whose experts are transposed; one
 # gpt-oss-120b layer in transformers' layout; from-hf of release-shaped gpt-oss-120b MXFP4 and
 # DeepSeek-V3 FP8 MoE layers, which dequantize), next to
-# `cp -r` of the same input (the disk's limit) and the PyTorch path (load_file, permute,
-# save_file in the reference environment of scripts/refenv.sh). Prints medians of wall time,
-# CPU time and peak RSS, their ratios, which targets of issue 6 are met, and checks that
-# outputs are byte-identical across runs, at --threads 1 and 2, and to PyTorch's.
+# `cp -r` of the same input (the disk's limit), the PyTorch path (load_file, permute,
+# save_file in the reference environment of scripts/refenv.sh) and torchtitan's own path
+# from a DCP checkpoint (dcp.load, the family's StateDictAdapter.to_hf, save_file; llama3
+# cases, needs CKCONV_TORCHTITAN_GIT). Prints medians of wall time, CPU time and peak RSS,
+# their ratios, which targets of issues 6 and 15 are met, and checks that outputs are
+# byte-identical across runs, at --threads 1 and 2, and to PyTorch's and torchtitan's.
 #
 # Usage: scripts/bench.sh [--ckconv BIN] [--work DIR] [--rounds N] [--cases "dense1 dense4 dense8 moe"]
 #                         [--no-torch] [--keep]
@@ -19,8 +21,10 @@
 #                 sees the same files; /var/tmp/ckconv-bench without the reference environment)
 #   --rounds N    timed repetitions of every command (default 3; medians are reported)
 #   --cases LIST  subset of the cases below
-#   --no-torch    skip the PyTorch comparison
+#   --no-torch    skip the PyTorch and torchtitan comparisons
 #   --keep        keep the work directory
+# Environment: CKCONV_TORCHTITAN_GIT, a git clone of pytorch/torchtitan (bare or not) holding
+#   commit $torchtitan_commit below; without it the torchtitan comparison is skipped, saying why.
 #
 # Method (also printed with the results):
 # - Warm input for everyone: each timed command's input is read (cat > /dev/null) right before
@@ -31,6 +35,13 @@
 #   machine hits all of them alike; medians of --rounds runs.
 # - `cp -r` leaves its copy dirty in the page cache, while ckconv fsyncs its output before it
 #   publishes it (crash safety). Both are reported: cp -r alone and cp -r + sync of the copy.
+#   The native and HF checkpoints of a case hold the same bytes, so the copy is timed once,
+#   of the native one, and is the reference of both directions (release cases: of the HF input).
+# - torchtitan: the native checkpoint is also written as DCP (init, same seed: the same
+#   tensors); torchtitan's path and ckconv to-hf both convert that DCP checkpoint, alternately,
+#   and the ratio is ckconv's time over torchtitan's. The torchtitan source is exported at the
+#   pinned commit (the 2026-08 generation, whose adapter maps ckconv's native keys) into the
+#   work directory; its time includes starting Python and importing torch.
 # - /usr/bin/time -f: wall, user + sys, max RSS (for PyTorch, of the python process).
 set -euo pipefail
 
@@ -41,6 +52,9 @@ work=""
 rounds=3
 cases="dense1 dense4 dense8 moe"
 torch=1
+# torchtitan's 2026-08 generation (tests/fixtures/generations/README.md): its llama3
+# StateDictAdapter maps the native keys ckconv writes by default.
+torchtitan_commit=b5bcd76c6
 keep=0
 while (($#)); do
   case "$1" in
@@ -65,6 +79,8 @@ die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 declare -A case_model case_flavor case_sets case_bytes case_torch
 case_model[dense1]=llama3; case_flavor[dense1]=8B; case_sets[dense1]="--set n_layers=2 --set vocab_size=8192"
 case_bytes[dense1]=1006000000; case_torch[dense1]="llama3 --n-heads 32 --n-kv-heads 8"
+declare -A case_torchtitan  # torchtitan_to_hf.py's FLAVOR N_LAYERS (llama3 cases)
+case_torchtitan[dense1]="8B 2"; case_torchtitan[dense4]="8B 4"; case_torchtitan[dense8]="8B 14"
 case_model[dense4]=llama3; case_flavor[dense4]=8B; case_sets[dense4]="--set n_layers=4"
 case_bytes[dense4]=3846000000; case_torch[dense4]="llama3 --n-heads 32 --n-kv-heads 8"
 case_model[dense8]=llama3; case_flavor[dense8]=8B; case_sets[dense8]="--set n_layers=14"
@@ -113,6 +129,15 @@ if ((torch)); then
     torch=0
   fi
 fi
+torchtitan_skip=""
+if ((!torch)); then
+  torchtitan_skip="no reference environment (or --no-torch)"
+elif [[ -z "${CKCONV_TORCHTITAN_GIT:-}" ]]; then
+  torchtitan_skip="CKCONV_TORCHTITAN_GIT is not set (a git clone of pytorch/torchtitan)"
+elif ! git -C "$CKCONV_TORCHTITAN_GIT" cat-file -e "$torchtitan_commit:torchtitan" 2>/dev/null; then
+  torchtitan_skip="$CKCONV_TORCHTITAN_GIT has no commit $torchtitan_commit"
+fi
+[[ -z "$torchtitan_skip" ]] || log "torchtitan comparison SKIPPED: $torchtitan_skip"
 if [[ -z "$work" ]]; then
   if [[ -n "$refenv_root" ]]; then work="$refenv_root/tmp/ckconv-bench"; else work=/var/tmp/ckconv-bench; fi
 fi
@@ -122,10 +147,11 @@ if ((torch)); then
 fi
 
 # --- Room: the largest case needs its input, the HF copy kept for from-hf and, during
-# verify, two intermediates (the third conversion is compared, not written): 4x its size. ---
+# verify, two intermediates (the third conversion is compared, not written): 4x its size;
+# one more for the DCP copy of the torchtitan comparison. ---
 largest=0
 for name in $cases; do ((case_bytes[$name] > largest)) && largest=${case_bytes[$name]}; done
-need=$((largest * 4 + (1 << 30)))
+need=$((largest * (torch ? 5 : 4) + (1 << 30)))
 mkdir -p "$work"
 avail=$(($(df --output=avail -k "$work" | tail -n1) * 1024))
 if ((avail < need)); then
@@ -134,6 +160,16 @@ fi
 # shellcheck disable=SC2317  # called by the trap
 cleanup() { ((keep)) || rm -rf "$work"; }
 trap cleanup EXIT
+
+if [[ -z "$torchtitan_skip" ]]; then
+  # The source tree at the pinned commit (the subtree only: a partial clone may lack the
+  # rest), with the stubs of tests/generations/torchtitan_fixtures.py beside it.
+  rm -rf "$work/torchtitan-tree"
+  mkdir -p "$work/torchtitan-tree"
+  git -C "$CKCONV_TORCHTITAN_GIT" archive --prefix=torchtitan/ "$torchtitan_commit:torchtitan" |
+    tar -x -C "$work/torchtitan-tree"
+  cp tests/generations/torchtitan_fixtures.py "$work/torchtitan-tree/"
+fi
 
 results="$work/results.txt"
 : >"$results"
@@ -167,6 +203,14 @@ timed() {
 
 record_hash() { echo "$1 $2 $(digest "$3")" >>"$hashes"; }  # CASE LABEL DIR
 
+# time_copy CASE METRIC ROUND DIR: cp -r of DIR (warm) as METRIC, then its sync as METRIC_sync.
+time_copy() {
+  warm "$4"
+  timed "$1" "$2" "$3" -- cp -r "$4" "$work/copy"
+  timed "$1" "$2_sync" "$3" --after-previous -- sync "$work/copy"/*
+  rm -rf "$work/copy"
+}
+
 run_case() {
   local name="$1" model="${case_model[$1]}" flavor="${case_flavor[$1]}"
   local dir="$work/$name"
@@ -183,14 +227,23 @@ run_case() {
   record_hash "$name" native "$dir/native"
   "$ckconv" to-hf "${args[@]}" -i "$dir/native" -o "$dir/hf"  # the input of from-hf
 
-  local use_torch=0
+  local use_torch=0 use_torchtitan=0 available_kib
+  available_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
   if ((torch)) && [[ -n "${case_torch[$name]}" ]]; then
-    local available_kib
-    available_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
     if ((available_kib * 1024 > bytes * 3 / 2 + (1 << 30))); then
       use_torch=1
     else
       echo "$name torch skipped: PyTorch needs ~1.1x the checkpoint in RAM; only $((available_kib >> 20)) GiB available" >>"$notes"
+    fi
+  fi
+  if [[ -n "${case_torchtitan[$name]:-}" ]]; then
+    if [[ -n "$torchtitan_skip" ]]; then
+      echo "$name torchtitan skipped: $torchtitan_skip" >>"$notes"
+    elif ((available_kib * 1024 > bytes * 3 / 2 + (1 << 30))); then
+      use_torchtitan=1
+      "$ckconv" init "${args[@]}" --dtype bf16 --seed 1 --native-format dcp -o "$dir/native.dcp"
+    else
+      echo "$name torchtitan skipped: dcp.load holds the checkpoint in RAM; only $((available_kib >> 20)) GiB available" >>"$notes"
     fi
   fi
   local chroot_dir="/${dir#"$refenv_root"/}"
@@ -199,10 +252,7 @@ run_case() {
 
   for round in $(seq "$rounds"); do
     log "$name: round $round of $rounds"
-    warm "$dir/native"
-    timed "$name" cp "$round" -- cp -r "$dir/native" "$dir/copy"
-    timed "$name" cp_sync "$round" --after-previous -- sync "$dir/copy"/*
-    rm -rf "$dir/copy"
+    time_copy "$name" cp "$round" "$dir/native"
 
     warm "$dir/native"
     timed "$name" to_hf "$round" -- "$ckconv" to-hf "${args[@]}" -i "$dir/native" -o "$dir/out"
@@ -221,10 +271,23 @@ run_case() {
       rm -rf "$dir/out"
     fi
 
-    warm "$dir/hf"
-    timed "$name" cp_hf "$round" -- cp -r "$dir/hf" "$dir/copy"
-    timed "$name" cp_hf_sync "$round" --after-previous -- sync "$dir/copy"/*
-    rm -rf "$dir/copy"
+    if ((use_torchtitan)); then
+      warm "$dir/native.dcp"
+      timed "$name" to_hf_dcp "$round" -- "$ckconv" to-hf "${args[@]}" -i "$dir/native.dcp" -o "$dir/out"
+      if ((round == 1)); then
+        rm -f "$dir/out/config.json"
+        record_hash "$name" to_hf_dcp_tensors "$dir/out"
+      fi
+      rm -rf "$dir/out"
+      warm "$dir/native.dcp"
+      # shellcheck disable=SC2206
+      local titan=(${case_torchtitan[$name]})
+      timed "$name" torchtitan "$round" -- scripts/refenv.sh run scripts/bench/torchtitan_to_hf.py \
+        "/${work#"$refenv_root"/}/torchtitan-tree" 2026-08 "$chroot_dir/native.dcp" "$chroot_dir/out" "${titan[@]}"
+      grep -h '^torchtitan_to_hf:' "$work/cmd.err" | sed "s/^/$name round $round: /" >>"$notes" || true
+      if ((round == 1)); then record_hash "$name" torchtitan_tensors "$dir/out"; fi
+      rm -rf "$dir/out"
+    fi
 
     warm "$dir/hf"
     timed "$name" from_hf "$round" -- "$ckconv" from-hf "${args[@]}" --native-format safetensors -i "$dir/hf" -o "$dir/out"
@@ -265,10 +328,7 @@ run_release_case() {
   echo "$name size $(du -sb "$dir/hf" | cut -f1)" >>"$notes"
   for round in $(seq "$rounds"); do
     log "$name: round $round of $rounds"
-    warm "$dir/hf"
-    timed "$name" cp_hf "$round" -- cp -r "$dir/hf" "$dir/copy"
-    timed "$name" cp_hf_sync "$round" --after-previous -- sync "$dir/copy"/*
-    rm -rf "$dir/copy"
+    time_copy "$name" cp_hf "$round" "$dir/hf"
     warm "$dir/hf"
     timed "$name" from_hf "$round" -- "$ckconv" from-hf -q --native-format safetensors -i "$dir/hf" -o "$dir/out"
     if ((round <= 2 || round == rounds)); then record_hash "$name" from_hf "$dir/out"; fi
@@ -306,5 +366,7 @@ echo "after a sync; page caches are not dropped (this VM evicts cold page cache 
 echo "cold start would time the virtual disk's reads, ~1.3 GB/s, rather than the converters)."
 echo "cp -r leaves its copy dirty in the page cache; ckconv fsyncs what it writes, so cp -r + sync"
 echo "of the copy is the like-for-like reference. Commands alternate within each round."
+echo "torchtitan: its own path (dcp.load, StateDictAdapter.to_hf, save_file; commit $torchtitan_commit,"
+echo "Python start included) against ckconv to-hf of the same DCP checkpoint."
 echo
 awk -v notes="$notes" -v hashes="$hashes" -f "$repo/scripts/bench/report.awk" "$results"

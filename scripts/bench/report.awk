@@ -1,6 +1,8 @@
 # The tables of scripts/bench.sh (POSIX awk; mawk has no asort). Input lines:
 #   CASE METRIC ROUND WALL_S CPU_S RSS_KIB
-# -v notes=FILE: "CASE size BYTES", "CASE torch skipped: ...", PyTorch timing splits.
+# -v notes=FILE: "CASE size BYTES", "CASE torch skipped: ...", PyTorch and torchtitan timing
+# splits. The from-hf columns use the copy of the HF input (cp_hf) where it was timed (release
+# cases), else the copy of the native checkpoint, which holds the same bytes.
 # -v hashes=FILE: "CASE LABEL DIGEST" per output checked for identity.
 # Exit status 0 always: missed targets are reported, not failures.
 
@@ -59,6 +61,7 @@ END {
     gb = size[c] / 1e9
     cp = wall(c, "cp"); cps = cp + wall(c, "cp_sync")
     cph = wall(c, "cp_hf"); cphs = cph + wall(c, "cp_hf_sync")
+    if (cph < 0) { cph = cp; cphs = cps }
     th = wall(c, "to_hf"); fh = wall(c, "from_hf"); pt = wall(c, "torch"); ve = wall(c, "verify")
     printf "| %-7s | %5.2f | %6s | %7s | %6s | %5s | %8s | %5s | %7s | %8s | %7s | %5s | %8s | %6s | %8s |\n", \
       c, gb, seconds(cp), seconds(cps), seconds(th), ratio(th, cp), ratio(th, cps), ratio(gb, th), \
@@ -82,6 +85,25 @@ END {
       ratio(rss(c, "torch"), rss(c, "to_hf"))
   }
 
+  titan = 0
+  for (i = 1; i <= cases; i++) if (wall(order[i], "torchtitan") > 0) titan = 1
+  if (titan) {
+    print ""
+    print "torchtitan's path (dcp.load, to_hf, save_file) against ckconv to-hf of the same DCP checkpoint"
+    printf "| %-7s | %5s | %12s | %10s | %11s | %9s | %14s | %9s | %14s |\n", "case", "GB", "ckconv to-hf", \
+      "torchtitan", "/torchtitan", "ckconv CPU", "torchtitan CPU", "ckconv RSS", "torchtitan RSS"
+    print "|---------|------:|-------------:|-----------:|------------:|----------:|---------------:|----------:|---------------:|"
+    for (i = 1; i <= cases; i++) {
+      c = order[i]
+      tt = wall(c, "torchtitan")
+      if (tt < 0) continue
+      td = wall(c, "to_hf_dcp")
+      printf "| %-7s | %5.2f | %12s | %10s | %11s | %9s | %14s | %9s | %14s |\n", c, size[c] / 1e9, \
+        seconds(td), seconds(tt), ratio(td, tt), seconds(cpu(c, "to_hf_dcp")), seconds(cpu(c, "torchtitan")), \
+        mib(rss(c, "to_hf_dcp")), mib(rss(c, "torchtitan"))
+    }
+  }
+
   print ""
   print "Threads (one run each, s): to-hf --threads 1 / 2, from-hf --threads 1 / 2"
   for (i = 1; i <= cases; i++) {
@@ -101,6 +123,8 @@ END {
       line = line (digest[c, "from_hf"] == digest[c, "native"] ? " from-hf(to-hf(x)) == x;" : " from-hf(to-hf(x)) != x;")
     if ((c, "torch_tensors") in digest)
       line = line (digest[c, "torch_tensors"] == digest[c, "to_hf_tensors"] ? " same bytes as PyTorch" : " NOT the bytes of PyTorch")
+    if ((c, "torchtitan_tensors") in digest)
+      line = line (digest[c, "torchtitan_tensors"] == digest[c, "to_hf_dcp_tensors"] ? "; same bytes as torchtitan" : "; NOT the bytes of torchtitan")
     print line
   }
 

@@ -182,7 +182,13 @@ nlohmann::json summary_json(const ConversionSummary& summary) {
 }
 
 nlohmann::json verify_json(const VerifyReport& report) {
-  return {{"passed", report.passed}, {"differences", report.differences}, {"notes", report.notes}};
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& [step, seconds] : report.step_seconds)
+    steps.push_back({{"step", step}, {"seconds", seconds}});
+  return {{"passed", report.passed},
+          {"differences", report.differences},
+          {"notes", report.notes},
+          {"step_seconds", steps}};
 }
 
 void write_report(const RunOptions& options, const nlohmann::json& report) {
@@ -302,6 +308,9 @@ void print_verify(const RunOptions& options, const VerifyReport& report) {
     spdlog::error("ckconv: error: verify: {}", difference);
   if (options.quiet) return;
   for (const auto& note : report.notes) spdlog::info("verify: {}", note);
+  if (options.verbose)
+    for (const auto& [step, seconds] : report.step_seconds)
+      spdlog::info("verify: {}: {:.2f} s", step, seconds);
   if (report.passed)
     spdlog::info("verify: round trip passed (tensors bit-equal, files byte-equal)");
 }

@@ -1,5 +1,6 @@
 // The block pool (see block_pool.h): a counting semaphore bounds the builders, a free list
-// hands out staging buffers, and an atomic counter deals blocks out in file order.
+// hands out staging buffers, and an atomic counter deals blocks out in file order (or a given
+// order).
 #include "pipeline/block_pool.h"
 
 #include <algorithm>
@@ -49,7 +50,7 @@ class StagingPool {
 
 void for_each_block(const std::vector<Block>& blocks, uint64_t block_bytes,
                     const ExecuteOptions& options, const BuildBlock& build,
-                    const FinishBlock& finish) {
+                    const FinishBlock& finish, const std::vector<size_t>& order) {
   uint64_t total_bytes = 0;
   for (const Block& block : blocks) total_bytes += block.size_bytes;
   const int threads = std::max(1, options.threads);
@@ -76,11 +77,12 @@ void for_each_block(const std::vector<Block>& blocks, uint64_t block_bytes,
       while (!failed.load()) {
         throw_if_interrupted();  // SIGINT/SIGTERM/SIGHUP: stop at the next block
         std::unique_ptr<AlignedBuffer> staging = staging_pool.acquire();
-        const size_t index = next.fetch_add(1);
-        if (index >= blocks.size()) {
+        const size_t position = next.fetch_add(1);
+        if (position >= blocks.size()) {
           staging_pool.release(std::move(staging));
           break;
         }
+        const size_t index = order.empty() ? position : order[position];
         try {
           build(index, buffer, *staging);
         } catch (...) {

@@ -25,8 +25,10 @@ using FinishBlock = std::function<void(size_t index, const AlignedBuffer& buffer
 // buffers, while the others wait on their finish (the block's write or read). Calls
 // options.progress(bytes done, bytes total) now and then and once at the end. After a
 // failure no new block is started; the first exception is rethrown once all workers stop.
+// Blocks start in `order` (a permutation of the block indices) when it is given, else in
+// index order.
 void for_each_block(const std::vector<Block>& blocks, uint64_t block_bytes,
                     const ExecuteOptions& options, const BuildBlock& build,
-                    const FinishBlock& finish);
+                    const FinishBlock& finish, const std::vector<size_t>& order = {});
 
 }  // namespace ckconv

@@ -158,6 +158,8 @@ ExecuteOptions execute_options(const WriteOptions& options) {
   execute.sync = options.sync;
   execute.progress = options.progress;
   execute.block_digests = options.block_digests;
+  execute.block_written = options.block_written;
+  execute.source_gate = options.source_gate;
   return execute;
 }
 
@@ -203,7 +205,13 @@ bool conversion_matches(Direction direction, const ModelConfig& config, const Fa
   PlannedInput planned = plan_input(direction, config, rules, input, options);
   const TensorPlan& plan = planned.plan;
   FilePlan file_plan = plan_output(direction, plan.outputs, rules, options);
-  for (const auto& pair : plan.must_be_equal) check_bit_equal(input, pair);
+  for (const auto& pair : plan.must_be_equal) {
+    if (options.source_gate) {
+      wait_for_tensor(*options.source_gate, input, *pair.a);
+      wait_for_tensor(*options.source_gate, input, *pair.b);
+    }
+    check_bit_equal(input, pair);
+  }
   ExecuteOptions execute = execute_options(options);
   execute.block_digests = nullptr;
   return matches_files(execution_plan(planned, input), file_plan, directory, execute,

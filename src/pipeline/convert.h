@@ -54,6 +54,9 @@ struct WriteOptions {
   // When set, sees the planned output (tensors, and where the file plan puts them) before any
   // byte is written, then every block of bytes as ExecuteOptions::inspect_block.
   OutputInspector* inspector = nullptr;
+  // ExecuteOptions::block_written and ::source_gate (the latter for conversion_matches).
+  std::function<void(uint32_t file, uint64_t offset, uint64_t size)> block_written;
+  const SourceGate* source_gate = nullptr;
 };
 
 struct ConversionSummary {
@@ -77,7 +80,8 @@ ConversionSummary write_conversion(Direction direction, const ModelConfig& confi
 // Plans the same conversion and compares the bytes it would write with the files already in
 // `directory`, writing nothing: true when they are exactly the same files and bytes. With
 // `expected_digests` (the block_digests of the conversion that wrote `directory`, same
-// options), the files are not read again.
+// options), the files are not read again. With options.source_gate, `input` may still be
+// being written: every source byte is waited for before it is read.
 bool conversion_matches(Direction direction, const ModelConfig& config, const FamilyRules& rules,
                         const MappedCheckpoint& input, const std::filesystem::path& directory,
                         const WriteOptions& options,

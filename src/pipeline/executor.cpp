@@ -5,6 +5,7 @@
 #include <xxhash.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -106,12 +107,78 @@ uint64_t digest_of_block(const AlignedBuffer& buffer, const Block& block) {
   return block_digest(buffer.data(), block.size_bytes);
 }
 
+// A byte range of a source file that a block reads.
+struct SourceBytes {
+  std::filesystem::path path;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+// The stored byte ranges of `tensor`: per chunk, from its first to its last element.
+void add_tensor_ranges(const MappedCheckpoint& checkpoint, const CatalogTensor& tensor,
+                       std::vector<SourceBytes>& ranges) {
+  for (const StoredChunk& chunk : tensor.chunks) {
+    int64_t last = 0;
+    bool empty = false;
+    for (size_t d = 0; d < chunk.sizes.size(); ++d) {
+      empty = empty || chunk.sizes[d] == 0;
+      last += (chunk.sizes[d] - 1) * chunk.strides[d];
+    }
+    if (empty) continue;
+    const uint64_t size = static_cast<uint64_t>(last + 1) * dtype_size(tensor.dtype);
+    ranges.push_back({checkpoint.catalog().files.at(chunk.file), chunk.byte_offset, size});
+  }
+}
+
+// Per block, the source byte ranges of the tensors it holds (whole tensors, since a layout
+// may read any part of its sources), and an order of the blocks by when the last of those
+// bytes is written (SourceGate::write_order).
+struct GatedBlocks {
+  std::vector<std::vector<SourceBytes>> sources;
+  std::vector<size_t> order;
+};
+
+GatedBlocks gate_blocks(const ExecutionPlan& plan, const FilePlan& file_plan,
+                        const std::vector<Block>& blocks, const SourceGate& gate) {
+  GatedBlocks gated;
+  gated.sources.resize(blocks.size());
+  std::vector<uint64_t> ready(blocks.size(), 0);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const Block& block = blocks[b];
+    for (const TensorPlacement& placement : file_plan.placements) {
+      const TensorRecipe& recipe = plan.recipes[placement.tensor];
+      const uint64_t size = num_elements(recipe.shape) * dtype_size(recipe.dtype);
+      if (placement.file != block.file ||
+          placement.byte_offset >= block.offset + block.size_bytes ||
+          placement.byte_offset + size <= block.offset)
+        continue;
+      for (const SourceRef& source : plan.sources[placement.tensor])
+        if (source.checkpoint && source.tensor)
+          add_tensor_ranges(*source.checkpoint, *source.tensor, gated.sources[b]);
+    }
+    for (const SourceBytes& range : gated.sources[b])
+      ready[b] = std::max(ready[b], gate.write_order(range.path, range.offset + range.size - 1));
+  }
+  gated.order.resize(blocks.size());
+  for (size_t b = 0; b < blocks.size(); ++b) gated.order[b] = b;
+  std::stable_sort(gated.order.begin(), gated.order.end(),
+                   [&](size_t x, size_t y) { return ready[x] < ready[y]; });
+  return gated;
+}
+
 }  // namespace
 
 // XXH64 is fast (~10 GB/s, little next to writing at ~2-3 GB/s) and, at 64 bits, makes an
 // accidental match of two different blocks negligible.
 uint64_t block_digest(const uint8_t* data, size_t size) {
   return XXH64(data, size, 0);
+}
+
+void wait_for_tensor(const SourceGate& gate, const MappedCheckpoint& checkpoint,
+                     const CatalogTensor& tensor) {
+  std::vector<SourceBytes> ranges;
+  add_tensor_ranges(checkpoint, tensor, ranges);
+  for (const SourceBytes& range : ranges) gate.wait_written(range.path, range.offset, range.size);
 }
 
 void execute(const ExecutionPlan& plan, const FilePlan& file_plan,
@@ -141,7 +208,10 @@ void execute(const ExecutionPlan& plan, const FilePlan& file_plan,
           options.inspect_block(block.file, block.offset, buffer.data(), block.size_bytes);
       },
       [&](size_t index, const AlignedBuffer& buffer) {
-        write_block(files[blocks[index].file], blocks[index], buffer);
+        const Block& block = blocks[index];
+        write_block(files[block.file], block, buffer);
+        if (options.block_written)
+          options.block_written(block.file, block.offset, block.size_bytes);
       });
 
   for (size_t f = 0; f < files.size(); ++f) {
@@ -183,10 +253,20 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
     patch_offsets.at(patch.file).push_back(patch.offset);
   std::vector<std::vector<CrcPart>> crcs(blocks.size());
   std::atomic<bool> equal{true};
+  const GatedBlocks gated = options.source_gate
+                                ? gate_blocks(plan, file_plan, blocks, *options.source_gate)
+                                : GatedBlocks{};
+  // Compared by digest, a block is finished once built: workers beyond the builders would
+  // only hold more block buffers.
+  ExecuteOptions pool = options;
+  if (expected_digests) pool.writes_in_flight = 0;
   for_each_block(
-      blocks, builder.block_bytes(), options,
+      blocks, builder.block_bytes(), pool,
       [&](size_t index, const AlignedBuffer& buffer, const AlignedBuffer& staging) {
         if (!equal.load()) return;
+        if (options.source_gate)
+          for (const SourceBytes& range : gated.sources[index])
+            options.source_gate->wait_written(range.path, range.offset, range.size);
         builder.build(index, buffer, staging, &crcs[index]);
         if (expected_digests &&
             digest_of_block(buffer, blocks[index]) != (*expected_digests)[index])
@@ -197,7 +277,8 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
         const Block& block = blocks[index];
         if (!block_matches_file(*files[block.file], block, buffer, patch_offsets[block.file]))
           equal = false;
-      });
+      },
+      gated.order);
   if (!equal) return false;
   if (!file_plan.crc_patches.empty()) {
     const std::vector<uint32_t> crc = placement_crcs(file_plan, crcs);

@@ -34,6 +34,21 @@ struct ExecutionPlan {
   std::vector<std::vector<SourceRef>> sources;
 };
 
+// The bytes of sources that another conversion, running alongside, is still writing (verify
+// reads its second conversion's output back while that conversion goes on). Implementations
+// are thread-safe.
+class SourceGate {
+ public:
+  virtual ~SourceGate() = default;
+  // Returns once bytes [offset, offset + size) of the file at `path` are written (at once for
+  // a file the writer does not write); throws Error when the writer failed.
+  virtual void wait_written(const std::filesystem::path& path, uint64_t offset,
+                            uint64_t size) const = 0;
+  // A key that grows with the time the writer writes byte `offset` of `path` (0 for a file
+  // it does not write).
+  virtual uint64_t write_order(const std::filesystem::path& path, uint64_t offset) const = 0;
+};
+
 struct ExecuteOptions {
   uint64_t block_bytes = uint64_t{4} << 20;  // block size (rounded down to 4 KiB)
   int threads = 1;                           // blocks built at once
@@ -49,6 +64,12 @@ struct ExecuteOptions {
   // bytes here instead of reading the output back.
   std::function<void(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size)>
       inspect_block;
+  // When set, called from the worker threads once each block is written (not for
+  // matches_files): file index, offset in the file and size, before the CRC patches.
+  std::function<void(uint32_t file, uint64_t offset, uint64_t size)> block_written;
+  // When set (matches_files only), each block waits for the source bytes it reads, and the
+  // blocks start in the order those bytes are written.
+  const SourceGate* source_gate = nullptr;
   // Called now and then from worker threads with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -67,6 +88,10 @@ void execute(const ExecutionPlan& plan, const FilePlan& file_plan,
 bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
                    const std::filesystem::path& directory, const ExecuteOptions& options,
                    const std::vector<uint64_t>* expected_digests = nullptr);
+
+// Waits (SourceGate::wait_written) for every stored byte of `tensor`, a tensor of `checkpoint`.
+void wait_for_tensor(const SourceGate& gate, const MappedCheckpoint& checkpoint,
+                     const CatalogTensor& tensor);
 
 // The digest ExecuteOptions::block_digests holds for a block's bytes: XXH64 with seed 0.
 uint64_t block_digest(const uint8_t* data, size_t size);

@@ -1,10 +1,13 @@
 #include "verify/roundtrip.h"
 
 #include <cctype>
+#include <chrono>
+#include <future>
 
 #include "formats/checkpoint_reader.h"
 #include "pipeline/output_directory.h"
 #include "verify/compare.h"
+#include "verify/written_ranges.h"
 
 namespace ckconv {
 namespace {
@@ -151,6 +154,92 @@ bool widens_float32_only(Direction start, const FamilyRules& rules, const Catalo
   return false;
 }
 
+// Wall time of one step of the round trip (VerifyReport::step_seconds).
+class StepClock {
+ public:
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// The second and third conversions of a round trip: `second` converts `first` back into
+// `back`; the third converts `back` again and is compared with `first`.
+struct LaterConversions {
+  const ModelConfig& config;
+  const FamilyRules& rules;
+  const std::filesystem::path& first;
+  const std::vector<uint64_t>& first_digests;  // empty: compare with the files
+  const std::filesystem::path& back;
+  const WriteOptions& write;
+};
+
+// The third conversion compared with the first output, reading `back` while the second
+// conversion still writes it (verify/written_ranges.h): false when it did not match, or when
+// it could not run alongside (then the caller runs it again after the second).
+bool third_alongside_second(Direction start, const LaterConversions& later,
+                            const WrittenRanges& written) {
+  try {
+    if (!written.wait_for_headers()) return false;
+    MappedCheckpoint back(read_checkpoint(later.back));
+    WriteOptions third = later.write;
+    third.source_gate = &written;
+    third.progress = nullptr;  // the second conversion's progress is the one shown
+    return conversion_matches(start, later.config, later.rules, back, later.first, third,
+                              later.first_digests.empty() ? nullptr : &later.first_digests);
+  } catch (...) {
+    return false;  // e.g. interrupted: the sequential run after the second decides
+  }
+}
+
+// Runs the second conversion (its values compared by `back_values` as it is built) and the
+// third one alongside it, so that the third reads each part of the second output back as
+// soon as it is written instead of after the whole second conversion. Only a third conversion
+// run after the second one can fail the verdict: when the one alongside did not match, it is
+// run again once the second is complete, exactly as it was before the overlap.
+bool second_and_third(Direction start, const LaterConversions& later,
+                      StreamingComparison& back_values, VerifyReport& report) {
+  const Direction second = start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf;
+  WrittenRanges written(later.back);
+  WrittenRangesInspector inspector(back_values, written);
+  WriteOptions second_write = later.write;
+  second_write.inspector = &inspector;
+  second_write.block_written = [&written](uint32_t file, uint64_t offset, uint64_t size) {
+    written.written(file, offset, size);
+  };
+  const StepClock clock;
+  double third_seconds = 0;
+  std::future<bool> third = std::async(std::launch::async, [&] {
+    const bool matches = third_alongside_second(start, later, written);
+    third_seconds = clock.seconds();
+    return matches;
+  });
+  try {
+    MappedCheckpoint first_checkpoint(read_checkpoint(later.first));
+    write_conversion(second, later.config, later.rules, first_checkpoint, later.back, second_write);
+  } catch (...) {
+    written.fail();
+    third.wait();
+    throw;
+  }
+  written.finish();
+  const double second_seconds = clock.seconds();
+  const bool alongside = third.get();
+  report.step_seconds.push_back({"second conversion", second_seconds});
+  // From the start of the second conversion, so that the part of the third after the second
+  // is the difference.
+  report.step_seconds.push_back({"third conversion alongside the second", third_seconds});
+  if (alongside) return true;
+  const StepClock again;
+  MappedCheckpoint back(read_checkpoint(later.back));
+  const bool matches =
+      conversion_matches(start, later.config, later.rules, back, later.first, later.write,
+                         later.first_digests.empty() ? nullptr : &later.first_digests);
+  report.step_seconds.push_back({"third conversion after the second", again.seconds()});
+  return matches;
+}
 }  // namespace
 
 bool round_trip_starts_from_output(Direction start, const FamilyRules& rules,
@@ -164,7 +253,6 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
                               const std::filesystem::path& scratch_near,
                               const WriteOptions& options,
                               const std::optional<std::filesystem::path>& first_output) {
-  const Direction second = start == Direction::kToHf ? Direction::kFromHf : Direction::kToHf;
   if (round_trip_starts_from_output(start, rules, input, options))
     return verify_cast(start, config, rules, input, scratch_near, options, first_output);
   VerifyReport report;
@@ -180,11 +268,13 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
     first = first_scratch->path();
     WriteOptions first_write = write;
     first_write.block_digests = &first_digests;
+    const StepClock clock;
     write_conversion(start, config, rules, input, first, first_write);
+    report.step_seconds.push_back({"first conversion", clock.seconds()});
   }
   // The second conversion must give back the input's tensors. Their values are compared as
   // its blocks are built (against the input, which is usually still in the page cache), so
-  // this output is read back only once, by the third conversion.
+  // this output is read back only by the third conversion, which runs alongside it.
   const std::vector<Exclusion> exclusions = exclusions_of(rules);
   std::vector<std::regex> ignore;
   if (start == Direction::kFromHf) {
@@ -196,19 +286,9 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   StreamingComparison back_values(
       input, start == Direction::kToHf ? exclusions : std::vector<Exclusion>{}, ignore);
   auto back = std::make_shared<ScratchDirectory>(scratch_near, "verify2");
-  {
-    MappedCheckpoint first_checkpoint(read_checkpoint(first));
-    WriteOptions second_write = write;
-    second_write.inspector = &back_values;
-    write_conversion(second, config, rules, first_checkpoint, back->path(), second_write);
-  }
+  const bool third_matches = second_and_third(
+      start, {config, rules, first, first_digests, back->path(), write}, back_values, report);
   MappedCheckpoint back_checkpoint(read_checkpoint(back->path()));
-  // The third conversion must reproduce the first one's files byte for byte, so it is only
-  // compared with them (by block digests when the first conversion recorded them, so the
-  // first output is not even read back), never written: no third copy on disk and no third
-  // write. Should it differ, it is written after all, so that the report can say where.
-  const bool third_matches = conversion_matches(start, config, rules, back_checkpoint, first, write,
-                                                first_digests.empty() ? nullptr : &first_digests);
   std::shared_ptr<ScratchDirectory> again;
   if (!third_matches) {
     again = std::make_shared<ScratchDirectory>(scratch_near, "verify3");

@@ -3,15 +3,18 @@
 // the same keys, shapes, dtypes and bits (except the tensors of the family's dropped-zeros rules,
 // which must come back as zeros) and H1, H2 must be byte-identical file by file. From an HF
 // checkpoint H0: N1 = from_hf(H0), H1 = to_hf(N1), N2 = from_hf(H1); H0 and H1 tensors bit-equal,
-// N1 and N2 bit-equal and byte-identical. Intermediates live in scratch directories in the
-// directory the caller chose (verify/scratch_space.h) and are removed afterwards, also when
-// an interruption or an error unwinds through here.
+// N1 and N2 bit-equal and byte-identical. The third conversion runs alongside the second,
+// reading each part of the second's output back once it is written (verify/written_ranges.h).
+// Intermediates live in scratch directories in the directory the caller chose
+// (verify/scratch_space.h) and are removed afterwards, also when an interruption or an error
+// unwinds through here.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pipeline/convert.h"
@@ -23,6 +26,8 @@ struct VerifyReport {
   bool passed = true;
   std::vector<std::string> differences;
   std::vector<std::string> notes;
+  // Wall time of each step of the round trip, in the order they ran (--verbose prints them).
+  std::vector<std::pair<std::string, double>> step_seconds;
   // The scratch directories, kept until the caller has printed the verdict and published:
   // removing them frees GBs, which callers leave to remove_in_background
   // (verify/scratch_removal.h) through release_scratch. The report removes whatever it
