@@ -49,6 +49,16 @@ float load_as_f32(DType dtype, const uint8_t* p) {
   }
 }
 
+// 4-lane vectors: the width of the baseline x86-64 (SSE2) registers, so that no operation
+// is split (GCC splits wider vectors' comparisons into scalar code there). Comparisons give
+// 0 or all ones per lane, which select lanes by masking.
+using U8x4 = uint8_t __attribute__((vector_size(4)));
+using U16x4 = uint16_t __attribute__((vector_size(8)));
+using U32x4 = uint32_t __attribute__((vector_size(16)));
+using I32x4 = int32_t __attribute__((vector_size(16)));
+using F32x4 = float __attribute__((vector_size(16)));
+constexpr int64_t kLanes = 4;
+
 }  // namespace
 
 bool is_castable_float(DType dtype) {
@@ -118,6 +128,46 @@ float f32_from_mxfp4(uint8_t code, uint8_t scale) {
   return kValues[code & 0xF] * factor;
 }
 
+void bf16_from_f32_n(const uint8_t* in, uint8_t* out, int64_t count) {
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    U32x4 bits;
+    std::memcpy(&bits, in + i * 4, sizeof bits);
+    const U32x4 rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+    const U32x4 nan = reinterpret_cast<U32x4>((bits & 0x7FFFFFFFu) > 0x7F800000u);
+    const U16x4 narrow = __builtin_convertvector(rounded | nan, U16x4);  // NaN: 0xFFFF
+    std::memcpy(out + i * 2, &narrow, sizeof narrow);
+  }
+  for (; i < count; ++i) {
+    float value;
+    std::memcpy(&value, in + i * 4, 4);
+    const uint16_t v = bf16_from_f32(value);
+    std::memcpy(out + i * 2, &v, 2);
+  }
+}
+
+void f32_from_fp8_e4m3_scaled(const uint8_t* in, float scale, float* out, int64_t count) {
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    U8x4 raw;
+    std::memcpy(&raw, in + i, sizeof raw);
+    const U32x4 b = __builtin_convertvector(raw, U32x4);
+    const U32x4 sign = (b & 0x80u) << 24;
+    // Normal codes: exponent rebased from 7 to 127, mantissa moved up; subnormal ones
+    // (exponent 0): mantissa * 2^-9, exact through an int-to-float conversion.
+    const U32x4 normal = ((b & 0x7Fu) << 20) + (120u << 23);
+    const F32x4 small = __builtin_convertvector(reinterpret_cast<I32x4>(b & 7u), F32x4);
+    const U32x4 subnormal = reinterpret_cast<U32x4>(small * 0.001953125f);
+    const U32x4 is_subnormal = reinterpret_cast<U32x4>((b & 0x78u) == 0u);
+    const U32x4 decoded = sign | (normal & ~is_subnormal) | (subnormal & is_subnormal);
+    const U32x4 product = reinterpret_cast<U32x4>(reinterpret_cast<F32x4>(decoded) * scale);
+    const U32x4 nan = reinterpret_cast<U32x4>((b & 0x7Fu) == 0x7Fu);
+    const U32x4 result = (product & ~nan) | ((sign | 0x7FF00000u) & nan);
+    std::memcpy(out + i, &result, sizeof result);
+  }
+  for (; i < count; ++i) out[i] = f32_from_fp8_e4m3(in[i]) * scale;
+}
+
 void convert_floats(DType from, const uint8_t* in, DType to, uint8_t* out, int64_t count) {
   if (!is_castable_float(from) || !is_castable_float(to))
     fail(ErrorKind::kInternal,
@@ -125,6 +175,10 @@ void convert_floats(DType from, const uint8_t* in, DType to, uint8_t* out, int64
   const int in_size = dtype_size(from);
   if (from == to) {
     std::memcpy(out, in, static_cast<size_t>(count * in_size));
+    return;
+  }
+  if (from == DType::kF32 && to == DType::kBF16) {
+    bf16_from_f32_n(in, out, count);
     return;
   }
   for (int64_t i = 0; i < count; ++i, in += in_size) {
