@@ -199,7 +199,8 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
       data_(other.data_),
       size_(other.size_),
-      direct_fd_(other.direct_fd_) {
+      direct_fd_(other.direct_fd_),
+      buffered_fd_(other.buffered_fd_.exchange(-1)) {
   other.data_ = nullptr;
   other.size_ = 0;
   other.direct_fd_ = -1;
@@ -208,6 +209,7 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
   if (direct_fd_ >= 0) ::close(direct_fd_);
+  if (buffered_fd_ >= 0) ::close(buffered_fd_);
 }
 
 double MappedFile::resident_share(uint64_t offset, uint64_t length) const {
@@ -247,6 +249,29 @@ const uint8_t* MappedFile::read_unbuffered(uint64_t offset, uint64_t length,
     done += static_cast<uint64_t>(got);
   }
   return buffer + (offset - begin);
+}
+
+void MappedFile::read_buffered(uint64_t offset, uint64_t length, uint8_t* out) const {
+  if (offset > size_ || length > size_ - offset)
+    fail(ErrorKind::kInternal, path_.string() + ": read_buffered past the end of the file");
+  int fd = buffered_fd_.load(std::memory_order_acquire);
+  if (fd < 0) {
+    const int opened = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (opened < 0) fail_errno("cannot open", path_);
+    if (buffered_fd_.compare_exchange_strong(fd, opened, std::memory_order_acq_rel)) {
+      fd = opened;
+    } else {
+      ::close(opened);  // another thread opened it first; `fd` now holds its descriptor
+    }
+  }
+  uint64_t done = 0;
+  while (done < length) {
+    const ssize_t got = ::pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail_errno("cannot read", path_);
+    if (got == 0) fail_input(path_.string() + ": truncated (unexpected end of file)");
+    done += static_cast<uint64_t>(got);
+  }
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // says), and read-only mappings whose pages can be released to keep the resident set bounded.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -105,12 +106,19 @@ class MappedFile {
   // for bytes not in the page cache, where faulting fresh page-cache pages in can cost more
   // than the device read itself (docs/benchmarks.md).
   const uint8_t* read_unbuffered(uint64_t offset, uint64_t length, uint8_t* buffer) const;
+  // Copies [offset, offset + length) into `out` with buffered reads (through the page cache,
+  // with the kernel's readahead), mapping nothing. For bytes a computation consumes once
+  // (dequantization): no page of the mapping joins the resident set, where the fault-around
+  // of concurrent readers would otherwise map pages next to a released range and leave them
+  // there. Thread-safe; opens its file descriptor on first use.
+  void read_buffered(uint64_t offset, uint64_t length, uint8_t* out) const;
 
  private:
   std::filesystem::path path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
-  int direct_fd_ = -1;  // the same file opened O_DIRECT, or -1
+  int direct_fd_ = -1;                        // the same file opened O_DIRECT, or -1
+  mutable std::atomic<int> buffered_fd_{-1};  // for read_buffered, or -1 until its first call
 };
 
 // Reads a whole (small) file, e.g. a JSON index, refusing files above `max_bytes`.

@@ -3,6 +3,7 @@
 // PyTorch's too (it converts f64 to f32 first).
 #include "core/float_convert.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -47,6 +48,37 @@ float load_as_f32(DType dtype, const uint8_t* p) {
       return static_cast<float>(v);  // hardware: RNE, NaN quieted keeping its top payload bits
     }
   }
+}
+
+// 4-lane vectors: the width of the baseline x86-64 (SSE2) registers, so that no operation
+// is split (GCC splits wider vectors' comparisons into scalar code there). Comparisons give
+// 0 or all ones per lane, which select lanes by masking. Lane shuffles use
+// __builtin_shufflevector (GCC 12, Clang).
+static_assert(std::endian::native == std::endian::little, "lane and byte order below");
+using U16x8 = uint16_t __attribute__((vector_size(16)));
+using U32x4 = uint32_t __attribute__((vector_size(16)));
+using I32x4 = int32_t __attribute__((vector_size(16)));
+using F32x4 = float __attribute__((vector_size(16)));
+
+// f32_from_fp8_e4m3(b) * scale for the fp8 bytes b of four lanes (each 0..255).
+inline U32x4 fp8_scaled_lanes(U32x4 b, F32x4 scale) {
+  const U32x4 sign = (b & 0x80u) << 24;
+  // Normal codes: exponent rebased from 7 to 127, mantissa moved up; subnormal ones
+  // (exponent 0): mantissa * 2^-9, exact through an int-to-float conversion.
+  const U32x4 normal = ((b & 0x7Fu) << 20) + (120u << 23);
+  const F32x4 small = __builtin_convertvector(reinterpret_cast<I32x4>(b & 7u), F32x4);
+  const U32x4 subnormal = reinterpret_cast<U32x4>(small * 0.001953125f);
+  const U32x4 is_subnormal = reinterpret_cast<U32x4>((b & 0x78u) == 0u);
+  const U32x4 decoded = sign | (normal & ~is_subnormal) | (subnormal & is_subnormal);
+  const U32x4 product = reinterpret_cast<U32x4>(reinterpret_cast<F32x4>(decoded) * scale);
+  const U32x4 nan = reinterpret_cast<U32x4>((b & 0x7Fu) == 0x7Fu);
+  return (product & ~nan) | ((sign | 0x7FF00000u) & nan);
+}
+
+// bf16_from_f32 of four lanes of f32 bits, in the low half of each lane.
+inline U32x4 bf16_lanes(U32x4 bits) {
+  const U32x4 nan = reinterpret_cast<U32x4>((bits & 0x7FFFFFFFu) > 0x7F800000u);
+  return ((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16) | nan;  // NaN: 0xFFFF
 }
 
 }  // namespace
@@ -118,6 +150,49 @@ float f32_from_mxfp4(uint8_t code, uint8_t scale) {
   return kValues[code & 0xF] * factor;
 }
 
+void bf16_from_f32_n(const uint8_t* in, uint8_t* out, int64_t count) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    U32x4 low, high;
+    std::memcpy(&low, in + i * 4, sizeof low);
+    std::memcpy(&high, in + i * 4 + 16, sizeof high);
+    const U16x8 narrow = __builtin_shufflevector(reinterpret_cast<U16x8>(bf16_lanes(low)),
+                                                 reinterpret_cast<U16x8>(bf16_lanes(high)), 0, 2, 4,
+                                                 6, 8, 10, 12, 14);
+    std::memcpy(out + i * 2, &narrow, sizeof narrow);
+  }
+  for (; i < count; ++i) {
+    float value;
+    std::memcpy(&value, in + i * 4, 4);
+    const uint16_t v = bf16_from_f32(value);
+    std::memcpy(out + i * 2, &v, 2);
+  }
+}
+
+void f32_from_fp8_e4m3_scaled(const uint8_t* in, float scale, float* out, int64_t count) {
+  const F32x4 scales = {scale, scale, scale, scale};
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    // Byte k of each 32-bit lane j is element 4j + k: decode the four byte positions, then
+    // transpose the 4x4 result back to element order.
+    U32x4 word;
+    std::memcpy(&word, in + i, sizeof word);
+    const U32x4 r0 = fp8_scaled_lanes(word & 0xFFu, scales);
+    const U32x4 r1 = fp8_scaled_lanes((word >> 8) & 0xFFu, scales);
+    const U32x4 r2 = fp8_scaled_lanes((word >> 16) & 0xFFu, scales);
+    const U32x4 r3 = fp8_scaled_lanes(word >> 24, scales);
+    const U32x4 t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5);
+    const U32x4 t1 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5);
+    const U32x4 t2 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+    const U32x4 t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+    const U32x4 ordered[4] = {
+        __builtin_shufflevector(t0, t1, 0, 1, 4, 5), __builtin_shufflevector(t0, t1, 2, 3, 6, 7),
+        __builtin_shufflevector(t2, t3, 0, 1, 4, 5), __builtin_shufflevector(t2, t3, 2, 3, 6, 7)};
+    std::memcpy(out + i, ordered, sizeof ordered);
+  }
+  for (; i < count; ++i) out[i] = f32_from_fp8_e4m3(in[i]) * scale;
+}
+
 void convert_floats(DType from, const uint8_t* in, DType to, uint8_t* out, int64_t count) {
   if (!is_castable_float(from) || !is_castable_float(to))
     fail(ErrorKind::kInternal,
@@ -125,6 +200,10 @@ void convert_floats(DType from, const uint8_t* in, DType to, uint8_t* out, int64
   const int in_size = dtype_size(from);
   if (from == to) {
     std::memcpy(out, in, static_cast<size_t>(count * in_size));
+    return;
+  }
+  if (from == DType::kF32 && to == DType::kBF16) {
+    bf16_from_f32_n(in, out, count);
     return;
   }
   for (int64_t i = 0; i < count; ++i, in += in_size) {

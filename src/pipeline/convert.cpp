@@ -45,7 +45,8 @@ FilePlan plan_output(Direction direction, const std::vector<OutputTensorSpec>& t
 
 // Tensors of which only one is written (tied embedding and lm_head; an HF copy of a shared
 // tensor) must hold the same bytes; kBadInput naming both when they differ in dtype, shape or
-// any byte. Reads both in 8 MiB steps.
+// any byte. Reads both in 8 MiB steps, releasing the pages read (the pair is usually two
+// embedding-sized tensors, which would otherwise stay in the resident set all run long).
 void check_bit_equal(const MappedCheckpoint& input, const TensorPlan::EqualTensors& pair) {
   const CatalogTensor& a = *pair.a;
   const CatalogTensor& b = *pair.b;
@@ -61,6 +62,8 @@ void check_bit_equal(const MappedCheckpoint& input, const TensorPlan::EqualTenso
       const int64_t count = std::min(step, total - first);
       input.read_elements(a, first, count, left.data());
       input.read_elements(b, first, count, right.data());
+      input.release_elements(a, first, count);
+      input.release_elements(b, first, count);
       equal =
           std::memcmp(left.data(), right.data(), static_cast<size_t>(count * element_size)) == 0;
     }

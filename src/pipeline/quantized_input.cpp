@@ -1,7 +1,6 @@
 #include "pipeline/quantized_input.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <set>
 
@@ -33,20 +32,22 @@ std::string quant_describe(const CatalogTensor& tensor) {
          shape_to_string(tensor.shape);
 }
 
-const std::array<float, 256>& fp8_table() {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> values{};
-    for (int b = 0; b < 256; ++b) values[b] = f32_from_fp8_e4m3(static_cast<uint8_t>(b));
-    return values;
-  }();
-  return table;
-}
-
-// Reads elements [first, first + count) of `tensor` into a thread-local buffer and releases
-// their pages (the caller consumes them at once).
-const uint8_t* quant_read_released(const MappedCheckpoint& input, const CatalogTensor& tensor,
-                                   int64_t first, int64_t count, std::vector<uint8_t>& buffer) {
-  buffer.resize(static_cast<size_t>(count * dtype_size(tensor.dtype)));
+// Reads elements [first, first + count) of `tensor` into a thread-local buffer, which the
+// caller consumes at once. A tensor stored as one run (every safetensors tensor) is read
+// without its mapping (MappedFile::read_buffered), so that peak RSS stays at the buffers;
+// others go through the mapping and release their pages.
+const uint8_t* quant_read(const MappedCheckpoint& input, const CatalogTensor& tensor, int64_t first,
+                          int64_t count, std::vector<uint8_t>& buffer) {
+  const int64_t element_size = dtype_size(tensor.dtype);
+  buffer.resize(static_cast<size_t>(count * element_size));
+  uint64_t offset = 0;
+  const uint8_t* base = input.contiguous_data(tensor);
+  const MappedFile* file =
+      base == nullptr ? nullptr : input.locate(base + first * element_size, &offset);
+  if (file != nullptr) {
+    file->read_buffered(offset, buffer.size(), buffer.data());
+    return buffer.data();
+  }
   input.read_elements(tensor, first, count, buffer.data());
   input.release_elements(tensor, first, count);
   return buffer.data();
@@ -60,14 +61,14 @@ ElementGenerator fp8_generator(const MappedCheckpoint& input, const CatalogTenso
     thread_local std::vector<uint8_t> bytes, scale_row;
     const int64_t cols = weight.shape[1];
     const int64_t scale_cols = scale.shape[1];
-    const uint8_t* fp8 = quant_read_released(input, weight, first, count, bytes);
-    // The scale rows of every weight row in the range, read (and released) once per call: a
-    // read per weight row would release and fault the same scale page again for each row.
+    const uint8_t* fp8 = quant_read(input, weight, first, count, bytes);
+    // The scale rows of every weight row in the range, read once per call rather than once
+    // per weight row.
     const int64_t first_scale_row = first / cols / options.fp8_block_rows;
     const int64_t scale_rows =
         (first + count - 1) / cols / options.fp8_block_rows - first_scale_row + 1;
-    const float* scale_block = reinterpret_cast<const float*>(quant_read_released(
-        input, scale, first_scale_row * scale_cols, scale_rows * scale_cols, scale_row));
+    const float* scale_block = reinterpret_cast<const float*>(
+        quant_read(input, scale, first_scale_row * scale_cols, scale_rows * scale_cols, scale_row));
     float* values = reinterpret_cast<float*>(out);
     for (int64_t done = 0; done < count;) {
       const int64_t row = (first + done) / cols, col = (first + done) % cols;
@@ -92,10 +93,9 @@ ElementGenerator mxfp4_generator(const MappedCheckpoint& input, const CatalogTen
   return [&input, &blocks, &scales](int64_t first, int64_t count, uint8_t* out) {
     thread_local std::vector<uint8_t> packed, exponents;
     const int64_t last = first + count - 1;
-    const uint8_t* bytes =
-        quant_read_released(input, blocks, first / 2, last / 2 - first / 2 + 1, packed);
+    const uint8_t* bytes = quant_read(input, blocks, first / 2, last / 2 - first / 2 + 1, packed);
     const uint8_t* scale =
-        quant_read_released(input, scales, first / 32, last / 32 - first / 32 + 1, exponents);
+        quant_read(input, scales, first / 32, last / 32 - first / 32 + 1, exponents);
     for (int64_t s = 0; s <= last / 32 - first / 32; ++s)
       if (scale[s] == 255)
         fail_input(scales.name + " holds the E8M0 NaN scale 255 (flat index " +
@@ -109,8 +109,12 @@ ElementGenerator mxfp4_generator(const MappedCheckpoint& input, const CatalogTen
 
 void dequantize_fp8_row(const uint8_t* fp8, const float* scales, int64_t first_col, int64_t count,
                         int64_t block_cols, float* out) {
-  const std::array<float, 256>& table = fp8_table();
-  for (int64_t i = 0; i < count; ++i) out[i] = table[fp8[i]] * scales[(first_col + i) / block_cols];
+  for (int64_t i = 0; i < count;) {  // one scale block (or the part of it in range) at a time
+    const int64_t block = (first_col + i) / block_cols;
+    const int64_t n = std::min(count - i, (block + 1) * block_cols - (first_col + i));
+    f32_from_fp8_e4m3_scaled(fp8 + i, scales[block], out + i, n);
+    i += n;
+  }
 }
 
 void dequantize_mxfp4(const uint8_t* blocks, const uint8_t* scales, int64_t first, int64_t count,
@@ -124,15 +128,29 @@ void dequantize_mxfp4(const uint8_t* blocks, const uint8_t* scales, int64_t firs
             f32_from_mxfp4(static_cast<uint8_t>(code), static_cast<uint8_t>(scale));
     return values;
   }();
+  // One element at a time up to a byte boundary and over the tail; whole bytes (two
+  // elements, low nibble first) within each scale group in between.
   const int64_t end = first + count;
-  for (int64_t i = first; i < end;) {
+  // Element i's byte and scale: blocks[i / 2 - first / 2], scales[i / 32 - first / 32].
+  auto one = [&](int64_t i) {
+    const uint8_t byte = blocks[i / 2 - first / 2];
+    out[i - first] = table[scales[i / 32 - first / 32] * 16 + ((i & 1) ? byte >> 4 : byte & 0xF)];
+  };
+  int64_t i = first;
+  if (i < end && (i & 1)) one(i++);
+  while (end - i >= 2) {
+    const int64_t group_end = std::min(end & ~int64_t{1}, (i / 32 + 1) * 32);
     const float* values = table.data() + scales[i / 32 - first / 32] * 16;
-    const int64_t group_end = std::min(end, (i / 32 + 1) * 32);
-    for (; i < group_end; ++i) {
-      const uint8_t byte = blocks[i / 2 - first / 2];
-      out[i - first] = values[(i & 1) ? byte >> 4 : byte & 0xF];
+    const uint8_t* bytes = blocks + (i / 2 - first / 2);
+    float* target = out + (i - first);
+    const int64_t pairs = (group_end - i) / 2;
+    for (int64_t k = 0; k < pairs; ++k) {
+      target[2 * k] = values[bytes[k] & 0xF];
+      target[2 * k + 1] = values[bytes[k] >> 4];
     }
+    i = group_end;
   }
+  if (i < end) one(i);
 }
 
 bool has_quantized_tensors(const Catalog& catalog) {

@@ -79,6 +79,56 @@ TEST_CASE("dequantize_mxfp4: low nibble first, one scale per 32 elements, any st
   for (int i = 0; i < 7; ++i) CHECK(bits(part[i]) == bits(all[29 + i]));
 }
 
+TEST_CASE("bulk kernels give the per-element functions' bits, any length and alignment") {
+  // Every fp8 code, at scales that keep, overflow and make subnormal the products.
+  std::vector<uint8_t> codes(256 + 3);
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(i * 37 + 5);
+  for (const float scale : {1.0f, 0.5f, -3.0e-3f, std::ldexp(1.0f, -140), std::ldexp(1.0f, 120),
+                            std::ldexp(1.0f, -126) * 0.75f}) {
+    for (const size_t start : {size_t{0}, size_t{3}}) {
+      const size_t count = codes.size() - start;
+      std::vector<float> out(count);
+      f32_from_fp8_e4m3_scaled(codes.data() + start, scale, out.data(),
+                               static_cast<int64_t>(count));
+      for (size_t i = 0; i < count; ++i)
+        CHECK(bits(out[i]) == bits(f32_from_fp8_e4m3(codes[start + i]) * scale));
+    }
+  }
+  // f32 -> bf16: ties, overflow, every NaN kind, subnormals, signs, unaligned in and out.
+  std::vector<uint32_t> values = {0x3F808000, 0x3F818000, 0x3F807FFF, 0x7F7FFFFF, 0xFF7FFFFF,
+                                  0x7F800000, 0xFF800000, 0x7F800001, 0xFFC00000, 0x7FFFFFFF,
+                                  0x00008000, 0x00018000, 0x80000001, 0x00000000, 0x80000000};
+  uint32_t state = 12345;
+  while (values.size() < 203) values.push_back(state = state * 1664525u + 1013904223u);
+  std::vector<uint8_t> in(values.size() * 4 + 1), bf16(values.size() * 2 + 1);
+  std::memcpy(in.data() + 1, values.data(), values.size() * 4);
+  bf16_from_f32_n(in.data() + 1, bf16.data() + 1, static_cast<int64_t>(values.size()));
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint16_t got;
+    std::memcpy(&got, bf16.data() + 1 + 2 * i, 2);
+    CHECK(got == bf16_from_f32(from_bits(values[i])));
+  }
+}
+
+TEST_CASE("dequantize_mxfp4: every start and length within two groups") {
+  std::vector<uint8_t> blocks(48), scales = {120, 131, 0};
+  for (size_t i = 0; i < blocks.size(); ++i) blocks[i] = static_cast<uint8_t>(i * 73 + 11);
+  std::vector<float> all(96);
+  dequantize_mxfp4(blocks.data(), scales.data(), 0, 96, all.data());
+  for (int i = 0; i < 96; ++i) {
+    const uint8_t byte = blocks[i / 2];
+    CHECK(bits(all[i]) == bits(f32_from_mxfp4(static_cast<uint8_t>(i % 2 ? byte >> 4 : byte & 0xF),
+                                              scales[i / 32])));
+  }
+  for (int first = 0; first < 70; ++first)
+    for (int count = 1; first + count <= 96; count += 5) {
+      std::vector<float> part(static_cast<size_t>(count));
+      dequantize_mxfp4(blocks.data() + first / 2, scales.data() + first / 32, first, count,
+                       part.data());
+      for (int i = 0; i < count; ++i) CHECK(bits(part[i]) == bits(all[first + i]));
+    }
+}
+
 TEST_CASE("casts round as PyTorch: RNE, NaN patterns of its x86 kernels") {
   CHECK(bf16_from_f32(from_bits(0x3F808000)) == 0x3F80);  // tie to even
   CHECK(bf16_from_f32(from_bits(0x3F818000)) == 0x3F82);
