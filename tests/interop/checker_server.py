@@ -9,6 +9,9 @@ child per job that runs the script as `__main__` with that argv (exactly as `pyt
 ARGS` would, except that the heavy modules are already imported), and writes the child's exit
 status as one line to `done`. Output goes to the server's own stdout/stderr (the test's log).
 A fresh child per job keeps checkers from seeing each other's state. EOF on `jobs` ends it.
+Before the first job of a checker that loads models through transformers, the server imports
+transformers' model machinery and the model classes once (transformers imports them lazily,
+which would otherwise happen again in every child, about as long as a small model's check).
 """
 import os
 import runpy
@@ -21,6 +24,29 @@ try:  # what every checker imports; transformers is absent from the older-suite 
     import transformers  # noqa: F401
 except ImportError:
     pass
+
+
+# Checkers that instantiate transformers models, and what they need imported.
+MODEL_CHECKERS = {"check_transformers_load.py", "check_loads_as.py", "check_logits.py"}
+MODEL_CLASSES = ("LlamaForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
+                 "DeepseekV3ForCausalLM", "Llama4ForCausalLM", "GptOssForCausalLM",
+                 "AutoModelForCausalLM")
+models_imported = False
+
+
+def import_models_once(script):
+    """Imports the model classes into the server before forking SCRIPT's child, if it needs them."""
+    global models_imported
+    if models_imported or os.path.basename(script) not in MODEL_CHECKERS:
+        return
+    models_imported = True
+    try:
+        import transformers
+        import transformers.modeling_utils  # noqa: F401
+        for name in MODEL_CLASSES:
+            getattr(transformers, name)
+    except (ImportError, AttributeError):
+        pass  # the child imports what it needs itself and reports what is missing
 
 
 def run_child(script, args):
@@ -52,6 +78,7 @@ def main(argv):
     for line in jobs:
         fields = line.rstrip("\n").split("\t")
         script = os.path.join(here, os.path.basename(fields[0]))
+        import_models_once(script)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
