@@ -1,21 +1,25 @@
-// Runs a fuzz target's LLVMFuzzerTestOneInput once on every file of the given corpus
+// Runs one fuzz target's LLVMFuzzerTestOneInput once on every file of the given corpus
 // directories (or files), without libFuzzer: the ordinary build (GCC, and the sanitizer build
 // that CI runs) replays the saved corpus and kept crashers as ctest tests `fuzz_replay.*`.
 // A finding aborts, as it would under libFuzzer.
+//   fuzz_replay TARGET CORPUS_DIR_OR_FILE...   (TARGET: e.g. zip_fuzz)
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+#include "replay_targets.h"
 
 namespace {
 
-void replay_file(const std::filesystem::path& path) {
+using TestOneInput = int (*)(const uint8_t* data, size_t size);
+
+void replay_file(TestOneInput test_one_input, const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "cannot read %s\n", path.c_str());
@@ -25,18 +29,26 @@ void replay_file(const std::filesystem::path& path) {
                                    std::istreambuf_iterator<char>()};
   // A copy of exactly `size` bytes, so that ASan sees reads past the end of the input.
   std::vector<uint8_t> exact(bytes);
-  LLVMFuzzerTestOneInput(exact.empty() ? nullptr : exact.data(), exact.size());
+  test_one_input(exact.empty() ? nullptr : exact.data(), exact.size());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s CORPUS_DIR_OR_FILE...\n", argv[0]);
+  TestOneInput test_one_input = nullptr;
+  if (argc >= 3) {
+    for (const auto& target : ckconv::fuzz::replay_targets())
+      if (std::strcmp(target.name, argv[1]) == 0) test_one_input = target.test_one_input;
+  }
+  if (test_one_input == nullptr) {
+    std::fprintf(stderr, "usage: %s TARGET CORPUS_DIR_OR_FILE... (TARGET: one of", argv[0]);
+    for (const auto& target : ckconv::fuzz::replay_targets())
+      std::fprintf(stderr, " %s", target.name);
+    std::fprintf(stderr, ")\n");
     return 2;
   }
   size_t count = 0;
-  for (int i = 1; i < argc; ++i) {
+  for (int i = 2; i < argc; ++i) {
     const std::filesystem::path path = argv[i];
     std::vector<std::filesystem::path> files;
     if (std::filesystem::is_directory(path)) {
@@ -47,7 +59,7 @@ int main(int argc, char** argv) {
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      replay_file(file);
+      replay_file(test_one_input, file);
       ++count;
     }
   }

@@ -9,7 +9,11 @@ child per job that runs the script as `__main__` with that argv (exactly as `pyt
 ARGS` would, except that the heavy modules are already imported), and writes the child's exit
 status as one line to `done`. Output goes to the server's own stdout/stderr (the test's log).
 A fresh child per job keeps checkers from seeing each other's state. EOF on `jobs` ends it.
+Before the first job of a checker that needs them, the server imports the modules that
+libraries import lazily (transformers' model classes, torch._dynamo for DTensors): imported in
+each child, or in each rank a checker forks, they cost about as much as a small check.
 """
+import importlib
 import os
 import runpy
 import sys
@@ -21,6 +25,34 @@ try:  # what every checker imports; transformers is absent from the older-suite 
     import transformers  # noqa: F401
 except ImportError:
     pass
+
+# Checker -> modules (and transformers classes) it imports lazily, at the first use.
+MODEL_CLASSES = ["transformers.modeling_utils", "transformers:LlamaForCausalLM",
+                 "transformers:Qwen3ForCausalLM", "transformers:Qwen3MoeForCausalLM",
+                 "transformers:DeepseekV3ForCausalLM", "transformers:Llama4ForCausalLM",
+                 "transformers:GptOssForCausalLM", "transformers:AutoModelForCausalLM"]
+LAZY_IMPORTS = {
+    "check_transformers_load.py": MODEL_CLASSES,
+    "check_loads_as.py": MODEL_CLASSES,
+    "check_logits.py": MODEL_CLASSES,
+    "dcp_check.py": ["torch._dynamo"],  # DTensor.from_local in each rank of a multirank write
+}
+imported = set()
+
+
+def import_lazy_modules(script):
+    """Imports, in the server before forking SCRIPT's child, what that checker imports lazily."""
+    for name in LAZY_IMPORTS.get(os.path.basename(script), []):
+        if name in imported:
+            continue
+        imported.add(name)
+        module, _, attribute = name.partition(":")
+        try:
+            loaded = importlib.import_module(module)
+            if attribute:
+                getattr(loaded, attribute)
+        except (ImportError, AttributeError):
+            pass  # the child imports what it needs itself and reports what is missing
 
 
 def run_child(script, args):
@@ -52,6 +84,7 @@ def main(argv):
     for line in jobs:
         fields = line.rstrip("\n").split("\t")
         script = os.path.join(here, os.path.basename(fields[0]))
+        import_lazy_modules(script)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()

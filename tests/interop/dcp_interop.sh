@@ -3,14 +3,15 @@
 #    ranks plus optimizer/train_state items; ckconv reads its model tensors bit-exactly;
 #  - ckconv writes DCP directories and torch.save files (adapter fixtures and every dtype);
 #    dcp.load, dcp_to_torch_save and torch.load(weights_only=True) read them bit-exactly.
-# The ckconv side runs through the dcp_interop_cases program (tests/interop/dcp_interop_cases.cpp),
-# which sits next to the ckconv binary in the build directory.
+# The ckconv side runs through the doctest cases of tests/interop/dcp_interop_cases.cpp, compiled
+# into unit_tests (next to the ckconv binary in the build directory) but skipped unless asked.
 source "$(dirname "$0")/lib.sh"
-CASES="$(dirname "$CKCONV")/dcp_interop_cases"
-[[ -x "$CASES" ]] || { echo "FAIL: $CASES not built"; exit 1; }
+UNIT_TESTS="$(dirname "$CKCONV")/unit_tests"
+[[ -x "$UNIT_TESTS" ]] || { echo "FAIL: $UNIT_TESTS not built"; exit 1; }
+CASES=("$UNIT_TESTS" --no-skip)
 
 reference "PyTorch writes a 2-rank sharded DCP checkpoint" dcp_check.py write-multirank "$IN/multirank"
-if CKCONV_INTEROP_MULTIRANK_DIR="$WORK/multirank" "$CASES" -tc='dcp interop: a multi-rank*' >cases.log 2>&1 &&
+if CKCONV_INTEROP_MULTIRANK_DIR="$WORK/multirank" "${CASES[@]}" -tc='dcp interop: a multi-rank*' >cases.log 2>&1 &&
    grep -q "1 passed" cases.log; then
   pass "ckconv reads the 2-rank checkpoint's model tensors bit-exactly and skips the training state"
 else
@@ -18,7 +19,7 @@ else
   fail "ckconv reads the 2-rank checkpoint"
 fi
 
-if CKCONV_INTEROP_WRITE_DIR="$WORK/written" "$CASES" -tc='dcp interop: write*' >cases.log 2>&1 &&
+if CKCONV_INTEROP_WRITE_DIR="$WORK/written" "${CASES[@]}" -tc='dcp interop: write*' >cases.log 2>&1 &&
    grep -q "1 passed" cases.log; then
   pass "ckconv writes DCP and torch.save checkpoints"
 else
