@@ -154,6 +154,11 @@ BlockBuilder::BlockBuilder(const ExecutionPlan& plan, const FilePlan& file_plan,
   auto by_begin = [](const Extent& a, const Extent& b) { return a.begin < b.begin; };
   for (auto& list : extents_) std::sort(list.begin(), list.end(), by_begin);
   for (auto& list : literal_extents_) std::sort(list.begin(), list.end(), by_begin);
+  band_elements_.assign(file_plan.placements.size(), 0);
+  for (size_t p = 0; p < file_plan.placements.size(); ++p)
+    if (reads_across_rows(plan.recipes[file_plan.placements[p].tensor]))
+      band_elements_[p] = band_elements(p);
+  bands_ = std::make_unique<BandCache>(kBandsKept);
   for (size_t f = 0; f < file_plan.files.size(); ++f)
     for (uint64_t offset = 0; offset < file_plan.files[f].size_bytes; offset += block_bytes_)
       blocks_.push_back({static_cast<uint32_t>(f), offset,
@@ -286,9 +291,31 @@ void BlockBuilder::fill_elements(const TensorRecipe& recipe, size_t p, int64_t f
   fill_moved_elements(recipe, p, first, count, out, access);
 }
 
-// fill_elements without the cast: elements of piece_dtype(recipe).
+// fill_elements without the cast: elements of piece_dtype(recipe). A banded placement's
+// come from its bands, which read their sources themselves: the collect pass records none.
 void BlockBuilder::fill_moved_elements(const TensorRecipe& recipe, size_t p, int64_t first,
                                        int64_t count, uint8_t* out, SourceAccess* access) const {
+  if (band_elements_[p] > 0) {
+    if (!access->collect_only) copy_from_bands(recipe, p, first, count, out);
+    return;
+  }
+  fill_unbanded(recipe, p, first, count, out, access);
+}
+
+// Builds band `band` of placement `p` (see band_elements) at `out`, reading its sources
+// through the mappings and releasing the pages read.
+void BlockBuilder::build_band(const TensorRecipe& recipe, size_t p, int64_t band,
+                              uint8_t* out) const {
+  const int64_t first = band * band_elements_[p];
+  const int64_t count = std::min(band_elements_[p], num_elements(recipe.view_shape) - first);
+  SourceAccess access;
+  fill_unbanded(recipe, p, first, count, out, &access);
+  release(access.touched);
+}
+
+// fill_moved_elements of a placement without bands.
+void BlockBuilder::fill_unbanded(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
+                                 uint8_t* out, SourceAccess* access) const {
   const Shape& view = recipe.view_shape;
   if (view.empty()) {  // a scalar: one element, one tile
     run_tile(recipe, p, Tile{0, 0, 0, 1}, out, access);

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/file.h"
 #include "formats/file_plan.h"
+#include "pipeline/band_cache.h"
 #include "pipeline/executor.h"
 #include "pipeline/strided_copy.h"
 
@@ -70,6 +72,16 @@ class BlockBuilder {
   struct ExtentRange;
   struct SourceAccess;
 
+  // Bands (see band_cache.h): a placement whose tensor is transposed from mapped sources
+  // and spans more than one block is built kBandBlocks blocks' worth of whole rows at a
+  // time, and its blocks copy from the bands; at most kBandsKept built bands are kept.
+  static constexpr uint64_t kBandBlocks = 6;
+  static constexpr size_t kBandsKept = 2;
+  int64_t band_elements(size_t p) const;
+  void copy_from_bands(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
+                       uint8_t* out) const;
+  void build_band(const TensorRecipe& recipe, size_t p, int64_t band, uint8_t* out) const;
+
   static ExtentRange overlapping(const std::vector<Extent>& list, uint64_t begin, uint64_t end);
   void collect_sources(size_t index, const AlignedBuffer& buffer, SourceAccess* access) const;
   void build_block(size_t index, const AlignedBuffer& buffer, std::vector<CrcPart>* crcs,
@@ -80,6 +92,8 @@ class BlockBuilder {
                      uint8_t* out, SourceAccess* access) const;
   void fill_moved_elements(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
                            uint8_t* out, SourceAccess* access) const;
+  void fill_unbanded(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
+                     uint8_t* out, SourceAccess* access) const;
   void fill_tiles(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count, uint8_t* out,
                   SourceAccess* access) const;
   void run_tile(const TensorRecipe& recipe, size_t p, const Tile& tile, uint8_t* out,
@@ -92,6 +106,8 @@ class BlockBuilder {
   std::vector<std::vector<Extent>> extents_;          // per file: tensor placements
   std::vector<std::vector<Extent>> literal_extents_;  // per file: literal bytes
   std::vector<Block> blocks_;
+  std::vector<int64_t> band_elements_;  // per placement: elements of one band, 0: not banded
+  std::unique_ptr<BandCache> bands_;
 };
 
 }  // namespace ckconv

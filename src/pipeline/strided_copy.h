@@ -30,11 +30,12 @@ void copy_strided_runs(uint8_t* target, const Shape& target_strides, const Eleme
                        int element_size);
 
 // A strided read spanning more source bytes than this (a transpose reads a few columns of
-// every source row: one 4 MiB block of llama4's gate_up_proj spans a whole 168 MB expert) is
+// every source row: one band of llama4's gate_up_proj spans a whole 168 MB expert) is
 // copied in stripes of source rows, each released from the mapping once copied, so that the
-// source pages a block keeps mapped stay bounded whatever the tensor's size. (Released pages
-// stay in the page cache; the next block's columns fault them in again.)
-constexpr uint64_t kMaxSparseSpanBytes = uint64_t{48} << 20;
+// source pages a builder keeps mapped stay bounded whatever the tensor's size. (Released
+// pages stay in the page cache; the next band's columns map them in again.) Each builder
+// thread holds one stripe at a time, so this counts once per thread in peak RSS.
+constexpr uint64_t kMaxSparseSpanBytes = uint64_t{16} << 20;
 
 // copy_strided from the mapping of `checkpoint` at `source`, a stripe of rows of the
 // largest-stride dimension at a time, releasing each stripe's source span after copying it.

@@ -1,0 +1,79 @@
+// A bounded cache of built bands: consecutive whole rows of a tensor's output that several
+// blocks copy from. A transposed tensor's block reads a few columns of every source row of
+// its expert, so building it alone maps every source page once per block; a band built in
+// one pass over the source rows serves all the blocks it overlaps, so each source page is
+// mapped once per band instead.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace ckconv {
+
+// A band's bytes in an anonymous mapping of their own, unmapped when the last holder lets
+// go: freed through the allocator, blocks of this size stay in its arenas and peak RSS
+// grows with the number of bands built.
+class BandBuffer {
+ public:
+  explicit BandBuffer(size_t size);
+  ~BandBuffer();
+  BandBuffer(const BandBuffer&) = delete;
+  BandBuffer& operator=(const BandBuffer&) = delete;
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+class BandCache {
+ public:
+  using Band = std::shared_ptr<const BandBuffer>;
+  using Build = std::function<void(uint8_t* out)>;
+
+  // Keeps at most `capacity` built bands (at least one) besides the ones callers still hold
+  // or are building.
+  explicit BandCache(size_t capacity);
+
+  // The bytes of band `key` (`size` bytes), built by build(out) on this thread when no
+  // thread has built or is building them, else waited for. While another thread builds
+  // `key`, a caller with ahead_build builds band `ahead_key` (ahead_size bytes) if nobody
+  // has, so that two threads reaching the same band build neighbouring bands instead of
+  // one waiting. A build that throws leaves the band absent (a waiter builds it again) and
+  // the exception propagates to its caller. The result does not depend on which thread
+  // built the band: build must be a pure function of the key.
+  Band get(uint64_t key, uint64_t size, const Build& build, uint64_t ahead_key = 0,
+           uint64_t ahead_size = 0, const Build& ahead_build = nullptr);
+
+  // Bands held by the cache (built and kept, or being built): for tests.
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<BandBuffer> band;  // null while building
+    uint64_t last_use = 0;
+  };
+  // Builds `key` on this thread: it is already registered as building. Publishes the band
+  // (or removes the entry when build throws) and wakes the waiters.
+  Band build_claimed(std::unique_lock<std::mutex>& lock, uint64_t key, uint64_t size,
+                     const Build& build);
+  void evict_locked();
+
+  const size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable built_;
+  std::map<uint64_t, Entry> entries_;
+  // Evicted bands nobody holds, reused by the next builds of the same size: a fresh buffer
+  // costs a page fault and a page of zeros per 4 KiB. At most one is kept.
+  std::vector<std::shared_ptr<BandBuffer>> spare_;
+  uint64_t clock_ = 0;
+};
+
+}  // namespace ckconv
