@@ -32,7 +32,9 @@ TEST_CASE("each fixture's config.json resolves to its flavor.json config") {
        {"llama3_tiny_gqa", "llama3_tiny_tied", "llama3_tiny_bf16", "qwen3_tiny", "qwen3_tiny_moe",
         "llama4_tiny", "gpt_oss_tiny", "deepseek_v3_tiny", "deepseek_v3_tiny_qlora"}) {
     CAPTURE(fixture);
-    const std::string dir = std::string(CKCONV_FIXTURES_DIR) + "/adapters/" + fixture;
+    std::string dir = CKCONV_FIXTURES_DIR;  // appended in steps: GCC 12 warns on a + chain here
+    dir += "/adapters/";
+    dir += fixture;
     const nlohmann::json flavor = read_json(dir + "/flavor.json");
     const ModelConfig expected = load_model_config(flavor["family"], flavor["base_flavor"],
                                                    read_overrides_file(dir + "/flavor.json"));
