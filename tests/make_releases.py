@@ -16,8 +16,7 @@ per-layer dimensions of DeepSeek-V3 and gpt-oss-120b (vocabulary 1024, --experts
 experts, --layers=N layers); --fast-data repeats each tensor's first 64 Ki elements so that
 gigabytes are written in seconds (the default data is unchanged by these options).
 
-Releases: deepseek-v3 (without its multi-token-prediction layer, which from-hf does not map
-yet), gpt-oss-20b, llama-3.1-8b, llama-3.2-1b, qwen3-0.6b, qwen3-30b-a3b, llama-4-scout
+Releases: deepseek-v3 (with its multi-token-prediction layer model.layers.{N}.*), gpt-oss-20b, llama-3.1-8b, llama-3.2-1b, qwen3-0.6b, qwen3-30b-a3b, llama-4-scout
 (the multimodal repo: language_model.* text keys plus vision_model.* and
 multi_modal_projector.* tensors).
 """
@@ -407,6 +406,8 @@ RELEASES = {"deepseek-v3": deepseek_v3, "gpt-oss-20b": gpt_oss_20b, "llama-3.1-8
 
 
 def main():
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        sys.exit(__doc__.split("\n\n")[1])  # the usage: OUT_DIR comes first
     MODES.update(a for a in sys.argv[2:] if a.startswith("--") and "=" not in a)
     OPTIONS.update(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--") and "=" in a)
     out = sys.argv[1]
