@@ -240,44 +240,59 @@ TensorRecipe recipe_transpose_last2(const std::string& out, const std::string& s
   return recipe;
 }
 
-TensorRecipe recipe_concat_transposed(const std::string& out, const std::vector<std::string>& parts,
-                                      const std::vector<Shape>& part_shapes, DType dtype) {
+namespace {
+
+// The concatenation of `parts` along the last dim of a [batch, rows, total] view, whose
+// shape is part_shapes[0]'s with its last two dims (rows, total). Part k is `width` wide:
+// transposed, its own [.., width, rows] read column-wise (cat(part^T, dim=-1)); otherwise
+// its own [.., rows, width] read row-wise (cat(part, dim=-1)).
+TensorRecipe concat_last_dim(const std::string& out, const std::vector<std::string>& parts,
+                             const std::vector<Shape>& part_shapes, DType dtype, bool transposed) {
   CKCONV_CHECK(!parts.empty() && parts.size() == part_shapes.size());
   const size_t rank = part_shapes[0].size();
   CKCONV_CHECK(rank >= 2);
-  const int64_t b = part_shapes[0][rank - 1];
+  const size_t width_dim = transposed ? rank - 2 : rank - 1;
+  const int64_t rows = part_shapes[0][transposed ? rank - 1 : rank - 2];
   const int64_t batch = product(part_shapes[0], 0, rank - 2);
   int64_t total = 0;
-  for (const Shape& shape : part_shapes) total += shape[rank - 2];
+  for (const Shape& shape : part_shapes) total += shape[width_dim];
   Shape out_shape = part_shapes[0];
-  out_shape[rank - 2] = b;
+  out_shape[rank - 2] = rows;
   out_shape[rank - 1] = total;
-  TensorRecipe recipe = make(out, out_shape, dtype, {batch, b, total}, parts);
+  TensorRecipe recipe = make(out, out_shape, dtype, {batch, rows, total}, parts);
   int64_t column = 0;
   for (size_t k = 0; k < parts.size(); ++k) {
-    const int64_t a = part_shapes[k][rank - 2];
+    const int64_t width = part_shapes[k][width_dim];
     Piece piece;
     piece.offsets = {0, 0, column};
-    piece.sizes = {batch, b, a};
+    piece.sizes = {batch, rows, width};
     piece.source = static_cast<int>(k);
-    piece.source_strides = {a * b, 1, b};
+    piece.source_strides =
+        transposed ? Shape{width * rows, 1, rows} : Shape{rows * width, width, 1};
     recipe.pieces.push_back(piece);
-    column += a;
+    column += width;
   }
   return recipe;
 }
 
+}  // namespace
+
+TensorRecipe recipe_concat_transposed(const std::string& out, const std::vector<std::string>& parts,
+                                      const std::vector<Shape>& part_shapes, DType dtype) {
+  return concat_last_dim(out, parts, part_shapes, dtype, true);
+}
+
 namespace {
 
-// Where part `index` starts along the second-to-last dim of the concatenation of
-// `part_shapes`, and that dim's total extent.
-std::pair<int64_t, int64_t> part_start_and_total(const std::vector<Shape>& part_shapes, int index) {
-  const size_t rank = part_shapes[0].size();
+// Where part `index` starts along dim `dim` of the concatenation of `part_shapes`, and that
+// dim's total extent.
+std::pair<int64_t, int64_t> part_start_and_total(const std::vector<Shape>& part_shapes, int index,
+                                                 size_t dim) {
   int64_t start = 0;
   int64_t total = 0;
   for (size_t k = 0; k < part_shapes.size(); ++k) {
     if (static_cast<int>(k) == index) start = total;
-    total += part_shapes[k][rank - 2];
+    total += part_shapes[k][dim];
   }
   return {start, total};
 }
@@ -289,7 +304,7 @@ TensorRecipe recipe_split_transposed(const std::string& out, const std::string& 
   const size_t rank = part_shapes[0].size();
   const int64_t b = part_shapes[0][rank - 1];
   const int64_t batch = product(part_shapes[0], 0, rank - 2);
-  const auto [column, total] = part_start_and_total(part_shapes, index);
+  const auto [column, total] = part_start_and_total(part_shapes, index, rank - 2);
   const Shape& shape = part_shapes[index];
   const int64_t a = shape[rank - 2];
   TensorRecipe recipe = make(out, shape, dtype, {batch, a, b}, {src});
@@ -368,7 +383,7 @@ TensorRecipe recipe_split_rows(const std::string& out, const std::string& src, i
   const size_t rank = part_shapes[0].size();
   const int64_t b = part_shapes[0][rank - 1];
   const int64_t batch = product(part_shapes[0], 0, rank - 2);
-  const auto [row, total] = part_start_and_total(part_shapes, index);
+  const auto [row, total] = part_start_and_total(part_shapes, index, rank - 2);
   const Shape& shape = part_shapes[index];
   const int64_t a = shape[rank - 2];
   TensorRecipe recipe = make(out, shape, dtype, {batch, a, b}, {src});
@@ -378,28 +393,7 @@ TensorRecipe recipe_split_rows(const std::string& out, const std::string& src, i
 
 TensorRecipe recipe_concat_columns(const std::string& out, const std::vector<std::string>& parts,
                                    const std::vector<Shape>& part_shapes, DType dtype) {
-  CKCONV_CHECK(!parts.empty() && parts.size() == part_shapes.size());
-  const size_t rank = part_shapes[0].size();
-  CKCONV_CHECK(rank >= 2);
-  const int64_t rows = part_shapes[0][rank - 2];
-  const int64_t batch = product(part_shapes[0], 0, rank - 2);
-  int64_t total = 0;
-  for (const Shape& shape : part_shapes) total += shape[rank - 1];
-  Shape out_shape = part_shapes[0];
-  out_shape[rank - 1] = total;
-  TensorRecipe recipe = make(out, out_shape, dtype, {batch, rows, total}, parts);
-  int64_t column = 0;
-  for (size_t k = 0; k < parts.size(); ++k) {
-    const int64_t a = part_shapes[k][rank - 1];
-    Piece piece;
-    piece.offsets = {0, 0, column};
-    piece.sizes = {batch, rows, a};
-    piece.source = static_cast<int>(k);
-    piece.source_strides = {rows * a, a, 1};
-    recipe.pieces.push_back(piece);
-    column += a;
-  }
-  return recipe;
+  return concat_last_dim(out, parts, part_shapes, dtype, false);
 }
 
 TensorRecipe recipe_split_columns(const std::string& out, const std::string& src, int index,
@@ -407,12 +401,7 @@ TensorRecipe recipe_split_columns(const std::string& out, const std::string& src
   const size_t rank = part_shapes[0].size();
   const int64_t rows = part_shapes[0][rank - 2];
   const int64_t batch = product(part_shapes[0], 0, rank - 2);
-  int64_t column = 0;
-  int64_t total = 0;
-  for (size_t k = 0; k < part_shapes.size(); ++k) {
-    if (static_cast<int>(k) == index) column = total;
-    total += part_shapes[k][rank - 1];
-  }
+  const auto [column, total] = part_start_and_total(part_shapes, index, rank - 1);
   const Shape& shape = part_shapes[index];
   TensorRecipe recipe = make(out, shape, dtype, {batch, rows, shape[rank - 1]}, {src});
   recipe.pieces.push_back(whole_box(recipe.view_shape, 0, column, {rows * total, total, 1}));

@@ -92,65 +92,55 @@ void transpose_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& ste
   if (!rule.hf_shape.empty()) step.recipes.back().shape = rule.native[0].shape;
 }
 
-// kConcatTransposed: cat(native[k]^T) on to_hf; from_hf splits it at the native part widths,
-// which only the native side knows, so the parts' shapes come from the rule.
-void concat_transposed_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+// The concatenation ops differ only in their recipes. to_hf concatenates the native parts
+// into the one HF tensor; from_hf splits that tensor at the parts' native shapes, which only
+// the native side knows, so they come from the rule.
+using ConcatRecipe = TensorRecipe (*)(const std::string&, const std::vector<std::string>&,
+                                      const std::vector<Shape>&, DType);
+using SplitRecipe = TensorRecipe (*)(const std::string&, const std::string&, int,
+                                     const std::vector<Shape>&, DType);
+
+void concat_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step, ConcatRecipe concat) {
   std::vector<std::string> names;
   std::vector<Shape> shapes;
   for (const NativeTensor& part : rule.native) {
     names.push_back(part.name);
     shapes.push_back(inputs.tensor(part.name).shape);
   }
-  step.recipes.push_back(recipe_concat_transposed(rule.hf[0], names, shapes,
-                                                  inputs.tensor(rule.native[0].name).dtype));
+  step.recipes.push_back(
+      concat(rule.hf[0], names, shapes, inputs.tensor(rule.native[0].name).dtype));
+}
+void split_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step, SplitRecipe split) {
+  std::vector<Shape> parts;
+  for (const NativeTensor& part : rule.native) parts.push_back(part.shape);
+  const DType dtype = inputs.tensor(rule.hf[0]).dtype;
+  for (size_t k = 0; k < rule.native.size(); ++k)
+    step.recipes.push_back(
+        split(rule.native[k].name, rule.hf[0], static_cast<int>(k), parts, dtype));
+}
+
+// kConcatTransposed: cat(native[k]^T, dim=-1).
+void concat_transposed_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
+  concat_to_hf(rule, inputs, step, recipe_concat_transposed);
 }
 void concat_transposed_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
-  std::vector<Shape> parts;
-  for (const NativeTensor& part : rule.native) parts.push_back(part.shape);
-  const DType dtype = inputs.tensor(rule.hf[0]).dtype;
-  for (size_t k = 0; k < rule.native.size(); ++k)
-    step.recipes.push_back(recipe_split_transposed(rule.native[k].name, rule.hf[0],
-                                                   static_cast<int>(k), parts, dtype));
+  split_from_hf(rule, inputs, step, recipe_split_transposed);
 }
 
-// kConcatRows: cat(native[k], dim=-2) on to_hf; from_hf splits it at the native part heights.
+// kConcatRows: cat(native[k], dim=-2).
 void concat_rows_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
-  std::vector<std::string> names;
-  std::vector<Shape> shapes;
-  for (const NativeTensor& part : rule.native) {
-    names.push_back(part.name);
-    shapes.push_back(inputs.tensor(part.name).shape);
-  }
-  step.recipes.push_back(
-      recipe_concat_rows(rule.hf[0], names, shapes, inputs.tensor(rule.native[0].name).dtype));
+  concat_to_hf(rule, inputs, step, recipe_concat_rows);
 }
 void concat_rows_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
-  std::vector<Shape> parts;
-  for (const NativeTensor& part : rule.native) parts.push_back(part.shape);
-  const DType dtype = inputs.tensor(rule.hf[0]).dtype;
-  for (size_t k = 0; k < rule.native.size(); ++k)
-    step.recipes.push_back(
-        recipe_split_rows(rule.native[k].name, rule.hf[0], static_cast<int>(k), parts, dtype));
+  split_from_hf(rule, inputs, step, recipe_split_rows);
 }
 
-// kConcatColumns: cat(native[k], dim=-1) on to_hf; from_hf splits it at the native part widths.
+// kConcatColumns: cat(native[k], dim=-1).
 void concat_columns_to_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
-  std::vector<std::string> names;
-  std::vector<Shape> shapes;
-  for (const NativeTensor& part : rule.native) {
-    names.push_back(part.name);
-    shapes.push_back(inputs.tensor(part.name).shape);
-  }
-  step.recipes.push_back(
-      recipe_concat_columns(rule.hf[0], names, shapes, inputs.tensor(rule.native[0].name).dtype));
+  concat_to_hf(rule, inputs, step, recipe_concat_columns);
 }
 void concat_columns_from_hf(const Rule& rule, const RuleInputs& inputs, RuleStep& step) {
-  std::vector<Shape> parts;
-  for (const NativeTensor& part : rule.native) parts.push_back(part.shape);
-  const DType dtype = inputs.tensor(rule.hf[0]).dtype;
-  for (size_t k = 0; k < rule.native.size(); ++k)
-    step.recipes.push_back(
-        recipe_split_columns(rule.native[k].name, rule.hf[0], static_cast<int>(k), parts, dtype));
+  split_from_hf(rule, inputs, step, recipe_split_columns);
 }
 
 // kDroppedZeros: no HF tensor; from_hf writes float32 zeros.
