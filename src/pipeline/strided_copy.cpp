@@ -133,7 +133,7 @@ constexpr int64_t vector_tile() {
   return 0;
 }
 
-// One kBlock x kBlock block of a transpose-like copy: target rows [i0, i1), columns [j0, j1).
+// One block of a transpose-like copy: target rows [i0, i1), columns [j0, j1).
 template <typename T>
 void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& cols, int64_t i0,
                 int64_t i1, int64_t j0, int64_t j1) {
@@ -174,18 +174,21 @@ void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& 
   if (rank >= 2 && dims[rank - 1].target == 1) {
     // Transpose-like: blocked over the last two dims so both sides stay in cache, each block
     // transposed in vector tiles where the element size has a kernel. The outer loop walks
-    // the source's rows (the target's columns) so that each group of source rows is read
-    // once, front to back: the source is a file mapping (small pages, costly misses), the
-    // target a block buffer that stays in cache.
-    constexpr int64_t kBlock = 32;
+    // the source's rows (the target's columns) kColumns at a time, so that each group of
+    // source rows is read once, front to back (the source is a file mapping), and each
+    // target row gets kColumns elements at a time: whole cache lines, several of them. Square
+    // 32 x 32 blocks left each target line to be completed by later blocks (docs/benchmarks.md
+    // has the measurement).
+    constexpr int64_t kRows = 32;
+    constexpr int64_t kColumns = 256;
     const Dim& rows = dims[rank - 2];
     const Dim& cols = dims[rank - 1];
     for_each_outer(dims, rank - 2, [&](int64_t t0, int64_t s0) {
-      for (int64_t j0 = 0; j0 < cols.size; j0 += kBlock) {
-        const int64_t j1 = std::min(cols.size, j0 + kBlock);
-        for (int64_t i0 = 0; i0 < rows.size; i0 += kBlock)
+      for (int64_t j0 = 0; j0 < cols.size; j0 += kColumns) {
+        const int64_t j1 = std::min(cols.size, j0 + kColumns);
+        for (int64_t i0 = 0; i0 < rows.size; i0 += kRows)
           copy_block<T>(target + t0 * kSize, source + s0 * kSize, rows, cols, i0,
-                        std::min(rows.size, i0 + kBlock), j0, j1);
+                        std::min(rows.size, i0 + kRows), j0, j1);
       }
     });
     return;
