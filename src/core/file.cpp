@@ -192,6 +192,11 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   void* addr = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, file.fd(), 0);
   if (addr == MAP_FAILED) fail_errno("cannot map", path);
   data_ = static_cast<const uint8_t*>(addr);
+  // Pages faulted in from disk then come in 2 MiB folios mapped by one PMD each, where the
+  // kernel supports it: a transposing copy touches a page per source row, and with small
+  // pages its TLB misses tripled its CPU time (docs/benchmarks.md). Pages already cached
+  // keep their folios; a refusal changes nothing.
+  ::madvise(addr, size_, MADV_HUGEPAGE);
   direct_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);  // optional
 }
 
