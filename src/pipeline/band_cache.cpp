@@ -24,7 +24,81 @@ BandBuffer::~BandBuffer() {
   ::munmap(data_, std::max<size_t>(size_, 1));
 }
 
-BandCache::BandCache(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+BandMemory::BandMemory(size_t builders, uint64_t band_blocks)
+    : builders_(std::max<size_t>(1, builders)), band_blocks_(std::max<uint64_t>(1, band_blocks)) {}
+
+BandMemory::BuildSlot::BuildSlot(BandMemory& memory) : memory_(memory) {
+  std::unique_lock<std::mutex> lock(memory_.mutex_);
+  memory_.slot_freed_.wait(lock, [&] { return memory_.building_ < memory_.builders_; });
+  ++memory_.building_;
+  memory_.most_building_ = std::max(memory_.most_building_, memory_.building_);
+}
+
+BandMemory::BuildSlot::~BuildSlot() {
+  {
+    std::lock_guard<std::mutex> lock(memory_.mutex_);
+    --memory_.building_;
+  }
+  memory_.slot_freed_.notify_one();
+}
+
+std::shared_ptr<BandBuffer> BandMemory::buffer(size_t size) {
+  std::unique_ptr<BandBuffer> found;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // The smallest free buffer that is large enough.
+    auto best = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if ((*it)->size() >= size && (best == free_.end() || (*it)->size() < (*best)->size()))
+        best = it;
+    if (best != free_.end()) {
+      found = std::move(*best);
+      free_.erase(best);
+    } else {
+      ++buffers_;
+    }
+  }
+  if (!found) {
+    try {
+      found = std::make_unique<BandBuffer>(size);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --buffers_;
+      throw;
+    }
+  }
+  return std::shared_ptr<BandBuffer>(found.release(),
+                                     [this](BandBuffer* buffer) { give_back(buffer); });
+}
+
+void BandMemory::give_back(BandBuffer* buffer) {
+  std::unique_ptr<BandBuffer> owned(buffer);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (free_.empty()) {
+    free_.push_back(std::move(owned));
+    return;
+  }
+  // Full: unmap the smallest of the free buffers and this one.
+  auto smallest = std::min_element(free_.begin(), free_.end(), [](const auto& a, const auto& b) {
+    return a->size() < b->size();
+  });
+  if ((*smallest)->size() < owned->size()) std::swap(*smallest, owned);
+  --buffers_;
+  // `owned` is unmapped here, under the lock: munmap of a band is cheap next to building one.
+}
+
+size_t BandMemory::buffers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return buffers_;
+}
+
+size_t BandMemory::most_building() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return most_building_;
+}
+
+BandCache::BandCache(size_t capacity, BandMemory& memory)
+    : capacity_(std::max<size_t>(1, capacity)), memory_(memory) {}
 
 BandCache::Band BandCache::get(uint64_t key, uint64_t size, const Build& build, uint64_t ahead_key,
                                uint64_t ahead_size, const Build& ahead_build) {
@@ -59,16 +133,11 @@ size_t BandCache::size() const {
 
 BandCache::Band BandCache::build_claimed(std::unique_lock<std::mutex>& lock, uint64_t key,
                                          uint64_t size, const Build& build) {
-  std::shared_ptr<BandBuffer> band;
-  for (auto it = spare_.begin(); it != spare_.end(); ++it)
-    if ((*it)->size() == size) {
-      band = std::move(*it);
-      spare_.erase(it);
-      break;
-    }
   lock.unlock();
+  std::shared_ptr<BandBuffer> band;
   try {
-    if (!band) band = std::make_shared<BandBuffer>(static_cast<size_t>(size));
+    const BandMemory::BuildSlot slot(memory_);
+    band = memory_.buffer(static_cast<size_t>(size));
     build(band->data());
   } catch (...) {
     lock.lock();
@@ -97,9 +166,6 @@ void BandCache::evict_locked() {
       if (oldest == entries_.end() || it->second.last_use < oldest->second.last_use) oldest = it;
     }
     if (built <= capacity_) return;
-    // Under the lock nobody can take a new reference to an entry: a count of one is final.
-    if (oldest->second.band.use_count() == 1 && spare_.empty())
-      spare_.push_back(std::move(oldest->second.band));
     entries_.erase(oldest);
   }
 }

@@ -16,9 +16,8 @@
 
 namespace ckconv {
 
-// A band's bytes in an anonymous mapping of their own, unmapped when the last holder lets
-// go: freed through the allocator, blocks of this size stay in its arenas and peak RSS
-// grows with the number of bands built.
+// A band's bytes in an anonymous mapping of their own: freed through the allocator, blocks
+// of this size stay in its arenas and peak RSS grows with the number of bands built.
 class BandBuffer {
  public:
   explicit BandBuffer(size_t size);
@@ -33,14 +32,66 @@ class BandBuffer {
   size_t size_ = 0;
 };
 
+// The memory of band builds, shared by every band cache of a run (verify's overlapped
+// conversions share one): at most `builders` bands are built at once, whatever the number of
+// threads, so that the bands being built and the source stripes they map stay a fixed
+// number; and band buffers are handed back here when their last holder lets go and reused,
+// since a fresh one costs a page fault and a page of zeros per page (measured at a fifth of
+// a transposing conversion's CPU). Must outlive every buffer it hands out.
+class BandMemory {
+ public:
+  // Bands of `band_blocks` blocks' worth of whole rows (at least one row), `builders` built
+  // at once at most.
+  BandMemory(size_t builders, uint64_t band_blocks);
+  BandMemory(const BandMemory&) = delete;
+  BandMemory& operator=(const BandMemory&) = delete;
+
+  // Held while a band is built: the right to build one.
+  class BuildSlot {
+   public:
+    explicit BuildSlot(BandMemory& memory);
+    ~BuildSlot();
+    BuildSlot(const BuildSlot&) = delete;
+    BuildSlot& operator=(const BuildSlot&) = delete;
+
+   private:
+    BandMemory& memory_;
+  };
+
+  // A buffer of at least `size` bytes (contents unspecified): a free one when one is large
+  // enough, else a new one. It returns here when the last shared_ptr to it is dropped.
+  std::shared_ptr<BandBuffer> buffer(size_t size);
+
+  size_t builders() const { return builders_; }
+  uint64_t band_blocks() const { return band_blocks_; }
+  // Buffers alive (held or free) and the most ever built at once: for tests.
+  size_t buffers() const;
+  size_t most_building() const;
+
+ private:
+  void give_back(BandBuffer* buffer);
+
+  const size_t builders_;
+  const uint64_t band_blocks_;
+  mutable std::mutex mutex_;
+  std::condition_variable slot_freed_;
+  size_t building_ = 0;
+  size_t most_building_ = 0;
+  size_t buffers_ = 0;
+  // Free buffers, at most one (more are unmapped): a band's buffer is freed when a newer one
+  // is built, and the next build takes it.
+  std::vector<std::unique_ptr<BandBuffer>> free_;
+};
+
 class BandCache {
  public:
   using Band = std::shared_ptr<const BandBuffer>;
   using Build = std::function<void(uint8_t* out)>;
 
   // Keeps at most `capacity` built bands (at least one) besides the ones callers still hold
-  // or are building.
-  explicit BandCache(size_t capacity);
+  // or are building; builds them in `memory`'s buffers and slots (which must outlive the
+  // cache and its bands).
+  BandCache(size_t capacity, BandMemory& memory);
 
   // The bytes of band `key` (`size` bytes), built by build(out) on this thread when no
   // thread has built or is building them, else waited for. While another thread builds
@@ -57,7 +108,7 @@ class BandCache {
 
  private:
   struct Entry {
-    std::shared_ptr<BandBuffer> band;  // null while building
+    std::shared_ptr<const BandBuffer> band;  // null while building
     uint64_t last_use = 0;
   };
   // Builds `key` on this thread: it is already registered as building. Publishes the band
@@ -67,12 +118,10 @@ class BandCache {
   void evict_locked();
 
   const size_t capacity_;
+  BandMemory& memory_;
   mutable std::mutex mutex_;
   std::condition_variable built_;
   std::map<uint64_t, Entry> entries_;
-  // Evicted bands nobody holds, reused by the next builds of the same size: a fresh buffer
-  // costs a page fault and a page of zeros per 4 KiB. At most one is kept.
-  std::vector<std::shared_ptr<BandBuffer>> spare_;
   uint64_t clock_ = 0;
 };
 

@@ -128,7 +128,7 @@ ElementReader element_reader(const SourceRef& source) {
 }  // namespace
 
 BlockBuilder::BlockBuilder(const ExecutionPlan& plan, const FilePlan& file_plan,
-                           uint64_t block_bytes)
+                           uint64_t block_bytes, BandMemory* band_memory)
     : plan_(plan), file_plan_(file_plan) {
   block_bytes_ = std::max<uint64_t>(File::kDirectAlignment,
                                     block_bytes / File::kDirectAlignment * File::kDirectAlignment);
@@ -154,11 +154,16 @@ BlockBuilder::BlockBuilder(const ExecutionPlan& plan, const FilePlan& file_plan,
   auto by_begin = [](const Extent& a, const Extent& b) { return a.begin < b.begin; };
   for (auto& list : extents_) std::sort(list.begin(), list.end(), by_begin);
   for (auto& list : literal_extents_) std::sort(list.begin(), list.end(), by_begin);
+  band_memory_ = band_memory;
+  if (band_memory_ == nullptr) {
+    own_band_memory_ = std::make_unique<BandMemory>(kBandBuilders, kBandBlocks);
+    band_memory_ = own_band_memory_.get();
+  }
   band_elements_.assign(file_plan.placements.size(), 0);
   for (size_t p = 0; p < file_plan.placements.size(); ++p)
     if (reads_across_rows(plan.recipes[file_plan.placements[p].tensor]))
       band_elements_[p] = band_elements(p);
-  bands_ = std::make_unique<BandCache>(kBandsKept);
+  bands_ = std::make_unique<BandCache>(kBandsKept, *band_memory_);
   for (size_t f = 0; f < file_plan.files.size(); ++f)
     for (uint64_t offset = 0; offset < file_plan.files[f].size_bytes; offset += block_bytes_)
       blocks_.push_back({static_cast<uint32_t>(f), offset,

@@ -43,8 +43,18 @@ struct Block {
 class BlockBuilder {
  public:
   // `plan` and `file_plan` must outlive the builder; block_bytes is rounded down to a multiple
-  // of File::kDirectAlignment (at least one). Every file of size 0 has no block.
-  BlockBuilder(const ExecutionPlan& plan, const FilePlan& file_plan, uint64_t block_bytes);
+  // of File::kDirectAlignment (at least one). Every file of size 0 has no block. Bands are
+  // built in `band_memory` (which must outlive the builder), else in a BandMemory of the
+  // builder's own with kBandBuilders slots.
+  BlockBuilder(const ExecutionPlan& plan, const FilePlan& file_plan, uint64_t block_bytes,
+               BandMemory* band_memory = nullptr);
+
+  // The BandMemory of a builder without a shared one: two band builders keep a transposing
+  // conversion at this machine's disk speed, more would add a band and a source stripe of
+  // memory each; bands of 6 blocks map each source page about 7 times per llama4 expert
+  // (docs/benchmarks.md).
+  static constexpr size_t kBandBuilders = 2;
+  static constexpr uint64_t kBandBlocks = 6;
 
   const std::vector<Block>& blocks() const { return blocks_; }
   uint64_t block_bytes() const { return block_bytes_; }
@@ -73,9 +83,9 @@ class BlockBuilder {
   struct SourceAccess;
 
   // Bands (see band_cache.h): a placement whose tensor is transposed from mapped sources
-  // and spans more than one block is built kBandBlocks blocks' worth of whole rows at a
-  // time, and its blocks copy from the bands; at most kBandsKept built bands are kept.
-  static constexpr uint64_t kBandBlocks = 6;
+  // and spans more than one block is built BandMemory::band_blocks() blocks' worth of whole
+  // rows at a time, and its blocks copy from the bands; at most kBandsKept built bands are
+  // kept.
   static constexpr size_t kBandsKept = 2;
   int64_t band_elements(size_t p) const;
   void copy_from_bands(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
@@ -107,6 +117,8 @@ class BlockBuilder {
   std::vector<std::vector<Extent>> literal_extents_;  // per file: literal bytes
   std::vector<Block> blocks_;
   std::vector<int64_t> band_elements_;  // per placement: elements of one band, 0: not banded
+  std::unique_ptr<BandMemory> own_band_memory_;  // when the caller gave none
+  BandMemory* band_memory_ = nullptr;
   std::unique_ptr<BandCache> bands_;
 };
 

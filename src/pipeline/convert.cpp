@@ -163,6 +163,7 @@ ExecuteOptions execute_options(const WriteOptions& options) {
   execute.block_digests = options.block_digests;
   execute.block_written = options.block_written;
   execute.source_gate = options.source_gate;
+  execute.band_memory = options.band_memory;
   return execute;
 }
 

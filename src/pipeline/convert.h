@@ -57,6 +57,7 @@ struct WriteOptions {
   // ExecuteOptions::block_written and ::source_gate (the latter for conversion_matches).
   std::function<void(uint32_t file, uint64_t offset, uint64_t size)> block_written;
   const SourceGate* source_gate = nullptr;
+  BandMemory* band_memory = nullptr;  // ExecuteOptions::band_memory
 };
 
 struct ConversionSummary {

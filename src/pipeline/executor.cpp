@@ -194,7 +194,7 @@ void execute(const ExecutionPlan& plan, const FilePlan& file_plan,
     files.push_back(std::move(file));
   }
 
-  const BlockBuilder builder(plan, file_plan, options.block_bytes);
+  const BlockBuilder builder(plan, file_plan, options.block_bytes, options.band_memory);
   const std::vector<Block>& blocks = builder.blocks();
   std::vector<std::vector<CrcPart>> crcs(blocks.size());
   if (options.block_digests) options.block_digests->assign(blocks.size(), 0);
@@ -241,7 +241,7 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
   if (!mapped) return false;
   const std::vector<std::unique_ptr<MappedFile>>& files = *mapped;
 
-  const BlockBuilder builder(plan, file_plan, options.block_bytes);
+  const BlockBuilder builder(plan, file_plan, options.block_bytes, options.band_memory);
   const std::vector<Block>& blocks = builder.blocks();
   if (expected_digests && expected_digests->size() != blocks.size()) expected_digests = nullptr;
 

@@ -22,6 +22,8 @@ namespace ckconv {
 
 // A recipe source: a tensor of a mapped checkpoint, or a generator that produces elements
 // [first, first + count) in row-major order (used by `init`).
+class BandMemory;  // pipeline/band_cache.h
+
 struct SourceRef {
   const MappedCheckpoint* checkpoint = nullptr;
   const CatalogTensor* tensor = nullptr;
@@ -72,6 +74,9 @@ struct ExecuteOptions {
   const SourceGate* source_gate = nullptr;
   // Called now and then from worker threads with (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> progress;
+  // When set, the bands of transposed tensors are built in this memory (BlockBuilder), which
+  // conversions running at once share so that their band memory stays that of one.
+  BandMemory* band_memory = nullptr;
 };
 
 // Creates every file of `file_plan` in `directory` (which must exist) and fills it. Throws

@@ -5,6 +5,8 @@
 #include <future>
 
 #include "formats/checkpoint_reader.h"
+#include "pipeline/band_cache.h"
+#include "pipeline/block_builder.h"
 #include "pipeline/output_directory.h"
 #include "verify/compare.h"
 #include "verify/written_ranges.h"
@@ -256,7 +258,12 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   if (round_trip_starts_from_output(start, rules, input, options))
     return verify_cast(start, config, rules, input, scratch_near, options, first_output);
   VerifyReport report;
-  const WriteOptions write = scratch_write_options(start, input, options);
+  // The second and third conversions run at once and keep their bands each: one band memory
+  // keeps their band builds to those of one conversion, and bands of 4 blocks instead of 6
+  // keep the four kept bands within the memory of one conversion's (docs/benchmarks.md).
+  BandMemory band_memory(BlockBuilder::kBandBuilders, 4);
+  WriteOptions write = scratch_write_options(start, input, options);
+  write.band_memory = &band_memory;
 
   std::shared_ptr<ScratchDirectory> first_scratch;
   std::filesystem::path first = first_output.value_or(std::filesystem::path());

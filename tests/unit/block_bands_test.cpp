@@ -21,7 +21,8 @@
 using namespace ckconv;
 
 TEST_CASE("the band cache builds a band once, keeps a bounded number and retries failures") {
-  BandCache cache(2);
+  BandMemory memory(1, 1);
+  BandCache cache(2, memory);
   int builds = 0;
   auto fill = [&](uint8_t value) {
     return [&builds, value](uint8_t* out) {
@@ -44,9 +45,46 @@ TEST_CASE("the band cache builds a band once, keeps a bounded number and retries
   CHECK(cache.get(7, 1, fill(7))->data()[0] == 7);
 }
 
+TEST_CASE("band memory bounds the builds of every cache sharing it and reuses its buffers") {
+  constexpr size_t kBuilders = 2;
+  BandMemory memory(kBuilders, 1);
+  BandCache first(2, memory), second(2, memory);
+  std::atomic<int> building{0}, most{0};
+  auto build = [&](uint64_t key) {
+    return [&, key](uint8_t* out) {
+      const int now = ++building;
+      for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      out[0] = static_cast<uint8_t>(key);
+      out[4095] = static_cast<uint8_t>(key);
+      --building;
+    };
+  };
+  std::atomic<int> wrong{0};
+  auto walk = [&](BandCache& cache, uint64_t from) {
+    for (uint64_t key = from; key < from + 40; ++key) {
+      // Sizes vary: a free buffer serves any band that fits in it.
+      const BandCache::Band band = cache.get(key, 4096 - key % 3, build(key));
+      if (band->size() < 4096 - key % 3 || band->data()[0] != static_cast<uint8_t>(key)) ++wrong;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back(walk, std::ref(t % 2 == 0 ? first : second), uint64_t(t) * 100);
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong == 0);
+  CHECK(most.load() <= static_cast<int>(kBuilders));
+  CHECK(memory.most_building() <= kBuilders);
+  // Kept bands (2 per cache), at most one more held per walking thread, the free ones: not
+  // one buffer per build.
+  CHECK(memory.buffers() <= 2 * 2 + 4 + kBuilders);
+}
+
 TEST_CASE("threads meeting at a band build neighbouring bands, each once") {
   constexpr int kBands = 64;
-  BandCache cache(kBands);
+  BandMemory memory(2, 1);
+  BandCache cache(kBands, memory);
   std::vector<std::atomic<int>> builds(kBands + 1);
   auto build = [&](int band) {
     return [&, band](uint8_t* out) {
@@ -149,4 +187,27 @@ TEST_CASE("banded transposes match a reference at every block size and thread co
       CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == expected);
     }
   }
+
+  // Two conversions at once sharing one band memory of one builder (verify's overlapped
+  // passes): the same bytes, never two bands built at once.
+  BandMemory shared(1, 2);
+  std::vector<std::thread> conversions;
+  for (int c = 0; c < 2; ++c) {
+    const auto out = temp.path() / ("shared-" + std::to_string(c));
+    std::filesystem::create_directories(out);
+    conversions.emplace_back([&, out] {
+      ExecuteOptions options;
+      options.block_bytes = 4096;
+      options.threads = 3;
+      options.writes_in_flight = 2;
+      options.band_memory = &shared;
+      execute(plan, file_plan, out, options);
+    });
+  }
+  for (auto& conversion : conversions) conversion.join();
+  for (int c = 0; c < 2; ++c) {
+    std::ifstream in(temp.path() / ("shared-" + std::to_string(c)) / "out.bin", std::ios::binary);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == expected);
+  }
+  CHECK(shared.most_building() == 1);
 }
