@@ -94,7 +94,7 @@ namespace {
 // The plan over the input as the rules see it: from_hf decodes quantized tensors first
 // (pipeline/quantized_input.h); the decoded tensors are generated sources.
 struct PlannedInput {
-  std::optional<DecodedInput> decoded;
+  std::shared_ptr<const DecodedInput> decoded;  // the plan's sources point into its catalog
   TensorPlan plan;
 };
 
@@ -104,7 +104,8 @@ PlannedInput plan_input(Direction direction, const ModelConfig& config, const Fa
   CastOptions cast{options.dtype, {}, DType::kBF16};
   const Catalog* catalog = &input.catalog();
   if (direction == Direction::kFromHf && has_quantized_tensors(*catalog)) {
-    planned.decoded = decode_quantized_input(input, options.quantization);
+    planned.decoded =
+        std::make_shared<const DecodedInput>(decode_quantized_input(input, options.quantization));
     catalog = &planned.decoded->catalog;
     for (const auto& [name, generator] : planned.decoded->generators) cast.dequantized.insert(name);
   }
@@ -177,6 +178,7 @@ PlannedConversion plan_conversion_output(Direction direction, const ModelConfig&
   planned.summary = summary_of(direction, plan, input, planned.file_plan, options);
   for (const auto& pair : plan.must_be_equal) check_bit_equal(input, pair);
   planned.execution = execution_plan(input_plan, input);
+  planned.decoded = input_plan.decoded;
   return planned;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,6 +96,8 @@ struct PlannedConversion {
   ConversionSummary summary;
   FilePlan file_plan;
   ExecutionPlan execution;
+  // A quantized input's decoded view: `execution`'s sources point into its catalog.
+  std::shared_ptr<const DecodedInput> decoded;
 };
 
 // Plans as write_conversion does, and checks the tied tensors (kBadInput when they differ).

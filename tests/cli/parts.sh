@@ -3,7 +3,7 @@
 # exactly the bytes of a single-process conversion; a part killed (kill -9) before its
 # marker and run again completes the set; the launchers' variables are read only when
 # --part names them; parts of different conversions, an incomplete set and an existing output
-# are refused with their exit codes.
+# are refused with their exit codes; quantized releases split as well.
 source "$(dirname "$0")/lib.sh"
 model=(-m llama3 -f debugmodel --set n_layers=2)
 run=(-q --block-mib 1 --threads 2)  # 1 MiB blocks: a few per file, so parts share files
@@ -104,6 +104,30 @@ expect_exit 2 "holds parts of another conversion" -- "$CKCONV" to-hf "${run[@]}"
   -i native -o mixed --part 2/2 "${shards[@]}"
 expect_exit 6 "--force" -- "$CKCONV" to-hf "${run[@]}" "${model[@]}" -i native -o ref.hf --part 1/1
 expect_exit 3 "no parts to publish" -- "$CKCONV" publish nothing
+# Quantized releases (the parts dequantize their share from the same decoded view of the
+# FP8/MXFP4 input): N = 2 and 3 parts publish the single-process bytes.
+python3 "$CKCONV_SOURCE_DIR/tests/make_releases.py" rel deepseek-v3 gpt-oss-20b >/dev/null
+for release in deepseek-v3 gpt-oss-20b; do
+  "$CKCONV" from-hf "${run[@]}" -i "rel/$release" -o "$release.1" --native-format safetensors
+  for n in 2 3; do
+    out="$release.$n"
+    pids=()
+    for ((i = 1; i <= n; i++)); do
+      "$CKCONV" from-hf "${run[@]}" -i "rel/$release" -o "$out" --native-format safetensors \
+        --part "$i/$n" --no-sync 2>"$out.err.$i" &
+      pids+=($!)
+    done
+    status=0
+    for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+    if [[ $status == 0 ]]; then
+      pass "$out: $n parts of a quantized release exit 0"
+    else
+      fail "$out: a part exited $status: $(cat "$out".err.* | head -c 300)"
+    fi
+    same_tree "$out" "$release.1" "$out: $n parts of a quantized release publish the same bytes"
+  done
+done
+
 # --force over an existing output: the journaled publish replaces the shards by one file.
 cp -a ref.shards forced && echo card >forced/README.md
 "$CKCONV" to-hf "${run[@]}" "${model[@]}" -i native -o forced --part 1/2 --force
