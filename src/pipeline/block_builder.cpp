@@ -24,6 +24,8 @@ struct BlockBuilder::SourceAccess {
     const uint8_t* data;  // its copy in the staging buffer
   };
   bool collect_only = false;
+  // With collect_only: record the sources of the bands a banded placement copies from.
+  bool collect_bands = false;
   std::vector<SourceRange> touched;
   std::vector<Staged> staged;
 
@@ -210,6 +212,14 @@ void BlockBuilder::collect_sources(size_t index, const AlignedBuffer& buffer,
   access->collect_only = false;
 }
 
+std::vector<SourceRange> BlockBuilder::read_ranges(size_t index,
+                                                   const AlignedBuffer& scratch) const {
+  SourceAccess access;
+  access.collect_bands = true;
+  collect_sources(index, scratch, &access);
+  return std::move(access.touched);
+}
+
 // Builds block `index` in `buffer`: the file's bytes [offset, offset + size_bytes), then
 // zeros up to the next multiple of the alignment. Appends the CRC parts of the placements
 // that need one, in file order, and the source ranges it read to access->touched.
@@ -297,11 +307,21 @@ void BlockBuilder::fill_elements(const TensorRecipe& recipe, size_t p, int64_t f
 }
 
 // fill_elements without the cast: elements of piece_dtype(recipe). A banded placement's
-// come from its bands, which read their sources themselves: the collect pass records none.
+// come from its bands, which read their sources themselves: the collect pass records none,
+// unless it collects for read_ranges.
 void BlockBuilder::fill_moved_elements(const TensorRecipe& recipe, size_t p, int64_t first,
                                        int64_t count, uint8_t* out, SourceAccess* access) const {
   if (band_elements_[p] > 0) {
-    if (!access->collect_only) copy_from_bands(recipe, p, first, count, out);
+    if (!access->collect_only) {
+      copy_from_bands(recipe, p, first, count, out);
+    } else if (access->collect_bands) {
+      const int64_t per_band = band_elements_[p];
+      const int64_t total = num_elements(recipe.view_shape);
+      const int64_t last = std::min((first + count - 1) / per_band + 1, (total - 1) / per_band);
+      for (int64_t band = first / per_band; band <= last; ++band)
+        fill_unbanded(recipe, p, band * per_band, std::min(per_band, total - band * per_band), out,
+                      access);
+    }
     return;
   }
   fill_unbanded(recipe, p, first, count, out, access);

@@ -68,6 +68,14 @@ class BlockBuilder {
   void build(size_t index, const AlignedBuffer& buffer, const AlignedBuffer& staging,
              std::vector<CrcPart>* crcs) const;
 
+  // The mapped source ranges that building block `index` reads when its sources are stored
+  // contiguously: its own reads, and for a banded placement those of every band it copies
+  // from and of the band after each (which a thread waiting for a band may build ahead).
+  // Sources that are not one contiguous mapped run (generated, dequantized, chunked) are not
+  // included: callers that need them take the tensor's stored chunks. `scratch` (block_bytes()
+  // long) receives unspecified bytes.
+  std::vector<SourceRange> read_ranges(size_t index, const AlignedBuffer& scratch) const;
+
   // The block's size rounded up to the alignment of unbuffered writes.
   static uint64_t padded_size(const Block& block);
 

@@ -130,19 +130,24 @@ void add_tensor_ranges(const MappedCheckpoint& checkpoint, const CatalogTensor& 
   }
 }
 
-// Per block, the source byte ranges of the tensors it holds (whole tensors, since a layout
-// may read any part of its sources), and an order of the blocks by when the last of those
-// bytes is written (SourceGate::write_order).
+// Per block, the source byte ranges it reads (SourceBytes), and an order of the blocks by
+// when the last of those bytes is written (SourceGate::write_order).
 struct GatedBlocks {
   std::vector<std::vector<SourceBytes>> sources;
   std::vector<size_t> order;
 };
 
+// The ranges of a block are those the builder reads (BlockBuilder::read_ranges: for a
+// transposed expert, its expert's rows rather than the whole stacked tensor, so that the
+// block starts as soon as that expert is written), plus the whole stored chunks of every
+// source the builder does not read as one contiguous run.
 GatedBlocks gate_blocks(const ExecutionPlan& plan, const FilePlan& file_plan,
-                        const std::vector<Block>& blocks, const SourceGate& gate) {
+                        const BlockBuilder& builder, const SourceGate& gate) {
+  const std::vector<Block>& blocks = builder.blocks();
   GatedBlocks gated;
   gated.sources.resize(blocks.size());
   std::vector<uint64_t> ready(blocks.size(), 0);
+  const AlignedBuffer scratch(builder.block_bytes());
   for (size_t b = 0; b < blocks.size(); ++b) {
     const Block& block = blocks[b];
     for (const TensorPlacement& placement : file_plan.placements) {
@@ -153,8 +158,14 @@ GatedBlocks gate_blocks(const ExecutionPlan& plan, const FilePlan& file_plan,
           placement.byte_offset + size <= block.offset)
         continue;
       for (const SourceRef& source : plan.sources[placement.tensor])
-        if (source.checkpoint && source.tensor)
+        if (source.checkpoint && source.tensor &&
+            (source.generate || source.checkpoint->contiguous_data(*source.tensor) == nullptr))
           add_tensor_ranges(*source.checkpoint, *source.tensor, gated.sources[b]);
+    }
+    for (const SourceRange& range : builder.read_ranges(b, scratch)) {
+      uint64_t offset = 0;
+      if (const MappedFile* file = range.checkpoint->locate(range.data, &offset))
+        gated.sources[b].push_back({file->path(), offset, range.size});
     }
     for (const SourceBytes& range : gated.sources[b])
       ready[b] = std::max(ready[b], gate.write_order(range.path, range.offset + range.size - 1));
@@ -254,7 +265,7 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
   std::vector<std::vector<CrcPart>> crcs(blocks.size());
   std::atomic<bool> equal{true};
   const GatedBlocks gated = options.source_gate
-                                ? gate_blocks(plan, file_plan, blocks, *options.source_gate)
+                                ? gate_blocks(plan, file_plan, builder, *options.source_gate)
                                 : GatedBlocks{};
   // Compared by digest, a block is finished once built: workers beyond the builders would
   // only hold more block buffers.

@@ -4,9 +4,11 @@
 // whichever thread built which band.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -107,6 +109,34 @@ TEST_CASE("threads meeting at a band build neighbouring bands, each once") {
 
 namespace {
 
+// A source file that starts as zeros and gets its real bytes only when a block waits for
+// them: a block that read bytes it did not wait for would see zeros, and not match.
+class WritingGate : public SourceGate {
+ public:
+  WritingGate(std::filesystem::path path, std::string bytes)
+      : path_(std::move(path)), bytes_(std::move(bytes)) {}
+  void wait_written(const std::filesystem::path& path, uint64_t offset,
+                    uint64_t size) const override {
+    REQUIRE(path == path_);
+    REQUIRE(offset + size <= bytes_.size());
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::fstream file(path_, std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(static_cast<std::streamoff>(offset));
+    file.write(bytes_.data() + offset, static_cast<std::streamsize>(size));
+    largest_ = std::max(largest_, size);
+  }
+  uint64_t write_order(const std::filesystem::path&, uint64_t offset) const override {
+    return offset;
+  }
+  uint64_t largest_wait() const { return largest_; }
+
+ private:
+  std::filesystem::path path_;
+  std::string bytes_;
+  mutable std::mutex mutex_;
+  mutable uint64_t largest_ = 0;
+};
+
 // Element i of source `seed` (bf16 bits): distinct across sources and positions.
 uint16_t element(int seed, int64_t i) {
   return static_cast<uint16_t>(seed * 40503 + i * 7 + i / 13);
@@ -132,7 +162,7 @@ TEST_CASE("banded transposes match a reference at every block size and thread co
   for (int64_t i = 0; i < E * F * D; ++i) append(&source, element(3, i));
   const uint64_t gate_up_offset = source.size();
   for (int64_t i = 0; i < E * D * 2 * F; ++i) append(&source, element(5, i));
-  std::ofstream(temp.path() / "source.bin", std::ios::binary) << source;
+  std::ofstream(temp.path() / "source.bin", std::ios::binary) << std::string(source.size(), '\0');
 
   Catalog catalog;
   catalog.files = {temp.path() / "source.bin"};
@@ -146,6 +176,9 @@ TEST_CASE("banded transposes match a reference at every block size and thread co
   catalog.tensors = {stored("w1", {E, F, D}, w1_offset), stored("w3", {E, F, D}, w3_offset),
                      stored("gate_up", {E, D, 2 * F}, gate_up_offset)};
   const MappedCheckpoint checkpoint(std::move(catalog));
+  // Written once for execute (below); matches_files then starts again from zeros.
+  WritingGate{temp.path() / "source.bin", source}.wait_written(temp.path() / "source.bin", 0,
+                                                               source.size());
   auto ref = [&](int k) { return SourceRef{&checkpoint, &checkpoint.catalog().tensors[k], {}}; };
 
   ExecutionPlan plan;
@@ -185,6 +218,28 @@ TEST_CASE("banded transposes match a reference at every block size and thread co
       execute(plan, file_plan, out, options);
       std::ifstream in(out / "out.bin", std::ios::binary);
       CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == expected);
+    }
+  }
+
+  // Compared while its source is written (verify's third conversion): each block waits only
+  // for the bytes it reads (an expert's rows, not the whole stacked tensor), and reads none
+  // it did not wait for.
+  for (uint64_t block : {uint64_t{4096}, uint64_t{1} << 20}) {
+    for (int threads : {1, 3}) {
+      CAPTURE(block);
+      CAPTURE(threads);
+      std::ofstream(temp.path() / "source.bin", std::ios::binary)
+          << std::string(source.size(), '\0');
+      const WritingGate gate(temp.path() / "source.bin", source);
+      const auto out = temp.path() / ("out-" + std::to_string(block) + "-1");
+      ExecuteOptions options;
+      options.block_bytes = block;
+      options.threads = threads;
+      options.source_gate = &gate;
+      CHECK(matches_files(plan, file_plan, out, options));
+      // Banded (a tensor over several blocks): at most an expert's rows (F x D, or D x 2F)
+      // and a little, never a stacked tensor. One 1 MiB block holds whole tensors.
+      if (block == 4096) CHECK(gate.largest_wait() <= uint64_t(D * 2 * F * 2));
     }
   }
 
