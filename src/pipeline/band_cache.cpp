@@ -24,8 +24,10 @@ BandBuffer::~BandBuffer() {
   ::munmap(data_, std::max<size_t>(size_, 1));
 }
 
-BandMemory::BandMemory(size_t builders, uint64_t band_blocks)
-    : builders_(std::max<size_t>(1, builders)), band_blocks_(std::max<uint64_t>(1, band_blocks)) {}
+BandMemory::BandMemory(size_t builders, uint64_t band_blocks, uint64_t block_bytes)
+    : builders_(std::max<size_t>(1, builders)),
+      band_blocks_(std::max<uint64_t>(1, band_blocks)),
+      block_bytes_(block_bytes) {}
 
 BandMemory::BuildSlot::BuildSlot(BandMemory& memory) : memory_(memory) {
   std::unique_lock<std::mutex> lock(memory_.mutex_);
@@ -60,7 +62,8 @@ std::shared_ptr<BandBuffer> BandMemory::buffer(size_t size) {
   }
   if (!found) {
     try {
-      found = std::make_unique<BandBuffer>(size);
+      found = std::make_unique<BandBuffer>(
+          std::max<size_t>(size, static_cast<size_t>(band_blocks_ * block_bytes_)));
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       --buffers_;
@@ -74,7 +77,7 @@ std::shared_ptr<BandBuffer> BandMemory::buffer(size_t size) {
 void BandMemory::give_back(BandBuffer* buffer) {
   std::unique_ptr<BandBuffer> owned(buffer);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (free_.empty()) {
+  if (free_.size() < builders_) {
     free_.push_back(std::move(owned));
     return;
   }

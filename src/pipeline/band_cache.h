@@ -40,9 +40,9 @@ class BandBuffer {
 // a transposing conversion's CPU). Must outlive every buffer it hands out.
 class BandMemory {
  public:
-  // Bands of `band_blocks` blocks' worth of whole rows (at least one row), `builders` built
-  // at once at most.
-  BandMemory(size_t builders, uint64_t band_blocks);
+  // Bands of `band_blocks` blocks of `block_bytes` worth of whole rows (at least one row),
+  // `builders` built at once at most.
+  BandMemory(size_t builders, uint64_t band_blocks, uint64_t block_bytes);
   BandMemory(const BandMemory&) = delete;
   BandMemory& operator=(const BandMemory&) = delete;
 
@@ -59,11 +59,13 @@ class BandMemory {
   };
 
   // A buffer of at least `size` bytes (contents unspecified): a free one when one is large
-  // enough, else a new one. It returns here when the last shared_ptr to it is dropped.
+  // enough, else a new one of at least a band's bytes, so that every buffer serves every
+  // band whatever its tensor. It returns here when the last shared_ptr to it is dropped.
   std::shared_ptr<BandBuffer> buffer(size_t size);
 
   size_t builders() const { return builders_; }
   uint64_t band_blocks() const { return band_blocks_; }
+  uint64_t block_bytes() const { return block_bytes_; }
   // Buffers alive (held or free) and the most ever built at once: for tests.
   size_t buffers() const;
   size_t most_building() const;
@@ -73,13 +75,14 @@ class BandMemory {
 
   const size_t builders_;
   const uint64_t band_blocks_;
+  const uint64_t block_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable slot_freed_;
   size_t building_ = 0;
   size_t most_building_ = 0;
   size_t buffers_ = 0;
-  // Free buffers, at most one (more are unmapped): a band's buffer is freed when a newer one
-  // is built, and the next build takes it.
+  // Free buffers, at most `builders` (more are unmapped): a band's buffer is freed when a
+  // newer one is built, and the next build takes it.
   std::vector<std::unique_ptr<BandBuffer>> free_;
 };
 
