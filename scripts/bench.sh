@@ -194,16 +194,19 @@ warm() { files_of "$@" | xargs -r cat >/dev/null; }
 # digest DIR: one line of cksum (CRC-32 and length) per file, paths relative to DIR.
 digest() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs -r cksum | awk '{print $1, $2, $3}' | md5sum | cut -c1-32); }
 
-# timed CASE METRIC ROUND [--after-previous] -- command...: runs the command under
-# /usr/bin/time after `sync` (not with --after-previous), appends "CASE METRIC ROUND wall cpu
-# rss_kib" to the results; stops the benchmark if the command fails.
+# timed CASE METRIC ROUND [--after-previous] [--may-fail] -- command...: runs the command
+# under /usr/bin/time after `sync` (not with --after-previous), appends "CASE METRIC ROUND wall
+# cpu rss_kib" to the results; stops the benchmark if the command fails, unless --may-fail:
+# then it records nothing and returns 1.
 timed() {
-  local name="$1" metric="$2" round="$3" out="$work/time.out"
+  local name="$1" metric="$2" round="$3" out="$work/time.out" may_fail=0
   shift 3
   if [[ "$1" == --after-previous ]]; then shift; else sync; fi
+  if [[ "$1" == --may-fail ]]; then may_fail=1; shift; fi
   shift
   if ! /usr/bin/time -f '%e %U %S %M' -o "$out" "$@" >"$work/cmd.out" 2>"$work/cmd.err"; then
     cat "$work/cmd.out" "$work/cmd.err" >&2
+    ((may_fail)) && return 1
     die "$name $metric failed: $*"
   fi
   read -r wall user system rss < <(tail -n1 "$out")
@@ -216,6 +219,8 @@ record_hash() { echo "$1 $2 $(digest "$3")" >>"$hashes"; }  # CASE LABEL DIR
 # process and split with --part over 2 and 4 concurrent processes (scripts/bench/parts.sh),
 # each timed once with warm input as LABEL_p1, _p2, _p4; the digest of each output is recorded
 # under the same label (the report compares _p2 and _p4 with _p1), then the output deleted.
+# A split whose part fails or that publishes nothing is recorded as FAILED, with the parts'
+# exit statuses in the notes, and the benchmark goes on.
 check_parts() {
   local name="$1" label="$2" input="$3" output="$4" n
   shift 5
@@ -229,9 +234,20 @@ check_parts() {
     else
       rm -rf "$work/part-logs"
       mkdir -p "$work/part-logs"
-      timed "$name" "${label}_p$n" 1 -- "$repo/scripts/bench/parts.sh" "$n" "$work/part-logs" "$@" -i "$input" -o "$output"
-      [[ -d "$output" && ! -e "$staging" ]] ||
-        die "$name ${label//_/-} --part I/$n: every part exited 0, yet $output is missing or $staging is left"
+      if ! timed "$name" "${label}_p$n" 1 --may-fail -- "$repo/scripts/bench/parts.sh" "$n" "$work/part-logs" "$@" \
+        -i "$input" -o "$output"; then
+        echo "$name ${label//_/-} --part over $n processes FAILED: $(grep -h '^parts:' "$work/cmd.err" | tr '\n' ' ')" >>"$notes"
+        echo "$name ${label}_p$n FAILED" >>"$hashes"
+        log "$name: ${label//_/-} --part over $n processes FAILED (reported; going on)"
+        rm -rf "$output" "$staging"
+        continue
+      fi
+      if [[ ! -d "$output" || -e "$staging" ]]; then
+        echo "$name ${label//_/-} --part over $n processes FAILED: every part exited 0, but nothing was published" >>"$notes"
+        echo "$name ${label}_p$n FAILED" >>"$hashes"
+        rm -rf "$output" "$staging"
+        continue
+      fi
     fi
     record_hash "$name" "${label}_p$n" "$output"
     rm -rf "$output"

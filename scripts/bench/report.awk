@@ -33,15 +33,22 @@ function seconds(x) { return x < 0 ? "-" : sprintf("%.2f", x) }
 function ratio(a, b) { return (a < 0 || b <= 0) ? "-" : sprintf("%.2f", a / b) }
 function mib(kib) { return kib < 0 ? "-" : sprintf("%.0f", kib / 1024) }
 function wall_rss(c, m) { return wall(c, m) < 0 ? "-" : seconds(wall(c, m)) " s " mib(rss(c, m)) " MiB" }
-# parts_check(c, label): " LABEL identical at --part 2 and 4;" or which split differs.
-function parts_check(c, label,    name, n, bad) {
+# parts_check(c, label): " LABEL identical at --part 2 and 4;", or which split differs from
+# the one-process output and which FAILED (a part exited non-zero or nothing was published).
+function parts_check(c, label,    name, n, d, bad, failed, line) {
   name = label; sub(/_/, "-", name)
   if (!((c, label "_p1") in digest)) return ""
-  bad = ""
-  for (n = 2; n <= 4; n += 2)
-    if (!((c, label "_p" n) in digest) || digest[c, label "_p" n] != digest[c, label "_p1"]) bad = bad " " n
-  if (bad == "") return " " name " identical at --part 2 and 4;"
-  return " " name " at --part" bad " DIFFERS FROM ONE PROCESS;"
+  bad = ""; failed = ""
+  for (n = 2; n <= 4; n += 2) {
+    d = digest[c, label "_p" n]
+    if (d == "FAILED") failed = failed " " n
+    else if (d != digest[c, label "_p1"]) bad = bad " " n
+  }
+  if (bad == "" && failed == "") return " " name " identical at --part 2 and 4;"
+  line = ""
+  if (failed != "") line = line " " name " at --part" failed " FAILED (see the notes);"
+  if (bad != "") line = line " " name " at --part" bad " DIFFERS FROM ONE PROCESS;"
+  return line
 }
 
 {
