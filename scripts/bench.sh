@@ -9,7 +9,8 @@
 # from a DCP checkpoint (dcp.load, the family's StateDictAdapter.to_hf, save_file; llama3
 # cases, needs CKCONV_TORCHTITAN_GIT). Prints medians of wall time, CPU time and peak RSS,
 # their ratios, which targets of issues 6 and 15 are met, and checks that outputs are
-# byte-identical across runs, at --threads 1 and 2, and to PyTorch's and torchtitan's.
+# byte-identical across runs, at --threads 1, 2 and 8, split with --part over 2 and 4
+# processes, and to PyTorch's and torchtitan's.
 #
 # Usage: scripts/bench.sh [--ckconv BIN] [--work DIR] [--rounds N] [--cases "dense1 dense4 dense8 moe"]
 #                         [--no-torch] [--keep]
@@ -37,6 +38,12 @@
 #   publishes it (crash safety). Both are reported: cp -r alone and cp -r + sync of the copy.
 #   The native and HF checkpoints of a case hold the same bytes, so the copy is timed once,
 #   of the native one, and is the reference of both directions (release cases: of the HF input).
+#   The release cases dequantize into an output 2-3.7x their input: the from-hf output of
+#   their first round is copied too (cp_out, in every round) and is a second reference.
+# - Once per case, apart from the medians: to-hf and from-hf at --threads 1, 2 and 8 (peak RSS
+#   of each printed), and each conversion once in one process and split with --part I/N over
+#   N = 2 and 4 concurrent local processes (HF output in --max-shard-size 1GB shards, so that
+#   it has several files); every output's CRC-32s must match.
 # - torchtitan: the native checkpoint is also written as DCP (init, same seed: the same
 #   tensors); torchtitan's path and ckconv to-hf both convert that DCP checkpoint, alternately,
 #   and the ratio is ckconv's time over torchtitan's. The torchtitan source is exported at the
@@ -55,6 +62,8 @@ torch=1
 # torchtitan's 2026-08 generation (tests/fixtures/generations/README.md): its llama3
 # StateDictAdapter maps the native keys ckconv writes by default.
 torchtitan_commit=b5bcd76c6
+# --max-shard-size of the --part checks: these cases' HF output is otherwise often one file.
+parts_shard_size=1GB
 keep=0
 while (($#)); do
   case "$1" in
@@ -185,16 +194,19 @@ warm() { files_of "$@" | xargs -r cat >/dev/null; }
 # digest DIR: one line of cksum (CRC-32 and length) per file, paths relative to DIR.
 digest() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs -r cksum | awk '{print $1, $2, $3}' | md5sum | cut -c1-32); }
 
-# timed CASE METRIC ROUND [--after-previous] -- command...: runs the command under
-# /usr/bin/time after `sync` (not with --after-previous), appends "CASE METRIC ROUND wall cpu
-# rss_kib" to the results; stops the benchmark if the command fails.
+# timed CASE METRIC ROUND [--after-previous] [--may-fail] -- command...: runs the command
+# under /usr/bin/time after `sync` (not with --after-previous), appends "CASE METRIC ROUND wall
+# cpu rss_kib" to the results; stops the benchmark if the command fails, unless --may-fail:
+# then it records nothing and returns 1.
 timed() {
-  local name="$1" metric="$2" round="$3" out="$work/time.out"
+  local name="$1" metric="$2" round="$3" out="$work/time.out" may_fail=0
   shift 3
   if [[ "$1" == --after-previous ]]; then shift; else sync; fi
+  if [[ "$1" == --may-fail ]]; then may_fail=1; shift; fi
   shift
   if ! /usr/bin/time -f '%e %U %S %M' -o "$out" "$@" >"$work/cmd.out" 2>"$work/cmd.err"; then
     cat "$work/cmd.out" "$work/cmd.err" >&2
+    ((may_fail)) && return 1
     die "$name $metric failed: $*"
   fi
   read -r wall user system rss < <(tail -n1 "$out")
@@ -202,6 +214,45 @@ timed() {
 }
 
 record_hash() { echo "$1 $2 $(digest "$3")" >>"$hashes"; }  # CASE LABEL DIR
+
+# check_parts CASE LABEL INPUT OUTPUT -- COMMAND...: COMMAND -i INPUT -o OUTPUT once in one
+# process and split with --part over 2 and 4 concurrent processes (scripts/bench/parts.sh),
+# each timed once with warm input as LABEL_p1, _p2, _p4; the digest of each output is recorded
+# under the same label (the report compares _p2 and _p4 with _p1), then the output deleted.
+# A split whose part fails or that publishes nothing is recorded as FAILED, with the parts'
+# exit statuses in the notes, and the benchmark goes on.
+check_parts() {
+  local name="$1" label="$2" input="$3" output="$4" n
+  shift 5
+  local staging
+  staging="$(dirname "$output")/.$(basename "$output").ckconv-parts"
+  for n in 1 2 4; do
+    warm "$input"
+    if ((n == 1)); then
+      timed "$name" "${label}_p1" 1 -- "$@" -i "$input" -o "$output"
+      echo "$name ${label//_/-} --part check: output files: $(files_of "$output" | wc -l)" >>"$notes"
+    else
+      rm -rf "$work/part-logs"
+      mkdir -p "$work/part-logs"
+      if ! timed "$name" "${label}_p$n" 1 --may-fail -- "$repo/scripts/bench/parts.sh" "$n" "$work/part-logs" "$@" \
+        -i "$input" -o "$output"; then
+        echo "$name ${label//_/-} --part over $n processes FAILED: $(grep -h '^parts:' "$work/cmd.err" | tr '\n' ' ')" >>"$notes"
+        echo "$name ${label}_p$n FAILED" >>"$hashes"
+        log "$name: ${label//_/-} --part over $n processes FAILED (reported; going on)"
+        rm -rf "$output" "$staging"
+        continue
+      fi
+      if [[ ! -d "$output" || -e "$staging" ]]; then
+        echo "$name ${label//_/-} --part over $n processes FAILED: every part exited 0, but nothing was published" >>"$notes"
+        echo "$name ${label}_p$n FAILED" >>"$hashes"
+        rm -rf "$output" "$staging"
+        continue
+      fi
+    fi
+    record_hash "$name" "${label}_p$n" "$output"
+    rm -rf "$output"
+  done
+}
 
 # time_copy CASE METRIC ROUND DIR: cp -r of DIR (warm) as METRIC, then its sync as METRIC_sync.
 time_copy() {
@@ -299,7 +350,7 @@ run_case() {
   done
 
   # Thread-count independence (timed once each, reported apart from the medians).
-  for threads in 1 2; do
+  for threads in 1 2 8; do
     warm "$dir/native"
     timed "$name" "to_hf_t$threads" 1 -- "$ckconv" to-hf "${args[@]}" --threads "$threads" -i "$dir/native" -o "$dir/out"
     record_hash "$name" to_hf "$dir/out"
@@ -312,6 +363,8 @@ run_case() {
     record_hash "$name" from_hf "$dir/out"
     rm -rf "$dir/out"
   done
+  check_parts "$name" to_hf "$dir/native" "$dir/out" -- "$ckconv" to-hf "${args[@]}" --max-shard-size "$parts_shard_size"
+  check_parts "$name" from_hf "$dir/hf" "$dir/out" -- "$ckconv" from-hf "${args[@]}" --native-format safetensors
   rm -rf "$dir"
 }
 
@@ -332,16 +385,23 @@ run_release_case() {
     warm "$dir/hf"
     timed "$name" from_hf "$round" -- "$ckconv" from-hf -q --native-format safetensors -i "$dir/hf" -o "$dir/out"
     if ((round <= 2 || round == rounds)); then record_hash "$name" from_hf "$dir/out"; fi
-    if ((round == 1)); then echo "$name output $(du -sb "$dir/out" | cut -f1) bytes" >>"$notes"; fi
+    if ((round == 1)); then
+      echo "$name output $(du -sb "$dir/out" | cut -f1) bytes" >>"$notes"
+      mv "$dir/out" "$dir/first_out"  # the output copied as cp_out in every round
+    fi
     rm -rf "$dir/out"
+    # The output is 2-3.7x the quantized input: its copy is the reference for the bytes written.
+    time_copy "$name" cp_out "$round" "$dir/first_out"
   done
-  for threads in 1 2; do
+  rm -rf "$dir/first_out"
+  for threads in 1 2 8; do
     warm "$dir/hf"
     timed "$name" "from_hf_t$threads" 1 -- "$ckconv" from-hf -q --native-format safetensors --threads "$threads" \
       -i "$dir/hf" -o "$dir/out"
     record_hash "$name" from_hf "$dir/out"
     rm -rf "$dir/out"
   done
+  check_parts "$name" from_hf "$dir/hf" "$dir/out" -- "$ckconv" from-hf -q --native-format safetensors
   rm -rf "$dir"
 }
 
@@ -366,6 +426,9 @@ echo "after a sync; page caches are not dropped (this VM evicts cold page cache 
 echo "cold start would time the virtual disk's reads, ~1.3 GB/s, rather than the converters)."
 echo "cp -r leaves its copy dirty in the page cache; ckconv fsyncs what it writes, so cp -r + sync"
 echo "of the copy is the like-for-like reference. Commands alternate within each round."
+echo "The dequantizing (release) cases are also compared with cp -r (+ sync) of their output."
+echo "Once per case: --threads 1, 2 and 8, and --part over 2 and 4 concurrent processes (HF"
+echo "output in --max-shard-size $parts_shard_size shards) against one process; CRC-32 of every file."
 echo "torchtitan: its own path (dcp.load, StateDictAdapter.to_hf, save_file; commit $torchtitan_commit,"
 echo "Python start included) against ckconv to-hf of the same DCP checkpoint."
 echo

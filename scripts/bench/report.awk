@@ -1,9 +1,11 @@
 # The tables of scripts/bench.sh (POSIX awk; mawk has no asort). Input lines:
 #   CASE METRIC ROUND WALL_S CPU_S RSS_KIB
-# -v notes=FILE: "CASE size BYTES", "CASE torch skipped: ...", PyTorch and torchtitan timing
-# splits. The from-hf columns use the copy of the HF input (cp_hf) where it was timed (release
-# cases), else the copy of the native checkpoint, which holds the same bytes.
-# -v hashes=FILE: "CASE LABEL DIGEST" per output checked for identity.
+# -v notes=FILE: "CASE size BYTES", "CASE output BYTES bytes" (release cases), "CASE torch
+# skipped: ...", PyTorch and torchtitan timing splits. The from-hf columns use the copy of the
+# HF input (cp_hf) where it was timed (release cases), else the copy of the native checkpoint,
+# which holds the same bytes; the release cases also have the copy of their output (cp_out).
+# -v hashes=FILE: "CASE LABEL DIGEST" per output checked for identity; LABEL_p1, _p2, _p4 are
+# one conversion in one process and split with --part over 2 and 4.
 # Exit status 0 always: missed targets are reported, not failures.
 
 function median(key,    n, i, j, v, tmp) {
@@ -30,6 +32,24 @@ function maxrss(c, m,    key, i, best) {
 function seconds(x) { return x < 0 ? "-" : sprintf("%.2f", x) }
 function ratio(a, b) { return (a < 0 || b <= 0) ? "-" : sprintf("%.2f", a / b) }
 function mib(kib) { return kib < 0 ? "-" : sprintf("%.0f", kib / 1024) }
+function wall_rss(c, m) { return wall(c, m) < 0 ? "-" : seconds(wall(c, m)) " s " mib(rss(c, m)) " MiB" }
+# parts_check(c, label): " LABEL identical at --part 2 and 4;", or which split differs from
+# the one-process output and which FAILED (a part exited non-zero or nothing was published).
+function parts_check(c, label,    name, n, d, bad, failed, line) {
+  name = label; sub(/_/, "-", name)
+  if (!((c, label "_p1") in digest)) return ""
+  bad = ""; failed = ""
+  for (n = 2; n <= 4; n += 2) {
+    d = digest[c, label "_p" n]
+    if (d == "FAILED") failed = failed " " n
+    else if (d != digest[c, label "_p1"]) bad = bad " " n
+  }
+  if (bad == "" && failed == "") return " " name " identical at --part 2 and 4;"
+  line = ""
+  if (failed != "") line = line " " name " at --part" failed " FAILED (see the notes);"
+  if (bad != "") line = line " " name " at --part" bad " DIFFERS FROM ONE PROCESS;"
+  return line
+}
 
 {
   add($1 SUBSEP $2 SUBSEP "wall", $4)
@@ -42,6 +62,7 @@ END {
   while ((getline line < notes) > 0) {
     split(line, f, " ")
     if (f[2] == "size") size[f[1]] = f[3]
+    else if (f[2] == "output" && f[4] == "bytes") outsize[f[1]] = f[3]
     else other_notes[++note_count] = line
   }
   while ((getline line < hashes) > 0) {
@@ -104,12 +125,49 @@ END {
     }
   }
 
+  deq = 0
+  for (i = 1; i <= cases; i++) if (wall(order[i], "cp_out") > 0) deq = 1
+  if (deq) {
+    print ""
+    print "Dequantizing from-hf against cp -r (+ sync) of its input and of its output (the first round's)"
+    printf "| %-12s | %5s | %6s | %7s | %8s | %8s | %6s | %11s | %9s | %9s | %10s | %12s |\n", "case", "GB in", \
+      "GB out", "from-hf", "cp -r in", "+sync in", "/cp in", "/cp+sync in", "cp -r out", "+sync out", "/cp -r out", \
+      "/cp+sync out"
+    print "|--------------|------:|-------:|--------:|---------:|---------:|-------:|------------:|----------:|----------:|-----------:|-------------:|"
+    for (i = 1; i <= cases; i++) {
+      c = order[i]
+      out_cp = wall(c, "cp_out")
+      if (out_cp < 0) continue
+      out_cps = out_cp + wall(c, "cp_out_sync")
+      fh = wall(c, "from_hf"); cph = wall(c, "cp_hf"); cphs = cph + wall(c, "cp_hf_sync")
+      printf "| %-12s | %5.2f | %6.2f | %7s | %8s | %8s | %6s | %11s | %9s | %9s | %10s | %12s |\n", c, \
+        size[c] / 1e9, outsize[c] / 1e9, seconds(fh), seconds(cph), seconds(cphs), ratio(fh, cph), ratio(fh, cphs), \
+        seconds(out_cp), seconds(out_cps), ratio(fh, out_cp), ratio(fh, out_cps)
+    }
+  }
+
   print ""
-  print "Threads (one run each, s): to-hf --threads 1 / 2, from-hf --threads 1 / 2"
+  print "Threads (one run each): wall and peak RSS at --threads 1 / 2 / 8"
   for (i = 1; i <= cases; i++) {
     c = order[i]
-    printf "  %-7s to-hf %s / %s   from-hf %s / %s\n", c, seconds(wall(c, "to_hf_t1")), seconds(wall(c, "to_hf_t2")), \
-      seconds(wall(c, "from_hf_t1")), seconds(wall(c, "from_hf_t2"))
+    if (wall(c, "to_hf_t1") >= 0)
+      printf "  %-12s to-hf   %s / %s / %s\n", c, wall_rss(c, "to_hf_t1"), wall_rss(c, "to_hf_t2"), wall_rss(c, "to_hf_t8")
+    printf "  %-12s from-hf %s / %s / %s\n", c, wall_rss(c, "from_hf_t1"), wall_rss(c, "from_hf_t2"), wall_rss(c, "from_hf_t8")
+  }
+
+  print ""
+  print "--part (one run each): wall of 1 process / 2 / 4 concurrent processes, s (peak RSS: the largest process)"
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    split("to_hf from_hf", labels, " ")
+    for (l = 1; l <= 2; l++) {
+      m = labels[l]
+      if (wall(c, m "_p1") < 0) continue
+      name = m; sub(/_/, "-", name)
+      printf "  %-12s %-7s %s / %s / %s   (%s / %s / %s MiB)\n", c, name, seconds(wall(c, m "_p1")), \
+        seconds(wall(c, m "_p2")), seconds(wall(c, m "_p4")), mib(rss(c, m "_p1")), mib(rss(c, m "_p2")), \
+        mib(rss(c, m "_p4"))
+    }
   }
 
   print ""
@@ -117,8 +175,10 @@ END {
   for (i = 1; i <= cases; i++) {
     c = order[i]
     line = "  " c ":"
-    line = line (((c, "to_hf") in differs) ? " to-hf outputs DIFFER across runs/threads;" : " to-hf identical across runs and --threads 1/2;")
-    line = line (((c, "from_hf") in differs) ? " from-hf outputs DIFFER;" : " from-hf identical;")
+    if ((c, "to_hf") in digest)
+      line = line (((c, "to_hf") in differs) ? " to-hf outputs DIFFER across runs/threads;" : " to-hf identical across runs and --threads 1/2/8;")
+    line = line (((c, "from_hf") in differs) ? " from-hf outputs DIFFER across runs/threads;" : " from-hf identical across runs and --threads 1/2/8;")
+    line = line parts_check(c, "to_hf") parts_check(c, "from_hf")
     if ((c, "from_hf") in digest && (c, "native") in digest)
       line = line (digest[c, "from_hf"] == digest[c, "native"] ? " from-hf(to-hf(x)) == x;" : " from-hf(to-hf(x)) != x;")
     if ((c, "torch_tensors") in digest)
@@ -144,6 +204,16 @@ END {
   else print "  -    to-hf: not run in these cases"
   printf "  %-4s from-hf wall <= 1.25x cp -r at every size: worst %.2fx (%s); against cp -r + sync: worst %.2fx\n", \
     (worst_from <= 1.25 ? "MET" : "MISS"), worst_from, worst_from_case, worst_from_s
+  worst_out = 0
+  for (i = 1; i <= cases; i++) {
+    c = order[i]
+    if (wall(c, "cp_out") <= 0) continue
+    r = wall(c, "from_hf") / (wall(c, "cp_out") + wall(c, "cp_out_sync"))
+    if (r > worst_out) { worst_out = r; worst_out_case = c; worst_out_cp = wall(c, "from_hf") / wall(c, "cp_out") }
+  }
+  if (worst_out_case != "")
+    printf "  -    dequantizing from-hf against the copy of its output: worst %.2fx cp -r + sync (%s), %.2fx cp -r\n", \
+      worst_out, worst_out_case, worst_out_cp
   top = 0; low = 1e18
   for (i = 1; i <= cases; i++) {
     c = order[i]
