@@ -28,10 +28,11 @@
 #   commit $torchtitan_commit below; without it the torchtitan comparison is skipped, saying why.
 #
 # Method (also printed with the results):
-# - Warm input for everyone: each timed command's input is read (cat > /dev/null) right before
-#   it runs, and `sync` runs first so no earlier dirty data is flushed on its time. Page caches
-#   are not dropped: this VM's DAMON pageout already evicts cold page cache (~128 MB/s), and a
-#   cold start would time the virtual disk's reads (~1.3 GB/s here), not the converters.
+# - Warm input for everyone: each timed command's input is dropped from the page cache and
+#   read back in 16 MiB reads right before it runs (the same large-folio cache for every
+#   contender), and `sync` runs first so no earlier dirty data is flushed on its time. The
+#   commands themselves then read warm: a cold start would time the virtual disk's reads
+#   (~1.3 GB/s here), not the converters.
 # - Rounds alternate the commands (cp, ckconv, PyTorch, ...) so that drift of a shared
 #   machine hits all of them alike; medians of --rounds runs.
 # - `cp -r` leaves its copy dirty in the page cache, while ckconv fsyncs its output before it
@@ -189,8 +190,17 @@ hashes="$work/hashes.txt"
 
 # files_of DIR...: the regular files under DIR, sorted.
 files_of() { find "$@" -type f | LC_ALL=C sort; }
-# warm PATH...: read every file so it is in the page cache.
-warm() { files_of "$@" | xargs -r cat >/dev/null; }
+# warm PATH...: every file dropped from the page cache, then read back in 16 MiB reads, so
+# that every contender finds the same cache: large folios, as a cold read makes them. Pages
+# cached by `cat` after partial eviction came in small folios, which doubled the transposing
+# cases' CPU time from one run to the next (docs/benchmarks.md).
+warm() {
+  local file
+  while IFS= read -r file; do
+    dd if="$file" iflag=nocache count=0 status=none
+    dd if="$file" of=/dev/null bs=16M status=none
+  done < <(files_of "$@")
+}
 # digest DIR: one line of cksum (CRC-32 and length) per file, paths relative to DIR.
 digest() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs -r cksum | awk '{print $1, $2, $3}' | md5sum | cut -c1-32); }
 
