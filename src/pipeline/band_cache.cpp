@@ -81,7 +81,7 @@ void BandMemory::give_back(BandBuffer* buffer) {
     free_.push_back(std::move(owned));
     return;
   }
-  // Full: unmap the smallest of the free buffers and this one.
+  // Full: keep the larger of this one and the smallest free one, unmap the other.
   auto smallest = std::min_element(free_.begin(), free_.end(), [](const auto& a, const auto& b) {
     return a->size() < b->size();
   });
