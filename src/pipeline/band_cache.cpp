@@ -24,10 +24,8 @@ BandBuffer::~BandBuffer() {
   ::munmap(data_, std::max<size_t>(size_, 1));
 }
 
-BandMemory::BandMemory(size_t builders, uint64_t band_blocks, uint64_t block_bytes)
-    : builders_(std::max<size_t>(1, builders)),
-      band_blocks_(std::max<uint64_t>(1, band_blocks)),
-      block_bytes_(block_bytes) {}
+BandMemory::BandMemory(size_t builders, uint64_t band_bytes)
+    : builders_(std::max<size_t>(1, builders)), band_bytes_(band_bytes) {}
 
 BandMemory::BuildSlot::BuildSlot(BandMemory& memory) : memory_(memory) {
   std::unique_lock<std::mutex> lock(memory_.mutex_);
@@ -62,8 +60,8 @@ std::shared_ptr<BandBuffer> BandMemory::buffer(size_t size) {
   }
   if (!found) {
     try {
-      found = std::make_unique<BandBuffer>(
-          std::max<size_t>(size, static_cast<size_t>(band_blocks_ * block_bytes_)));
+      found =
+          std::make_unique<BandBuffer>(std::max<size_t>(size, static_cast<size_t>(band_bytes_)));
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       --buffers_;

@@ -40,9 +40,9 @@ class BandBuffer {
 // a transposing conversion's CPU). Must outlive every buffer it hands out.
 class BandMemory {
  public:
-  // Bands of `band_blocks` blocks of `block_bytes` worth of whole rows (at least one row),
-  // `builders` built at once at most.
-  BandMemory(size_t builders, uint64_t band_blocks, uint64_t block_bytes);
+  // Bands of about `band_bytes` of whole rows (at least one row), `builders` built at once
+  // at most.
+  BandMemory(size_t builders, uint64_t band_bytes);
   BandMemory(const BandMemory&) = delete;
   BandMemory& operator=(const BandMemory&) = delete;
 
@@ -63,9 +63,7 @@ class BandMemory {
   // band whatever its tensor. It returns here when the last shared_ptr to it is dropped.
   std::shared_ptr<BandBuffer> buffer(size_t size);
 
-  size_t builders() const { return builders_; }
-  uint64_t band_blocks() const { return band_blocks_; }
-  uint64_t block_bytes() const { return block_bytes_; }
+  uint64_t band_bytes() const { return band_bytes_; }
   // Buffers alive (held or free) and the most ever built at once: for tests.
   size_t buffers() const;
   size_t most_building() const;
@@ -74,8 +72,7 @@ class BandMemory {
   void give_back(BandBuffer* buffer);
 
   const size_t builders_;
-  const uint64_t band_blocks_;
-  const uint64_t block_bytes_;
+  const uint64_t band_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable slot_freed_;
   size_t building_ = 0;

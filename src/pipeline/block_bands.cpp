@@ -7,8 +7,8 @@
 
 namespace ckconv {
 
-// Elements of one band of placement `p` (whole rows of its view, about BandMemory::band_blocks()
-// blocks), or 0 when the placement is built block by block: when a source is not one contiguous
+// Elements of one band of placement `p` (whole rows of its view, about BandMemory::band_bytes()
+// of them), or 0 when the placement is built block by block: when a source is not one contiguous
 // mapped run (generated, dequantized or chunked sources take their own paths) or the tensor
 // fits in one block (nothing to share).
 int64_t BlockBuilder::band_elements(size_t p) const {
@@ -25,8 +25,7 @@ int64_t BlockBuilder::band_elements(size_t p) const {
   const uint64_t element_size = static_cast<uint64_t>(dtype_size(piece_dtype(recipe)));
   const uint64_t row_bytes = static_cast<uint64_t>(view.back()) * element_size;
   if (static_cast<uint64_t>(num_elements(view)) * element_size <= block_bytes_) return 0;
-  const uint64_t rows =
-      std::max<uint64_t>(1, band_memory_->band_blocks() * block_bytes_ / row_bytes);
+  const uint64_t rows = std::max<uint64_t>(1, band_memory_->band_bytes() / row_bytes);
   return static_cast<int64_t>(rows) * view.back();
 }
 

@@ -158,7 +158,7 @@ BlockBuilder::BlockBuilder(const ExecutionPlan& plan, const FilePlan& file_plan,
   for (auto& list : literal_extents_) std::sort(list.begin(), list.end(), by_begin);
   band_memory_ = band_memory;
   if (band_memory_ == nullptr) {
-    own_band_memory_ = std::make_unique<BandMemory>(kBandBuilders, kBandBlocks, block_bytes_);
+    own_band_memory_ = std::make_unique<BandMemory>(kBandBuilders, kBandBlocks * block_bytes_);
     band_memory_ = own_band_memory_.get();
   }
   band_elements_.assign(file_plan.placements.size(), 0);

@@ -91,8 +91,8 @@ class BlockBuilder {
   struct SourceAccess;
 
   // Bands (see band_cache.h): a placement whose tensor is transposed from mapped sources
-  // and spans more than one block is built BandMemory::band_blocks() blocks' worth of whole
-  // rows at a time, and its blocks copy from the bands; at most kBandsKept built bands are
+  // and spans more than one block is built BandMemory::band_bytes() worth of whole rows at a
+  // time, and its blocks copy from the bands; at most kBandsKept built bands are
   // kept.
   static constexpr size_t kBandsKept = 2;
   int64_t band_elements(size_t p) const;

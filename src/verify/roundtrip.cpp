@@ -261,7 +261,7 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   // The second and third conversions run at once and keep their bands each: one band memory
   // keeps their band builds to those of one conversion, and bands of 4 blocks instead of 6
   // keep the four kept bands within the memory of one conversion's (docs/benchmarks.md).
-  BandMemory band_memory(BlockBuilder::kBandBuilders, 4, options.block_bytes);
+  BandMemory band_memory(BlockBuilder::kBandBuilders, 4 * options.block_bytes);
   WriteOptions write = scratch_write_options(start, input, options);
   write.band_memory = &band_memory;
 

@@ -23,7 +23,7 @@
 using namespace ckconv;
 
 TEST_CASE("the band cache builds a band once, keeps a bounded number and retries failures") {
-  BandMemory memory(1, 1, 1);
+  BandMemory memory(1, 1);
   BandCache cache(2, memory);
   int builds = 0;
   auto fill = [&](uint8_t value) {
@@ -49,7 +49,7 @@ TEST_CASE("the band cache builds a band once, keeps a bounded number and retries
 
 TEST_CASE("band memory bounds the builds of every cache sharing it and reuses its buffers") {
   constexpr size_t kBuilders = 2;
-  BandMemory memory(kBuilders, 1, 1);
+  BandMemory memory(kBuilders, 1);
   BandCache first(2, memory), second(2, memory);
   std::atomic<int> building{0}, most{0};
   auto build = [&](uint64_t key) {
@@ -85,7 +85,7 @@ TEST_CASE("band memory bounds the builds of every cache sharing it and reuses it
 
 TEST_CASE("threads meeting at a band build neighbouring bands, each once") {
   constexpr int kBands = 64;
-  BandMemory memory(2, 1, 1);
+  BandMemory memory(2, 1);
   BandCache cache(kBands, memory);
   std::vector<std::atomic<int>> builds(kBands + 1);
   auto build = [&](int band) {
@@ -245,7 +245,7 @@ TEST_CASE("banded transposes match a reference at every block size and thread co
 
   // Two conversions at once sharing one band memory of one builder (verify's overlapped
   // passes): the same bytes, never two bands built at once.
-  BandMemory shared(1, 2, 4096);
+  BandMemory shared(1, 2 * 4096);
   std::vector<std::thread> conversions;
   for (int c = 0; c < 2; ++c) {
     const auto out = temp.path() / ("shared-" + std::to_string(c));
