@@ -44,27 +44,45 @@ BandMemory::BuildSlot::~BuildSlot() {
 
 std::shared_ptr<BandBuffer> BandMemory::buffer(size_t size) {
   std::unique_ptr<BandBuffer> found;
+  std::unique_ptr<BandBuffer> too_small;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    // The smallest free buffer that is large enough.
-    auto best = free_.end();
-    for (auto it = free_.begin(); it != free_.end(); ++it)
-      if ((*it)->size() >= size && (best == free_.end() || (*it)->size() < (*best)->size()))
-        best = it;
-    if (best != free_.end()) {
-      found = std::move(*best);
-      free_.erase(best);
-    } else {
-      ++buffers_;
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+      // The smallest free buffer that is large enough.
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it)
+        if ((*it)->size() >= size && (best == free_.end() || (*it)->size() < (*best)->size()))
+          best = it;
+      if (best != free_.end()) {
+        found = std::move(*best);
+        free_.erase(best);
+        break;
+      }
+      if (buffers_ < builders_ + kept_) {
+        ++buffers_;
+        most_buffers_ = std::max(most_buffers_, buffers_);
+        break;
+      }
+      if (!free_.empty()) {
+        // At the bound with only smaller free buffers: the new one takes the place of one.
+        too_small = std::move(free_.back());
+        free_.pop_back();
+        break;
+      }
+      buffer_freed_.wait(lock);
     }
   }
+  too_small.reset();  // unmapped outside the lock
   if (!found) {
     try {
       found =
           std::make_unique<BandBuffer>(std::max<size_t>(size, static_cast<size_t>(band_bytes_)));
     } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      --buffers_;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --buffers_;
+      }
+      buffer_freed_.notify_one();
       throw;
     }
   }
@@ -73,24 +91,31 @@ std::shared_ptr<BandBuffer> BandMemory::buffer(size_t size) {
 }
 
 void BandMemory::give_back(BandBuffer* buffer) {
-  std::unique_ptr<BandBuffer> owned(buffer);
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (free_.size() < builders_) {
-    free_.push_back(std::move(owned));
-    return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.emplace_back(buffer);
   }
-  // Full: keep the larger of this one and the smallest free one, unmap the other.
-  auto smallest = std::min_element(free_.begin(), free_.end(), [](const auto& a, const auto& b) {
-    return a->size() < b->size();
-  });
-  if ((*smallest)->size() < owned->size()) std::swap(*smallest, owned);
-  --buffers_;
-  // `owned` is unmapped here, under the lock: munmap of a band is cheap next to building one.
+  buffer_freed_.notify_one();
+}
+
+void BandMemory::add_kept(size_t bands) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  kept_ += bands;
+}
+
+void BandMemory::remove_kept(size_t bands) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  kept_ -= bands;
 }
 
 size_t BandMemory::buffers() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return buffers_;
+}
+
+size_t BandMemory::most_buffers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return most_buffers_;
 }
 
 size_t BandMemory::most_building() const {
@@ -99,7 +124,13 @@ size_t BandMemory::most_building() const {
 }
 
 BandCache::BandCache(size_t capacity, BandMemory& memory)
-    : capacity_(std::max<size_t>(1, capacity)), memory_(memory) {}
+    : capacity_(std::max<size_t>(1, capacity)), memory_(memory) {
+  memory_.add_kept(capacity_);
+}
+
+BandCache::~BandCache() {
+  memory_.remove_kept(capacity_);
+}
 
 BandCache::Band BandCache::get(uint64_t key, uint64_t size, const Build& build, uint64_t ahead_key,
                                uint64_t ahead_size, const Build& ahead_build) {

@@ -35,9 +35,12 @@ class BandBuffer {
 // The memory of band builds, shared by every band cache of a run (verify's overlapped
 // conversions share one): at most `builders` bands are built at once, whatever the number of
 // threads, so that the bands being built and the source stripes they map stay a fixed
-// number; and band buffers are handed back here when their last holder lets go and reused,
-// since a fresh one costs a page fault and a page of zeros per page (measured at a fifth of
-// a transposing conversion's CPU). Must outlive every buffer it hands out.
+// number; band buffers are handed back here when their last holder lets go and reused, since
+// a fresh one costs a page fault and a page of zeros per page (measured at a fifth of a
+// transposing conversion's CPU); and at most `builders` plus the kept bands of every cache
+// are alive at once: a build that would need one more waits until a holder lets one go, so
+// that the bands threads are still copying from do not grow with the number of threads.
+// Must outlive every buffer it hands out and every cache using it.
 class BandMemory {
  public:
   // Bands of about `band_bytes` of whole rows (at least one row), `builders` built at once
@@ -60,12 +63,21 @@ class BandMemory {
 
   // A buffer of at least `size` bytes (contents unspecified): a free one when one is large
   // enough, else a new one of at least a band's bytes, so that every buffer serves every
-  // band whatever its tensor. It returns here when the last shared_ptr to it is dropped.
+  // band whatever its tensor; waits while the buffers alive are at their bound and none is
+  // free. It returns here when the last shared_ptr to it is dropped. Callers hold a
+  // BuildSlot and no other buffer, so that a wait ends when a band being copied from is let
+  // go (the bound leaves room for every kept band and every build).
   std::shared_ptr<BandBuffer> buffer(size_t size);
 
+  // A cache keeping up to `bands` built bands joins (or leaves) the bound on buffers alive.
+  void add_kept(size_t bands);
+  void remove_kept(size_t bands);
+
   uint64_t band_bytes() const { return band_bytes_; }
-  // Buffers alive (held or free) and the most ever built at once: for tests.
+  // Buffers alive (held or free), the most ever alive and the most ever built at once: for
+  // tests.
   size_t buffers() const;
+  size_t most_buffers() const;
   size_t most_building() const;
 
  private:
@@ -75,11 +87,13 @@ class BandMemory {
   const uint64_t band_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable slot_freed_;
+  std::condition_variable buffer_freed_;
   size_t building_ = 0;
   size_t most_building_ = 0;
+  size_t kept_ = 0;  // the kept bands of the caches using this memory
   size_t buffers_ = 0;
-  // Free buffers, at most `builders` (more are unmapped): a band's buffer is freed when a
-  // newer one is built, and the next build takes it.
+  size_t most_buffers_ = 0;
+  // Free buffers: a band's buffer is freed when no cache keeps it and no caller holds it.
   std::vector<std::unique_ptr<BandBuffer>> free_;
 };
 
@@ -92,6 +106,9 @@ class BandCache {
   // or are building; builds them in `memory`'s buffers and slots (which must outlive the
   // cache and its bands).
   BandCache(size_t capacity, BandMemory& memory);
+  ~BandCache();
+  BandCache(const BandCache&) = delete;
+  BandCache& operator=(const BandCache&) = delete;
 
   // The bytes of band `key` (`size` bytes), built by build(out) on this thread when no
   // thread has built or is building them, else waited for. While another thread builds
@@ -99,7 +116,8 @@ class BandCache {
   // has, so that two threads reaching the same band build neighbouring bands instead of
   // one waiting. A build that throws leaves the band absent (a waiter builds it again) and
   // the exception propagates to its caller. The result does not depend on which thread
-  // built the band: build must be a pure function of the key.
+  // built the band: build must be a pure function of the key. The caller must hold no band
+  // of any cache sharing this one's memory: a build waits for buffers to be let go.
   Band get(uint64_t key, uint64_t size, const Build& build, uint64_t ahead_key = 0,
            uint64_t ahead_size = 0, const Build& ahead_build = nullptr);
 
