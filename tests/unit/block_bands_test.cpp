@@ -41,7 +41,7 @@ TEST_CASE("the band cache builds a band once, keeps a bounded number and retries
   CHECK(cache.get(1, 1, fill(4))->data()[0] == 4);  // built again
   CHECK(builds == 4);
   CHECK(held->data()[0] == 2);  // a caller's band outlives its eviction
-  held.reset();  // callers hold no band while they get another (BandCache::get)
+  held.reset();                 // callers hold no band while they get another (BandCache::get)
 
   CHECK_THROWS_AS(cache.get(7, 1, [](uint8_t*) { throw std::runtime_error("read"); }),
                   std::runtime_error);
