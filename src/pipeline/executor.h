@@ -6,7 +6,8 @@
 // (O_DIRECT) where the file system allows; source pages read for a block are released once
 // it is built.
 // Peak memory is (3 x threads + writes_in_flight) x block size (block and staging buffers),
-// whatever the model size. Output bytes do not depend on the thread count or the block size.
+// plus the bands of transposed tensors (pipeline/band_cache.h: the band builders plus the
+// kept bands, whatever the thread count), whatever the model size. Output bytes do not depend on the thread count or the block size.
 #pragma once
 
 #include <cstdint>
