@@ -7,7 +7,8 @@
 // it is built.
 // Peak memory is (3 x threads + writes_in_flight) x block size (block and staging buffers),
 // plus the bands of transposed tensors (pipeline/band_cache.h: the band builders plus the
-// kept bands, whatever the thread count), whatever the model size. Output bytes do not depend on the thread count or the block size.
+// kept bands, whatever the thread count), whatever the model size. Output bytes do not
+// depend on the thread count or the block size.
 #pragma once
 
 #include <cstdint>
