@@ -220,6 +220,15 @@ std::vector<SourceRange> BlockBuilder::read_ranges(size_t index,
   return std::move(access.touched);
 }
 
+std::vector<size_t> BlockBuilder::placements_in(size_t index) const {
+  const Block& block = blocks_[index];
+  std::vector<size_t> placements;
+  for (const Extent& extent :
+       overlapping(extents_[block.file], block.offset, block.offset + block.size_bytes))
+    placements.push_back(extent.index);
+  return placements;
+}
+
 // Builds block `index` in `buffer`: the file's bytes [offset, offset + size_bytes), then
 // zeros up to the next multiple of the alignment. Appends the CRC parts of the placements
 // that need one, in file order, and the source ranges it read to access->touched.

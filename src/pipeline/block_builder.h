@@ -76,6 +76,10 @@ class BlockBuilder {
   // long) receives unspecified bytes.
   std::vector<SourceRange> read_ranges(size_t index, const AlignedBuffer& scratch) const;
 
+  // The placements (indices into file_plan.placements) with bytes in block `index`, in
+  // file order.
+  std::vector<size_t> placements_in(size_t index) const;
+
   // The block's size rounded up to the alignment of unbuffered writes.
   static uint64_t padded_size(const Block& block);
 

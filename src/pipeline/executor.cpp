@@ -147,36 +147,15 @@ GatedBlocks gate_blocks(const ExecutionPlan& plan, const FilePlan& file_plan,
   GatedBlocks gated;
   gated.sources.resize(blocks.size());
   std::vector<uint64_t> ready(blocks.size(), 0);
-  // The placements of each file by offset (they do not overlap, so their ends are in the
-  // same order): a block's placements are found by binary search, not by a scan of all of
-  // them, which at a 671B model's ~10^5 placements and ~10^5 blocks would take hours.
-  auto bytes_of = [&](const TensorPlacement& placement) {
-    const TensorRecipe& recipe = plan.recipes[placement.tensor];
-    return static_cast<uint64_t>(num_elements(recipe.shape) * dtype_size(recipe.dtype));
-  };
-  std::vector<std::vector<const TensorPlacement*>> by_file(file_plan.files.size());
-  for (const TensorPlacement& placement : file_plan.placements)
-    by_file[placement.file].push_back(&placement);
-  for (auto& placements : by_file)
-    std::sort(placements.begin(), placements.end(),
-              [](const TensorPlacement* a, const TensorPlacement* b) {
-                return a->byte_offset < b->byte_offset;
-              });
   const AlignedBuffer scratch(builder.block_bytes());
   for (size_t b = 0; b < blocks.size(); ++b) {
-    const Block& block = blocks[b];
-    const std::vector<const TensorPlacement*>& placements = by_file[block.file];
-    auto it = std::partition_point(
-        placements.begin(), placements.end(), [&](const TensorPlacement* placement) {
-          return placement->byte_offset + bytes_of(*placement) <= block.offset;
-        });
-    for (; it != placements.end() && (*it)->byte_offset < block.offset + block.size_bytes; ++it) {
-      if (bytes_of(**it) == 0) continue;
-      for (const SourceRef& source : plan.sources[(*it)->tensor])
+    // The block's placements come from the builder's index of them (a scan of every
+    // placement per block would take hours at a 671B model's ~10^5 of each).
+    for (size_t p : builder.placements_in(b))
+      for (const SourceRef& source : plan.sources[file_plan.placements[p].tensor])
         if (source.checkpoint && source.tensor &&
             (source.generate || source.checkpoint->contiguous_data(*source.tensor) == nullptr))
           add_tensor_ranges(*source.checkpoint, *source.tensor, gated.sources[b]);
-    }
     for (const SourceRange& range : builder.read_ranges(b, scratch)) {
       uint64_t offset = 0;
       if (const MappedFile* file = range.checkpoint->locate(range.data, &offset))
