@@ -296,7 +296,19 @@ void MappedFile::will_need(uint64_t offset, uint64_t length) const {
   advise(data_, size_, offset, length, MADV_WILLNEED);
 }
 void MappedFile::release(uint64_t offset, uint64_t length) const {
-  advise(data_, size_, offset, length, MADV_DONTNEED);
+  if (data_ == nullptr || offset >= size_) return;
+  if (length > size_ - offset) length = size_ - offset;
+  // The page cache holds large files in folios of up to 2 MiB, which a mapping may map whole
+  // (one PMD). Dropping part of one makes the kernel split it into 4 KiB entries first, with
+  // a TLB flush on every CPU the process runs on; dropping whole ones does not, and costs
+  // a neighbour at most one refault.
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(data_);
+  uintptr_t begin = (base + offset) / kHuge * kHuge;
+  uintptr_t end = (base + offset + length + kHuge - 1) / kHuge * kHuge;
+  begin = std::max(begin, base);
+  end = std::min(end, (base + size_ + kPage - 1) / kPage * kPage);
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 std::string read_small_file(const std::filesystem::path& path, uint64_t max_bytes) {

@@ -80,7 +80,9 @@ class AlignedBuffer {
 };
 
 // A whole file mapped read-only. release() drops mapped pages from this process's resident
-// set (the page cache keeps them), which is how the executor keeps memory flat.
+// set (the page cache keeps them), which is how the executor keeps memory flat. It drops the
+// whole 2 MiB-aligned spans the range touches, neighbours included: a later read of those
+// maps them back in.
 class MappedFile {
  public:
   explicit MappedFile(const std::filesystem::path& path);
