@@ -83,9 +83,20 @@ inline void copy_element(uint8_t* target, const uint8_t* source) {
   std::memcpy(target, &value, sizeof(T));
 }
 
+// Stores one 16-byte vector: with kStream, non-temporally (the target must be 16-byte
+// aligned; the caller issues _mm_sfence before other threads may read it).
+#if defined(__SSE2__)
+template <bool kStream>
+inline void store_16(uint8_t* target, __m128i value) {
+  if constexpr (kStream)
+    _mm_stream_si128(reinterpret_cast<__m128i*>(target), value);
+  else
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(target), value);
+}
+
 // Transposes one 8 x 8 tile of 2-byte elements: target row r (stride target_row bytes) gets
 // element r of each of the 8 source rows (stride source_row bytes), 16 bytes per row.
-#if defined(__SSE2__)
+template <bool kStream>
 inline void transpose_8x8_u16(uint8_t* target, int64_t target_row, const uint8_t* source,
                               int64_t source_row) {
   __m128i r[8];
@@ -103,11 +114,11 @@ inline void transpose_8x8_u16(uint8_t* target, int64_t target_row, const uint8_t
                           _mm_unpacklo_epi64(b1, b5), _mm_unpackhi_epi64(b1, b5),
                           _mm_unpacklo_epi64(b2, b6), _mm_unpackhi_epi64(b2, b6),
                           _mm_unpacklo_epi64(b3, b7), _mm_unpackhi_epi64(b3, b7)};
-  for (int k = 0; k < 8; ++k)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(target + k * target_row), out[k]);
+  for (int k = 0; k < 8; ++k) store_16<kStream>(target + k * target_row, out[k]);
 }
 
 // Same for a 4 x 4 tile of 4-byte elements.
+template <bool kStream>
 inline void transpose_4x4_u32(uint8_t* target, int64_t target_row, const uint8_t* source,
                               int64_t source_row) {
   __m128i r[4];
@@ -117,8 +128,7 @@ inline void transpose_4x4_u32(uint8_t* target, int64_t target_row, const uint8_t
   const __m128i a2 = _mm_unpacklo_epi32(r[2], r[3]), a3 = _mm_unpackhi_epi32(r[2], r[3]);
   const __m128i out[4] = {_mm_unpacklo_epi64(a0, a2), _mm_unpackhi_epi64(a0, a2),
                           _mm_unpacklo_epi64(a1, a3), _mm_unpackhi_epi64(a1, a3)};
-  for (int k = 0; k < 4; ++k)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(target + k * target_row), out[k]);
+  for (int k = 0; k < 4; ++k) store_16<kStream>(target + k * target_row, out[k]);
 }
 #endif
 
@@ -133,8 +143,9 @@ constexpr int64_t vector_tile() {
   return 0;
 }
 
-// One block of a transpose-like copy: target rows [i0, i1), columns [j0, j1).
-template <typename T>
+// One block of a transpose-like copy: target rows [i0, i1), columns [j0, j1). kStream:
+// the tiles store non-temporally (see copy_typed).
+template <typename T, bool kStream>
 void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& cols, int64_t i0,
                 int64_t i1, int64_t j0, int64_t j1) {
   constexpr int64_t kSize = sizeof(T);
@@ -151,9 +162,9 @@ void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& col
           const uint8_t* from = in + (i + j * cols.source) * kSize;
           uint8_t* to = out + (i * rows.target + j) * kSize;
           if constexpr (kTile == 8)
-            transpose_8x8_u16(to, rows.target * kSize, from, cols.source * kSize);
+            transpose_8x8_u16<kStream>(to, rows.target * kSize, from, cols.source * kSize);
           else
-            transpose_4x4_u32(to, rows.target * kSize, from, cols.source * kSize);
+            transpose_4x4_u32<kStream>(to, rows.target * kSize, from, cols.source * kSize);
         }
     }
   }
@@ -179,18 +190,37 @@ void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& 
     // target row gets kColumns elements at a time: whole cache lines, several of them. Square
     // 32 x 32 blocks left each target line to be completed by later blocks (docs/benchmarks.md
     // has the measurement).
+    //
+    // A large box's tiles store non-temporally: its target lines are not read again before
+    // they have left the cache, and streaming them saves reading each line before it is
+    // written (a third of the kernel's memory traffic). Small boxes store through the cache.
     constexpr int64_t kRows = 32;
     constexpr int64_t kColumns = 256;
+    constexpr int64_t kStreamMinBytes = int64_t{1} << 20;
     const Dim& rows = dims[rank - 2];
     const Dim& cols = dims[rank - 1];
+    int64_t box_bytes = kSize;
+    for (const Dim& dim : dims) box_bytes *= dim.size;
+    const bool large = box_bytes >= kStreamMinBytes && rows.target * kSize % 16 == 0;
+    bool streamed = false;
     for_each_outer(dims, rank - 2, [&](int64_t t0, int64_t s0) {
+      uint8_t* out = target + t0 * kSize;
+      const bool stream = large && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+      streamed = streamed || stream;
       for (int64_t j0 = 0; j0 < cols.size; j0 += kColumns) {
         const int64_t j1 = std::min(cols.size, j0 + kColumns);
-        for (int64_t i0 = 0; i0 < rows.size; i0 += kRows)
-          copy_block<T>(target + t0 * kSize, source + s0 * kSize, rows, cols, i0,
-                        std::min(rows.size, i0 + kRows), j0, j1);
+        for (int64_t i0 = 0; i0 < rows.size; i0 += kRows) {
+          const int64_t i1 = std::min(rows.size, i0 + kRows);
+          if (stream)
+            copy_block<T, true>(out, source + s0 * kSize, rows, cols, i0, i1, j0, j1);
+          else
+            copy_block<T, false>(out, source + s0 * kSize, rows, cols, i0, i1, j0, j1);
+        }
       }
     });
+#if defined(__SSE2__)
+    if (streamed) _mm_sfence();  // the streamed stores are visible before the caller goes on
+#endif
     return;
   }
   const Dim& inner = dims[rank - 1];

@@ -83,6 +83,32 @@ TEST_CASE("copy_strided transposes batched, padded, unaligned boxes like the sca
   }
 }
 
+TEST_CASE("copy_strided stores large transposes non-temporally like the scalar rule") {
+  // Boxes of 1 MiB or more store their vector tiles non-temporally where the target is
+  // 16-byte aligned. Batch 0 below is aligned, batches 1 and 2 are not (the batch stride is
+  // 3 elements past a multiple of 8), and a second copy shifts the whole target by one
+  // element: every case must write exactly the scalar rule's bytes and nothing else.
+  for (int size : {2, 4}) {
+    const int64_t batch = 3, rows = 301, cols = 1099;  // target [batch, rows, cols]
+    const int64_t target_row = 1104, source_row = rows + 5;
+    const int64_t target_batch = rows * target_row + 3, source_batch = cols * source_row + 1;
+    std::vector<uint8_t> source(static_cast<size_t>(batch * source_batch * size));
+    for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 31 + i / 509);
+    for (int64_t shift : {0, 1}) {
+      std::vector<uint8_t> target(static_cast<size_t>((batch * target_batch + shift) * size), 0xAB);
+      std::vector<uint8_t> expected = target;
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c)
+            std::memcpy(&expected[(shift + b * target_batch + r * target_row + c) * size],
+                        &source[(b * source_batch + c * source_row + r) * size], size);
+      copy_strided(target.data() + shift * size, {target_batch, target_row, 1}, source.data(),
+                   {source_batch, 1, source_row}, {batch, rows, cols}, size);
+      CHECK(target == expected);
+    }
+  }
+}
+
 TEST_CASE("split_into_tiles covers a range with whole-index tiles, in order") {
   const Shape view = {3, 4, 5};  // 60 elements
   const Shape strides = contiguous_strides(view);
