@@ -29,6 +29,13 @@ int64_t BlockBuilder::band_elements(size_t p) const {
   return static_cast<int64_t>(rows) * view.back();
 }
 
+std::pair<int64_t, int64_t> BlockBuilder::bands_built(const TensorRecipe& recipe, size_t p,
+                                                      int64_t first, int64_t count) const {
+  const int64_t per_band = band_elements_[p];
+  const int64_t bands = (num_elements(recipe.view_shape) + per_band - 1) / per_band;
+  return {first / per_band, std::min((first + count - 1) / per_band + 1, bands - 1)};
+}
+
 // Copies elements [first, first + count) of banded placement `p` (in piece_dtype) from its
 // bands to `out`, building the bands missing from the cache.
 void BlockBuilder::copy_from_bands(const TensorRecipe& recipe, size_t p, int64_t first,
@@ -36,15 +43,15 @@ void BlockBuilder::copy_from_bands(const TensorRecipe& recipe, size_t p, int64_t
   const int64_t element_size = dtype_size(piece_dtype(recipe));
   const int64_t per_band = band_elements_[p];
   const int64_t total = num_elements(recipe.view_shape);
-  const int64_t bands = (total + per_band - 1) / per_band;
   auto key = [p](int64_t band) { return (static_cast<uint64_t>(p) << 32) | uint64_t(band); };
   auto bytes = [&](int64_t band) {
     return static_cast<uint64_t>((std::min(total, (band + 1) * per_band) - band * per_band) *
                                  element_size);
   };
+  const int64_t last_built = bands_built(recipe, p, first, count).second;
   while (count > 0) {
     const int64_t band = first / per_band;
-    const int64_t ahead = band + 1 < bands ? band + 1 : band;
+    const int64_t ahead = std::min(band + 1, last_built);
     const BandCache::Band data = bands_->get(
         key(band), bytes(band), [&](uint8_t* to) { build_band(recipe, p, band, to); }, key(ahead),
         bytes(ahead), ahead == band ? BandCache::Build() : BandCache::Build([&](uint8_t* to) {

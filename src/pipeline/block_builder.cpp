@@ -326,8 +326,8 @@ void BlockBuilder::fill_moved_elements(const TensorRecipe& recipe, size_t p, int
     } else if (access->collect_bands) {
       const int64_t per_band = band_elements_[p];
       const int64_t total = num_elements(recipe.view_shape);
-      const int64_t last = std::min((first + count - 1) / per_band + 1, (total - 1) / per_band);
-      for (int64_t band = first / per_band; band <= last; ++band)
+      const auto [first_band, last_band] = bands_built(recipe, p, first, count);
+      for (int64_t band = first_band; band <= last_band; ++band)
         fill_unbanded(recipe, p, band * per_band, std::min(per_band, total - band * per_band), out,
                       access);
     }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/file.h"
@@ -100,6 +101,11 @@ class BlockBuilder {
   // kept.
   static constexpr size_t kBandsKept = 2;
   int64_t band_elements(size_t p) const;
+  // The bands copy_from_bands may build for elements [first, first + count) of banded
+  // placement `p`: those holding the elements and the one after the last (built ahead by a
+  // thread waiting for a band), as [first band, last band].
+  std::pair<int64_t, int64_t> bands_built(const TensorRecipe& recipe, size_t p, int64_t first,
+                                          int64_t count) const;
   void copy_from_bands(const TensorRecipe& recipe, size_t p, int64_t first, int64_t count,
                        uint8_t* out) const;
   void build_band(const TensorRecipe& recipe, size_t p, int64_t band, uint8_t* out) const;
