@@ -8,6 +8,8 @@
 #include <new>
 #include <utility>
 
+#include "core/error.h"
+
 namespace ckconv {
 
 BandBuffer::BandBuffer(size_t size) : size_(size) {
@@ -123,6 +125,34 @@ size_t BandMemory::most_building() const {
   return most_building_;
 }
 
+namespace {
+thread_local size_t bands_held = 0;  // Band handles alive on this thread
+}  // namespace
+
+BandCache::Band::Band(std::shared_ptr<const BandBuffer> buffer) : buffer_(std::move(buffer)) {
+  if (buffer_) ++bands_held;
+}
+
+BandCache::Band::Band(Band&& other) noexcept : buffer_(std::move(other.buffer_)) {}
+
+BandCache::Band& BandCache::Band::operator=(Band&& other) noexcept {
+  if (this != &other) {
+    reset();
+    buffer_ = std::move(other.buffer_);
+  }
+  return *this;
+}
+
+BandCache::Band::~Band() {
+  reset();
+}
+
+void BandCache::Band::reset() {
+  if (!buffer_) return;
+  buffer_.reset();
+  --bands_held;
+}
+
 BandCache::BandCache(size_t capacity, BandMemory& memory)
     : capacity_(std::max<size_t>(1, capacity)), memory_(memory) {
   memory_.add_kept(capacity_);
@@ -134,6 +164,10 @@ BandCache::~BandCache() {
 
 BandCache::Band BandCache::get(uint64_t key, uint64_t size, const Build& build, uint64_t ahead_key,
                                uint64_t ahead_size, const Build& ahead_build) {
+  if (bands_held != 0)
+    fail(ErrorKind::kInternal,
+         "BandCache::get on a thread that holds a band: its build could wait forever for a "
+         "band buffer");
   std::unique_lock<std::mutex> lock(mutex_);
   bool tried_ahead = !ahead_build;
   while (true) {
@@ -144,7 +178,7 @@ BandCache::Band BandCache::get(uint64_t key, uint64_t size, const Build& build, 
     }
     if (found->second.band) {
       found->second.last_use = ++clock_;
-      return found->second.band;
+      return Band(found->second.band);
     }
     if (!tried_ahead) {
       tried_ahead = true;
@@ -183,7 +217,7 @@ BandCache::Band BandCache::build_claimed(std::unique_lock<std::mutex>& lock, uin
   entry.last_use = ++clock_;
   evict_locked();
   built_.notify_all();
-  return band;
+  return Band(band);
 }
 
 // Drops the least recently used built bands beyond the capacity. Callers holding one keep

@@ -99,7 +99,25 @@ class BandMemory {
 
 class BandCache {
  public:
-  using Band = std::shared_ptr<const BandBuffer>;
+  // A band a caller holds: its buffer stays alive, and out of reuse, until the handle is
+  // dropped. Handles are counted per thread so that get() can refuse a caller that still
+  // holds one; a handle stays on the thread that got it.
+  class Band {
+   public:
+    Band() = default;
+    Band(Band&& other) noexcept;
+    Band& operator=(Band&& other) noexcept;
+    Band(const Band&) = delete;
+    Band& operator=(const Band&) = delete;
+    ~Band();
+    const BandBuffer* operator->() const { return buffer_.get(); }
+    void reset();
+
+   private:
+    friend class BandCache;
+    explicit Band(std::shared_ptr<const BandBuffer> buffer);
+    std::shared_ptr<const BandBuffer> buffer_;
+  };
   using Build = std::function<void(uint8_t* out)>;
 
   // Keeps at most `capacity` built bands (at least one) besides the ones callers still hold
@@ -117,7 +135,8 @@ class BandCache {
   // one waiting. A build that throws leaves the band absent (a waiter builds it again) and
   // the exception propagates to its caller. The result does not depend on which thread
   // built the band: build must be a pure function of the key. The caller must hold no band
-  // of any cache sharing this one's memory: a build waits for buffers to be let go.
+  // of any cache sharing this one's memory, since a build waits for buffers to be let go: a
+  // thread that holds a band of any cache fails with kInternal instead of risking the wait.
   Band get(uint64_t key, uint64_t size, const Build& build, uint64_t ahead_key = 0,
            uint64_t ahead_size = 0, const Build& ahead_build = nullptr);
 

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/error.h"
 #include "format_test_helpers.h"
 #include "layout/recipe.h"
 #include "pipeline/band_cache.h"
@@ -36,12 +37,24 @@ TEST_CASE("the band cache builds a band once, keeps a bounded number and retries
   CHECK(cache.get(1, 1, fill(9))->data()[0] == 1);  // kept: not built again
   CHECK(builds == 1);
   BandCache::Band held = cache.get(2, 1, fill(2));
-  cache.get(3, 1, fill(3));  // evicts band 1, the least recently used
-  CHECK(cache.size() == 2);
-  CHECK(cache.get(1, 1, fill(4))->data()[0] == 4);  // built again
+  // Other threads go on while this one holds band 2; this one may not get another.
+  size_t kept = 0;
+  uint8_t rebuilt = 0;
+  std::thread([&] {
+    cache.get(3, 1, fill(3));  // evicts band 1, the least recently used
+    kept = cache.size();
+    rebuilt = cache.get(1, 1, fill(4))->data()[0];  // built again
+  }).join();
+  CHECK(kept == 2);
+  CHECK(rebuilt == 4);
   CHECK(builds == 4);
   CHECK(held->data()[0] == 2);  // a caller's band outlives its eviction
-  held.reset();                 // callers hold no band while they get another (BandCache::get)
+  CHECK_THROWS_AS(cache.get(5, 1, fill(5)), Error);
+  BandCache::Band moved = std::move(held);  // still held, by the same thread
+  CHECK_THROWS_AS(cache.get(5, 1, fill(5)), Error);
+  moved.reset();
+  CHECK(builds == 4);
+  CHECK(cache.get(5, 1, fill(5))->data()[0] == 5);
 
   CHECK_THROWS_AS(cache.get(7, 1, [](uint8_t*) { throw std::runtime_error("read"); }),
                   std::runtime_error);
