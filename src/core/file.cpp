@@ -28,6 +28,7 @@ namespace {
 }
 
 constexpr uint64_t kPage = 4096;
+constexpr uint64_t kHugePage = uint64_t{2} << 20;
 
 }  // namespace
 
@@ -173,7 +174,6 @@ void File::close() {
 }
 
 AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
-  constexpr size_t kHugePage = size_t{2} << 20;
   const size_t alignment = size >= kHugePage ? kHugePage : File::kDirectAlignment;
   void* memory = nullptr;
   if (::posix_memalign(&memory, alignment, std::max<size_t>(size, 1)) != 0) throw std::bad_alloc();
@@ -280,12 +280,18 @@ void MappedFile::read_buffered(uint64_t offset, uint64_t length, uint8_t* out) c
 }
 
 namespace {
-void advise(const uint8_t* base, uint64_t size, uint64_t offset, uint64_t length, int advice) {
+// madvise of the mapping [base, base + size) over [offset, offset + length), clipped to the
+// mapping and widened to the `alignment`-aligned addresses (a power of two, at least a page)
+// around it.
+void advise(const uint8_t* base, uint64_t size, uint64_t offset, uint64_t length, int advice,
+            uint64_t alignment = kPage) {
   if (base == nullptr || offset >= size) return;
   if (length > size - offset) length = size - offset;
-  uint64_t begin = offset / kPage * kPage;
-  uint64_t end = offset + length;
-  ::madvise(const_cast<uint8_t*>(base) + begin, end - begin, advice);
+  const uintptr_t low = reinterpret_cast<uintptr_t>(base);
+  const uintptr_t begin = std::max(low, (low + offset) / alignment * alignment);
+  const uintptr_t end =
+      std::min(low + size, (low + offset + length + alignment - 1) / alignment * alignment);
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, advice);
 }
 }  // namespace
 
@@ -296,19 +302,11 @@ void MappedFile::will_need(uint64_t offset, uint64_t length) const {
   advise(data_, size_, offset, length, MADV_WILLNEED);
 }
 void MappedFile::release(uint64_t offset, uint64_t length) const {
-  if (data_ == nullptr || offset >= size_) return;
-  if (length > size_ - offset) length = size_ - offset;
   // The page cache holds large files in folios of up to 2 MiB, which a mapping may map whole
   // (one PMD). Dropping part of one makes the kernel split it into 4 KiB entries first, with
   // a TLB flush on every CPU the process runs on; dropping whole ones does not, and costs
   // a neighbour at most one refault.
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const uintptr_t base = reinterpret_cast<uintptr_t>(data_);
-  uintptr_t begin = (base + offset) / kHuge * kHuge;
-  uintptr_t end = (base + offset + length + kHuge - 1) / kHuge * kHuge;
-  begin = std::max(begin, base);
-  end = std::min(end, (base + size_ + kPage - 1) / kPage * kPage);
-  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  advise(data_, size_, offset, length, MADV_DONTNEED, kHugePage);
 }
 
 std::string read_small_file(const std::filesystem::path& path, uint64_t max_bytes) {
