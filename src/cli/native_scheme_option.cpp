@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/common.h"
+#include "core/error.h"
 
 namespace ckconv::cli {
 namespace {
