@@ -96,7 +96,6 @@ inline void store_16(uint8_t* target, __m128i value) {
 
 // Transposes one 8 x 8 tile of 2-byte elements: target row r (stride target_row bytes) gets
 // element r of each of the 8 source rows (stride source_row bytes), 16 bytes per row.
-template <bool kStream>
 inline void transpose_8x8_u16(uint8_t* target, int64_t target_row, const uint8_t* source,
                               int64_t source_row) {
   __m128i r[8];
@@ -114,11 +113,11 @@ inline void transpose_8x8_u16(uint8_t* target, int64_t target_row, const uint8_t
                           _mm_unpacklo_epi64(b1, b5), _mm_unpackhi_epi64(b1, b5),
                           _mm_unpacklo_epi64(b2, b6), _mm_unpackhi_epi64(b2, b6),
                           _mm_unpacklo_epi64(b3, b7), _mm_unpackhi_epi64(b3, b7)};
-  for (int k = 0; k < 8; ++k) store_16<kStream>(target + k * target_row, out[k]);
+  for (int k = 0; k < 8; ++k)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(target + k * target_row), out[k]);
 }
 
 // Same for a 4 x 4 tile of 4-byte elements.
-template <bool kStream>
 inline void transpose_4x4_u32(uint8_t* target, int64_t target_row, const uint8_t* source,
                               int64_t source_row) {
   __m128i r[4];
@@ -128,7 +127,8 @@ inline void transpose_4x4_u32(uint8_t* target, int64_t target_row, const uint8_t
   const __m128i a2 = _mm_unpacklo_epi32(r[2], r[3]), a3 = _mm_unpackhi_epi32(r[2], r[3]);
   const __m128i out[4] = {_mm_unpacklo_epi64(a0, a2), _mm_unpackhi_epi64(a0, a2),
                           _mm_unpacklo_epi64(a1, a3), _mm_unpackhi_epi64(a1, a3)};
-  for (int k = 0; k < 4; ++k) store_16<kStream>(target + k * target_row, out[k]);
+  for (int k = 0; k < 4; ++k)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(target + k * target_row), out[k]);
 }
 #endif
 
@@ -143,9 +143,10 @@ constexpr int64_t vector_tile() {
   return 0;
 }
 
-// One block of a transpose-like copy: target rows [i0, i1), columns [j0, j1). kStream:
-// the tiles store non-temporally (see copy_typed).
-template <typename T, bool kStream>
+// One block of a transpose-like copy: target rows [i0, i1), columns [j0, j1), in vector
+// tiles where the element size has a kernel and the source is contiguous along the target's
+// rows, element by element elsewhere.
+template <typename T>
 void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& cols, int64_t i0,
                 int64_t i1, int64_t j0, int64_t j1) {
   constexpr int64_t kSize = sizeof(T);
@@ -162,9 +163,9 @@ void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& col
           const uint8_t* from = in + (i + j * cols.source) * kSize;
           uint8_t* to = out + (i * rows.target + j) * kSize;
           if constexpr (kTile == 8)
-            transpose_8x8_u16<kStream>(to, rows.target * kSize, from, cols.source * kSize);
+            transpose_8x8_u16(to, rows.target * kSize, from, cols.source * kSize);
           else
-            transpose_4x4_u32<kStream>(to, rows.target * kSize, from, cols.source * kSize);
+            transpose_4x4_u32(to, rows.target * kSize, from, cols.source * kSize);
         }
     }
   }
@@ -178,49 +179,110 @@ void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& col
   }
 }
 
+#if defined(__SSE2__)
+// A true transpose (the source contiguous along the target's rows) of target rows
+// [0, i_end) x columns [j0, j_end), both spans whole multiples of kLine = 64 / sizeof(T)
+// elements: a 64-byte line of each side. Each chunk of kLine x kLine elements is read as
+// kLine whole source lines, transposed in vector tiles into an L1 buffer and written out as
+// kLine whole target lines, so every line on both sides is touched once, at once. The
+// outer loop takes kLine source rows at a time and reads them front to back (the source is
+// a file mapping). kStream: the target lines are stored non-temporally, four 16-byte stores
+// filling one line (`out` + j0 and the target's row stride are 64-byte aligned).
+template <typename T, bool kStream>
+void copy_lines(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& cols, int64_t i_end,
+                int64_t j0, int64_t j_end) {
+  constexpr int64_t kSize = sizeof(T);
+  constexpr int64_t kTile = vector_tile<T>();
+  constexpr int64_t kLine = 64 / kSize;
+  alignas(64) uint8_t buffer[kLine][64];
+  const int64_t source_row = cols.source * kSize;
+  const int64_t target_row = rows.target * kSize;
+  for (int64_t j = j0; j < j_end; j += kLine)
+    for (int64_t i = 0; i < i_end; i += kLine) {
+      const uint8_t* from = in + (i + j * cols.source) * kSize;
+      // Tile rows inner: the kTile source lines of a tile row are used up before the next.
+      for (int64_t jj = 0; jj < kLine; jj += kTile)
+        for (int64_t ii = 0; ii < kLine; ii += kTile) {
+          const uint8_t* tile = from + ii * kSize + jj * source_row;
+          if constexpr (kTile == 8)
+            transpose_8x8_u16(&buffer[ii][jj * kSize], 64, tile, source_row);
+          else
+            transpose_4x4_u32(&buffer[ii][jj * kSize], 64, tile, source_row);
+        }
+      uint8_t* to = out + (i * rows.target + j) * kSize;
+      for (int64_t r = 0; r < kLine; ++r) {
+        const __m128i* line = reinterpret_cast<const __m128i*>(buffer[r]);
+        for (int k = 0; k < 4; ++k)
+          store_16<kStream>(to + r * target_row + 16 * k, _mm_load_si128(line + k));
+      }
+    }
+}
+#endif
+
 template <typename T>
 void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& dims) {
   constexpr int64_t kSize = sizeof(T);
   const size_t rank = dims.size();
   if (rank >= 2 && dims[rank - 1].target == 1) {
-    // Transpose-like: blocked over the last two dims so both sides stay in cache, each block
-    // transposed in vector tiles where the element size has a kernel. The outer loop walks
-    // the source's rows (the target's columns) kColumns at a time, so that each group of
-    // source rows is read once, front to back (the source is a file mapping), and each
-    // target row gets kColumns elements at a time: whole cache lines, several of them. Square
-    // 32 x 32 blocks left each target line to be completed by later blocks (docs/benchmarks.md
-    // has the measurement).
-    //
-    // A large box's tiles store non-temporally: its target lines are not read again before
-    // they have left the cache, and streaming them saves reading each line before it is
-    // written (a third of the kernel's memory traffic). Small boxes store through the cache.
-    constexpr int64_t kRows = 32;
-    constexpr int64_t kColumns = 256;
-    constexpr int64_t kStreamMinBytes = int64_t{1} << 20;
     const Dim& rows = dims[rank - 2];
     const Dim& cols = dims[rank - 1];
-    int64_t box_bytes = kSize;
-    for (const Dim& dim : dims) box_bytes *= dim.size;
-    const bool large = box_bytes >= kStreamMinBytes && rows.target * kSize % 16 == 0;
-    bool streamed = false;
+#if defined(__SSE2__)
+    if constexpr (vector_tile<T>() > 0) {
+      if (rows.source == 1) {
+        // A true transpose: whole 64-byte lines on both sides (copy_lines), the edges that
+        // do not fill a line in tiles (copy_block). A large box stores its target lines
+        // non-temporally: they are not read again before they have left the cache, and
+        // streaming whole lines saves reading each one before it is written. Its columns
+        // start at the first 64-byte line of each target row, the ones before it go through
+        // the edge path. Streaming part-lines (one 16-byte tile row per line) was slower
+        // than the cache (docs/benchmarks.md).
+        constexpr int64_t kLine = 64 / kSize;
+        constexpr int64_t kStreamMinBytes = int64_t{1} << 18;
+        int64_t box_bytes = kSize;
+        for (const Dim& dim : dims) box_bytes *= dim.size;
+        const bool large = box_bytes >= kStreamMinBytes && rows.target * kSize % 64 == 0;
+        const int64_t i_end = rows.size / kLine * kLine;
+        bool streamed = false;
+        for_each_outer(dims, rank - 2, [&](int64_t t0, int64_t s0) {
+          uint8_t* out = target + t0 * kSize;
+          const uint8_t* in = source + s0 * kSize;
+          const uint64_t offset = reinterpret_cast<uintptr_t>(out) % 64;
+          const bool stream = large && offset % kSize == 0;
+          const int64_t j0 =
+              stream
+                  ? std::min<int64_t>(cols.size, static_cast<int64_t>((64 - offset) % 64 / kSize))
+                  : 0;
+          const int64_t j_end = j0 + (cols.size - j0) / kLine * kLine;
+          if (i_end > 0 && j_end > j0) {
+            if (stream)
+              copy_lines<T, true>(out, in, rows, cols, i_end, j0, j_end);
+            else
+              copy_lines<T, false>(out, in, rows, cols, i_end, j0, j_end);
+            streamed = streamed || stream;
+          }
+          copy_block<T>(out, in, rows, cols, 0, rows.size, 0, j0);
+          copy_block<T>(out, in, rows, cols, 0, rows.size, j_end, cols.size);
+          copy_block<T>(out, in, rows, cols, i_end, rows.size, j0, j_end);
+        });
+        if (streamed) _mm_sfence();  // the streamed stores are visible before the caller goes on
+        return;
+      }
+    }
+#endif
+    // Transpose-like without a vector kernel: blocked over the last two dims so both sides
+    // stay in cache. The outer loop walks the source's rows (the target's columns) kColumns
+    // at a time, so that each group of source rows is read once, front to back, and each
+    // target row gets kColumns elements at a time: whole cache lines, several of them.
+    constexpr int64_t kRows = 32;
+    constexpr int64_t kColumns = 256;
     for_each_outer(dims, rank - 2, [&](int64_t t0, int64_t s0) {
-      uint8_t* out = target + t0 * kSize;
-      const bool stream = large && reinterpret_cast<uintptr_t>(out) % 16 == 0;
-      streamed = streamed || stream;
       for (int64_t j0 = 0; j0 < cols.size; j0 += kColumns) {
         const int64_t j1 = std::min(cols.size, j0 + kColumns);
-        for (int64_t i0 = 0; i0 < rows.size; i0 += kRows) {
-          const int64_t i1 = std::min(rows.size, i0 + kRows);
-          if (stream)
-            copy_block<T, true>(out, source + s0 * kSize, rows, cols, i0, i1, j0, j1);
-          else
-            copy_block<T, false>(out, source + s0 * kSize, rows, cols, i0, i1, j0, j1);
-        }
+        for (int64_t i0 = 0; i0 < rows.size; i0 += kRows)
+          copy_block<T>(target + t0 * kSize, source + s0 * kSize, rows, cols, i0,
+                        std::min(rows.size, i0 + kRows), j0, j1);
       }
     });
-#if defined(__SSE2__)
-    if (streamed) _mm_sfence();  // the streamed stores are visible before the caller goes on
-#endif
     return;
   }
   const Dim& inner = dims[rank - 1];

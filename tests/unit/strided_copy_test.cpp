@@ -83,28 +83,35 @@ TEST_CASE("copy_strided transposes batched, padded, unaligned boxes like the sca
   }
 }
 
-TEST_CASE("copy_strided stores large transposes non-temporally like the scalar rule") {
-  // Boxes of 1 MiB or more store their vector tiles non-temporally where the target is
-  // 16-byte aligned. Batch 0 below is aligned, batches 1 and 2 are not (the batch stride is
-  // 3 elements past a multiple of 8), and a second copy shifts the whole target by one
-  // element: every case must write exactly the scalar rule's bytes and nothing else.
+TEST_CASE("copy_strided transposes large boxes in whole lines like the scalar rule") {
+  // A true transpose goes through 64-byte lines on both sides with the edges in tiles; a
+  // box of 256 KiB or more whose target rows are 64-byte aligned stores its lines
+  // non-temporally from the first line boundary of each target row on. Target row strides
+  // of 1120 elements are line-aligned for both sizes, 1104 is not for 2-byte elements; the
+  // batch stride is 3 elements past a line, so each batch starts at another offset; the
+  // target is shifted by 0 or 1 element, or by 1 byte (no stream at all). Every case must
+  // write exactly the scalar rule's bytes and nothing else.
   for (int size : {2, 4}) {
     const int64_t batch = 3, rows = 301, cols = 1099;  // target [batch, rows, cols]
-    const int64_t target_row = 1104, source_row = rows + 5;
-    const int64_t target_batch = rows * target_row + 3, source_batch = cols * source_row + 1;
+    const int64_t source_row = rows + 5;
+    const int64_t source_batch = cols * source_row + 1;
     std::vector<uint8_t> source(static_cast<size_t>(batch * source_batch * size));
     for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 31 + i / 509);
-    for (int64_t shift : {0, 1}) {
-      std::vector<uint8_t> target(static_cast<size_t>((batch * target_batch + shift) * size), 0xAB);
-      std::vector<uint8_t> expected = target;
-      for (int64_t b = 0; b < batch; ++b)
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < cols; ++c)
-            std::memcpy(&expected[(shift + b * target_batch + r * target_row + c) * size],
-                        &source[(b * source_batch + c * source_row + r) * size], size);
-      copy_strided(target.data() + shift * size, {target_batch, target_row, 1}, source.data(),
-                   {source_batch, 1, source_row}, {batch, rows, cols}, size);
-      CHECK(target == expected);
+    for (int64_t target_row : {1104, 1120}) {
+      const int64_t target_batch = rows * target_row + 3;
+      for (int64_t shift_bytes : {0, size, 1}) {
+        std::vector<uint8_t> target(static_cast<size_t>(batch * target_batch * size + shift_bytes),
+                                    0xAB);
+        std::vector<uint8_t> expected = target;
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < cols; ++c)
+              std::memcpy(&expected[shift_bytes + (b * target_batch + r * target_row + c) * size],
+                          &source[(b * source_batch + c * source_row + r) * size], size);
+        copy_strided(target.data() + shift_bytes, {target_batch, target_row, 1}, source.data(),
+                     {source_batch, 1, source_row}, {batch, rows, cols}, size);
+        CHECK(target == expected);
+      }
     }
   }
 }
