@@ -160,6 +160,7 @@ ExecuteOptions execute_options(const WriteOptions& options) {
   execute.threads = options.threads;
   execute.block_bytes = options.block_bytes;
   execute.sync = options.sync;
+  execute.buffered = options.buffered;
   execute.progress = options.progress;
   execute.block_digests = options.block_digests;
   execute.block_written = options.block_written;

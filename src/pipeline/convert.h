@@ -48,6 +48,8 @@ struct WriteOptions {
   int threads = 1;
   uint64_t block_bytes = uint64_t{4} << 20;
   bool sync = true;
+  // Write through the page cache instead of around it (ExecuteOptions::buffered).
+  bool buffered = false;
   std::function<void(uint64_t, uint64_t)> progress;
   // When set, receives digests of the output's blocks (ExecuteOptions::block_digests), so
   // that verify can compare a later conversion with this one without reading it back.

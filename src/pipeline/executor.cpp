@@ -193,7 +193,7 @@ void execute(const ExecutionPlan& plan, const FilePlan& file_plan,
   for (const PlannedFile& spec : file_plan.files) {
     std::filesystem::path path = directory / spec.relative_path;
     std::filesystem::create_directories(path.parent_path());
-    File file = File::create_unbuffered(path);
+    File file = options.buffered ? File::create(path) : File::create_unbuffered(path);
     file.allocate(spec.size_bytes);
     file.truncate(spec.size_bytes);
     files.push_back(std::move(file));

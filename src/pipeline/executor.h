@@ -61,6 +61,9 @@ struct ExecuteOptions {
   // (docs/benchmarks.md).
   int writes_in_flight = 6;
   bool sync = true;  // fsync every file before returning
+  // Write the files through the page cache (verify's scratch outputs that fit in memory,
+  // read back at once) instead of unbuffered (File::create_unbuffered).
+  bool buffered = false;
   // When set, receives a 64-bit hash (XXH64, from libxxhash) of every block, for matches_files.
   std::vector<uint64_t>* block_digests = nullptr;
   // When set, sees every block once built and before it is written: file index, offset in

@@ -9,6 +9,7 @@
 #include "pipeline/block_builder.h"
 #include "pipeline/output_directory.h"
 #include "verify/compare.h"
+#include "verify/scratch_space.h"
 #include "verify/written_ranges.h"
 
 namespace ckconv {
@@ -52,14 +53,20 @@ std::vector<Exclusion> exclusions_of(const FamilyRules& rules) {
 }
 
 // The options of verify's scratch conversions. Scratch outputs are deleted afterwards, so they
-// are not fsynced; they are still written around the page cache like any output
-// (docs/benchmarks.md says why). A native input is written back in its own format, so that its
-// own writer is exercised.
+// are not fsynced. Each is read back once, by the next conversion: when the ones this round
+// trip writes (`scratch_count`, each about the size of the input) fit in memory, they are
+// written through the page cache so that the reads come from memory, else around it like any
+// output (verify/scratch_space.h). A native input is written back in its own format, so that
+// its own writer is exercised.
 WriteOptions scratch_write_options(Direction start, const MappedCheckpoint& input,
-                                   const WriteOptions& options) {
+                                   const WriteOptions& options, int scratch_count) {
   WriteOptions write = options;
   write.block_digests = nullptr;
   write.sync = false;
+  uint64_t input_bytes = 0;
+  for (uint32_t i = 0; i < input.catalog().files.size(); ++i) input_bytes += input.file(i).size();
+  write.buffered =
+      scratch_through_page_cache(scratch_count * input_bytes, available_memory_bytes());
   if (start == Direction::kToHf && input.catalog().format != CheckpointFormat::kSafetensors)
     write.native_format = input.catalog().format;
   else if (start == Direction::kToHf)
@@ -262,7 +269,7 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   // keeps their band builds to those of one conversion, and bands of 4 blocks instead of 6
   // keep the four kept bands within the memory of one conversion's (docs/benchmarks.md).
   BandMemory band_memory(BlockBuilder::kBandBuilders, 4 * options.block_bytes);
-  WriteOptions write = scratch_write_options(start, input, options);
+  WriteOptions write = scratch_write_options(start, input, options, first_output ? 1 : 2);
   write.band_memory = &band_memory;
 
   std::shared_ptr<ScratchDirectory> first_scratch;

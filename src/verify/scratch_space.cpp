@@ -49,6 +49,21 @@ uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_alread
   return first + (starts_from_output ? 2 * back : back);
 }
 
+uint64_t available_memory_bytes() {
+  std::FILE* meminfo = std::fopen("/proc/meminfo", "r");
+  if (meminfo == nullptr) return 0;
+  char line[256];
+  uint64_t kib = 0;
+  while (std::fgets(line, sizeof line, meminfo) != nullptr)
+    if (std::sscanf(line, "MemAvailable: %lu kB", &kib) == 1) break;
+  std::fclose(meminfo);
+  return kib * 1024;
+}
+
+bool scratch_through_page_cache(uint64_t scratch_bytes, uint64_t available_bytes) {
+  return scratch_bytes <= available_bytes / 2;
+}
+
 ScratchChoice choose_scratch_directory(const std::vector<fs::path>& candidates,
                                        uint64_t needed_bytes) {
   std::string reasons;

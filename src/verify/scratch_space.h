@@ -39,4 +39,16 @@ bool same_file_system(const std::filesystem::path& a, const std::filesystem::pat
 uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_already_written,
                                   bool starts_from_output = false);
 
+// Memory the kernel can give to new allocations without swapping (MemAvailable in
+// /proc/meminfo), or 0 when it cannot be read.
+uint64_t available_memory_bytes();
+
+// Whether the round trip writes its scratch checkpoints (`scratch_bytes` in all) through the
+// page cache instead of around it: when they take at most half of `available_bytes` (so that
+// the input, about half their size, stays cached beside them), the next conversion reads
+// each back from memory instead of the device (docs/benchmarks.md, "verify against its I/O
+// floor"). Larger ones would push the input and other files out of the cache and still come
+// back from the device.
+bool scratch_through_page_cache(uint64_t scratch_bytes, uint64_t available_bytes);
+
 }  // namespace ckconv

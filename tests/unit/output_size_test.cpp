@@ -104,3 +104,37 @@ TEST_CASE("verify's scratch estimate holds every copy a --dtype round trip write
   // to-hf --verify-roundtrip writes the cast output itself: the rest must still fit.
   CHECK(written - first <= round_trip_scratch_bytes(first, true, from_output));
 }
+
+TEST_CASE("verify writes its scratch checkpoints through the page cache when they fit") {
+  // At most half of the available memory: the input stays cached beside them.
+  CHECK(scratch_through_page_cache(8'000'000'000u, 22'000'000'000u));
+  CHECK(scratch_through_page_cache(11'000'000'000u, 22'000'000'000u));
+  CHECK_FALSE(scratch_through_page_cache(11'000'000'001u, 22'000'000'000u));
+  CHECK_FALSE(scratch_through_page_cache(1, 0));  // unknown memory: around the cache
+  CHECK(available_memory_bytes() > 0);
+  // A small round trip: both scratch checkpoints are in the page cache once written and read
+  // back (written unbuffered, the device would hold their pages, not the cache).
+  test::TempDir dir;
+  const ModelConfig config = load_model_config("llama3", "debugmodel", {});
+  const FamilyRules rules = build_family_rules(config);
+  WriteOptions write;
+  write.native_format = CheckpointFormat::kSafetensors;
+  write.sync = false;
+  fs::create_directories(dir / "native");
+  write_initial_checkpoint(rules, InitOptions{}, dir / "native", write);
+  const MappedCheckpoint input(read_checkpoint(dir / "native"));
+  fs::create_directories(dir / "scratch");
+  VerifyReport report =
+      verify_roundtrip(Direction::kToHf, config, rules, input, dir / "scratch" / "native", write);
+  CHECK(report.passed);
+  REQUIRE(report.scratch.size() == 2);
+  size_t files = 0;
+  for (const auto& scratch : report.scratch)
+    for (const auto& entry : fs::recursive_directory_iterator(scratch->path()))
+      if (entry.is_regular_file() && entry.file_size() > (uint64_t{1} << 20)) {
+        const MappedFile file(entry.path());
+        CHECK_MESSAGE(file.resident_share(0, file.size()) == 1.0, entry.path());
+        ++files;
+      }
+  CHECK(files == 2);
+}
