@@ -143,6 +143,27 @@ constexpr int64_t vector_tile() {
   return 0;
 }
 
+// Target rows [i0, i1), columns [j0, j1), element by element. The inner loop walks the
+// longer side: the outer one then revisits, at the next element, only as many lines as the
+// shorter side has (the target lines of a few rows, or the source lines of a few columns),
+// which stay in cache even when their strides map them all to one cache set.
+template <typename T>
+void copy_elements(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& cols, int64_t i0,
+                   int64_t i1, int64_t j0, int64_t j1) {
+  constexpr int64_t kSize = sizeof(T);
+  if (i1 - i0 < j1 - j0) {
+    for (int64_t j = j0; j < j1; ++j)
+      for (int64_t i = i0; i < i1; ++i)
+        copy_element<T>(out + (i * rows.target + j) * kSize,
+                        in + (i * rows.source + j * cols.source) * kSize);
+    return;
+  }
+  for (int64_t i = i0; i < i1; ++i)
+    for (int64_t j = j0; j < j1; ++j)
+      copy_element<T>(out + (i * rows.target + j) * kSize,
+                      in + (i * rows.source + j * cols.source) * kSize);
+}
+
 // One block of a transpose-like copy: target rows [i0, i1), columns [j0, j1), in vector
 // tiles where the element size has a kernel and the source is contiguous along the target's
 // rows, element by element elsewhere.
@@ -170,13 +191,9 @@ void copy_block(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& col
     }
   }
 #endif
-  for (int64_t i = i0; i < i1; ++i) {
-    const int64_t first_j = i < vector_i ? vector_j : j0;  // tiles covered [j0, vector_j)
-    uint8_t* target_row = out + i * rows.target * kSize;
-    const uint8_t* source_row = in + i * rows.source * kSize;
-    for (int64_t j = first_j; j < j1; ++j)
-      copy_element<T>(target_row + j * kSize, source_row + j * cols.source * kSize);
-  }
+  // Tiles covered [i0, vector_i) x [j0, vector_j).
+  copy_elements<T>(out, in, rows, cols, i0, vector_i, vector_j, j1);
+  copy_elements<T>(out, in, rows, cols, vector_i, i1, j0, j1);
 }
 
 #if defined(__SSE2__)
