@@ -61,7 +61,7 @@ uint64_t available_memory_bytes() {
 }
 
 bool scratch_through_page_cache(uint64_t scratch_bytes, uint64_t available_bytes) {
-  return scratch_bytes <= available_bytes / 2;
+  return scratch_bytes <= available_bytes / 4 * 3;
 }
 
 ScratchChoice choose_scratch_directory(const std::vector<fs::path>& candidates,

@@ -44,11 +44,11 @@ uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_alread
 uint64_t available_memory_bytes();
 
 // Whether the round trip writes its scratch checkpoints (`scratch_bytes` in all) through the
-// page cache instead of around it: when they take at most half of `available_bytes` (so that
-// the input, about half their size, stays cached beside them), the next conversion reads
-// each back from memory instead of the device (docs/benchmarks.md, "verify against its I/O
-// floor"). Larger ones would push the input and other files out of the cache and still come
-// back from the device.
+// page cache instead of around it: when they take at most three quarters of `available_bytes`
+// the next conversion reads each back from memory instead of the device (docs/benchmarks.md,
+// "verify against its I/O floor"); the first of them is read once and can then be evicted,
+// so the input, about half their size, still fits beside the rest. Larger ones would push
+// the input and other files out of the cache and still come back from the device.
 bool scratch_through_page_cache(uint64_t scratch_bytes, uint64_t available_bytes);
 
 }  // namespace ckconv

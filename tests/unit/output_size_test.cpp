@@ -106,10 +106,11 @@ TEST_CASE("verify's scratch estimate holds every copy a --dtype round trip write
 }
 
 TEST_CASE("verify writes its scratch checkpoints through the page cache when they fit") {
-  // At most half of the available memory: the input stays cached beside them.
-  CHECK(scratch_through_page_cache(8'000'000'000u, 22'000'000'000u));
-  CHECK(scratch_through_page_cache(11'000'000'000u, 22'000'000'000u));
-  CHECK_FALSE(scratch_through_page_cache(11'000'000'001u, 22'000'000'000u));
+  // At most three quarters of the available memory: the input, half their size, stays
+  // cached beside them too when they fill it.
+  CHECK(scratch_through_page_cache(12'000'000'000u, 22'000'000'000u));
+  CHECK(scratch_through_page_cache(16'500'000'000u, 22'000'000'000u));
+  CHECK_FALSE(scratch_through_page_cache(16'500'000'001u, 22'000'000'000u));
   CHECK_FALSE(scratch_through_page_cache(1, 0));  // unknown memory: around the cache
   CHECK(available_memory_bytes() > 0);
   // A small round trip: both scratch checkpoints are in the page cache once written and read
