@@ -4,8 +4,11 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
 
 #include "core/error.h"
 #include "pipeline/run_leftovers.h"
@@ -57,7 +60,46 @@ uint64_t available_memory_bytes() {
   while (std::fgets(line, sizeof line, meminfo) != nullptr)
     if (std::sscanf(line, "MemAvailable: %lu kB", &kib) == 1) break;
   std::fclose(meminfo);
-  return kib * 1024;
+  return std::min(kib * 1024, cgroup_memory_headroom("/proc/self/cgroup", "/sys/fs/cgroup"));
+}
+
+uint64_t cgroup_memory_headroom(const fs::path& proc_cgroup, const fs::path& cgroup_root) {
+  // The first number in a small file, or nullopt ("max", missing, unreadable).
+  auto number = [](const fs::path& path) -> std::optional<uint64_t> {
+    std::ifstream in(path);
+    uint64_t value = 0;
+    if (in >> value) return value;
+    return std::nullopt;
+  };
+  uint64_t headroom = UINT64_MAX;
+  // limit - usage for the cgroup at `directory` and each ancestor up to `top`.
+  auto walk = [&](fs::path directory, const fs::path& top, const char* limit_name,
+                  const char* usage_name) {
+    while (true) {
+      const std::optional<uint64_t> limit = number(directory / limit_name);
+      const std::optional<uint64_t> usage = number(directory / usage_name);
+      if (limit && usage) headroom = std::min(headroom, *limit > *usage ? *limit - *usage : 0);
+      if (directory == top || !directory.has_relative_path()) break;
+      directory = directory.parent_path();
+    }
+  };
+  std::ifstream in(proc_cgroup);
+  std::string line;
+  while (std::getline(in, line)) {
+    // hierarchy-ID:controller-list:path
+    const size_t first = line.find(':');
+    const size_t second = first == std::string::npos ? first : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    const std::string controllers = line.substr(first + 1, second - first - 1);
+    const fs::path path = fs::path(line.substr(second + 1)).relative_path();
+    if (controllers.empty() && fs::exists(cgroup_root / "cgroup.controllers"))  // v2
+      walk(cgroup_root / path, cgroup_root, "memory.max", "memory.current");
+    std::string listed = "," + controllers + ",";
+    if (listed.find(",memory,") != std::string::npos)  // v1
+      walk(cgroup_root / "memory" / path, cgroup_root / "memory", "memory.limit_in_bytes",
+           "memory.usage_in_bytes");
+  }
+  return headroom;
 }
 
 bool scratch_through_page_cache(uint64_t scratch_bytes, uint64_t available_bytes) {

@@ -40,8 +40,18 @@ uint64_t round_trip_scratch_bytes(uint64_t first_output_bytes, bool first_alread
                                   bool starts_from_output = false);
 
 // Memory the kernel can give to new allocations without swapping (MemAvailable in
-// /proc/meminfo), or 0 when it cannot be read.
+// /proc/meminfo), and at most what the memory limits of this process's cgroups leave
+// (cgroup_memory_headroom; a job of a batch scheduler is usually limited far below the
+// machine's memory), or 0 when /proc/meminfo cannot be read.
 uint64_t available_memory_bytes();
+
+// The least of limit - usage over the cgroups that `proc_cgroup` (the format of
+// /proc/self/cgroup) names under `cgroup_root` (/sys/fs/cgroup), and their ancestors:
+// memory.max - memory.current on cgroup v2, memory.limit_in_bytes - memory.usage_in_bytes
+// on v1's memory hierarchy. Usage counts the page cache the cgroup holds, so this is a lower
+// bound. UINT64_MAX when no limit applies or none can be read.
+uint64_t cgroup_memory_headroom(const std::filesystem::path& proc_cgroup,
+                                const std::filesystem::path& cgroup_root);
 
 // Whether the round trip writes its scratch checkpoints (`scratch_bytes` in all) through the
 // page cache instead of around it: when they take at most three quarters of `available_bytes`

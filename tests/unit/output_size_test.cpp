@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "cli/size_option.h"
 #include "families/family.h"
@@ -138,4 +139,42 @@ TEST_CASE("verify writes its scratch checkpoints through the page cache when the
         ++files;
       }
   CHECK(files == 2);
+}
+
+TEST_CASE("available memory counts the memory limits of the process's cgroups") {
+  test::TempDir dir;
+  auto write = [](const fs::path& path, const std::string& text) {
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+  };
+  const uint64_t gib = uint64_t{1} << 30;
+  // cgroup v2: the job's cgroup is limited; its parent is not ("max"); the grandparent is,
+  // less tightly.
+  const fs::path v2 = dir / "v2";
+  write(v2 / "cgroup.controllers", "cpu memory\n");
+  write(dir / "self_v2", "0::/slurm/job_7/step_0\n");
+  write(v2 / "slurm/job_7/step_0/memory.max", std::to_string(16 * gib) + "\n");
+  write(v2 / "slurm/job_7/step_0/memory.current", std::to_string(4 * gib) + "\n");
+  write(v2 / "slurm/job_7/memory.max", "max\n");
+  write(v2 / "slurm/job_7/memory.current", std::to_string(4 * gib) + "\n");
+  write(v2 / "slurm/memory.max", std::to_string(100 * gib) + "\n");
+  write(v2 / "slurm/memory.current", std::to_string(50 * gib) + "\n");
+  CHECK(cgroup_memory_headroom(dir / "self_v2", v2) == 12 * gib);
+  write(v2 / "slurm/memory.current", std::to_string(95 * gib) + "\n");  // the ancestor decides
+  CHECK(cgroup_memory_headroom(dir / "self_v2", v2) == 5 * gib);
+  write(v2 / "slurm/job_7/step_0/memory.current", std::to_string(17 * gib) + "\n");  // over
+  CHECK(cgroup_memory_headroom(dir / "self_v2", v2) == 0);
+  // cgroup v1: the memory hierarchy, named among other controllers.
+  const fs::path v1 = dir / "v1";
+  write(dir / "self_v1", "5:cpu,cpuacct:/\n4:memory:/batch/job_8\n0::/\n");
+  write(v1 / "memory/batch/job_8/memory.limit_in_bytes", std::to_string(8 * gib) + "\n");
+  write(v1 / "memory/batch/job_8/memory.usage_in_bytes", std::to_string(3 * gib) + "\n");
+  write(v1 / "memory/memory.limit_in_bytes", "9223372036854771712\n");
+  write(v1 / "memory/memory.usage_in_bytes", std::to_string(20 * gib) + "\n");
+  CHECK(cgroup_memory_headroom(dir / "self_v1", v1) == 5 * gib);
+  // No limit files, or no /proc/self/cgroup: no cgroup bound.
+  CHECK(cgroup_memory_headroom(dir / "self_v1", dir / "nothing") == UINT64_MAX);
+  CHECK(cgroup_memory_headroom(dir / "missing", v2) == UINT64_MAX);
+  // A 16 GiB job on a large machine: its scratch goes around the page cache.
+  CHECK_FALSE(scratch_through_page_cache(2 * 10 * gib, std::min(1000 * gib, 12 * gib)));
 }
