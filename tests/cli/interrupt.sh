@@ -21,6 +21,9 @@ no_leftovers() {  # no_leftovers DIR LABEL
 interrupt_at() {
   local point="$1" signal="$2" code="$3" fragment="$4" pid status=0 waited=0
   shift 5
+  # The last run's stderr.txt could still match until the new job truncates it: a signal
+  # sent then would reach the job's shell before it runs ckconv.
+  rm -f stderr.txt
   CKCONV_TEST_PAUSE_AT="$point" "$@" 2>stderr.txt >/dev/null &
   pid=$!
   until grep -q "test pause at $point" stderr.txt 2>/dev/null; do
@@ -54,6 +57,7 @@ interrupt_at publish INT 130 "while publishing .*; no output was changed" -- \
 no_leftovers . "new output"
 
 # Under nohup, SIGHUP stays ignored; SIGINT still stops the run.
+rm -f stderr.txt  # as in interrupt_at
 CKCONV_TEST_PAUSE_AT=write nohup "$CKCONV" to-hf "${args[@]}" -i "$input" -o nohup_out >/dev/null 2>stderr.txt &
 pid=$!
 for ((waited = 0; waited < 1000; waited++)); do grep -q "test pause" stderr.txt && break; sleep 0.01; done
