@@ -31,12 +31,11 @@ kill_tree() {
   for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
   kill -KILL "$1" 2>/dev/null || true
 }
-# A server that stopped answering: killed with its children; the next check starts a new one.
+# A server that stopped answering: killed with its children, then stopped as any server is
+# (its FIFO ends closed, so the next check starts a new one).
 kill_server() {
   kill_tree "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  exec {jobs_fd}>&- {done_fd}<&-
-  server_pid=""
+  stop_server
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT
 start_server() {
