@@ -33,6 +33,34 @@ uint64_t directory_bytes(const fs::path& directory) {
   return total;
 }
 
+// A llama3 debugmodel native checkpoint (safetensors, init's values) written into
+// `directory`/native, opened as `input`; `write` holds the options that wrote it (no fsync).
+struct DebugNative {
+  explicit DebugNative(const fs::path& directory)
+      : config(load_model_config("llama3", "debugmodel", {})),
+        rules(build_family_rules(config)),
+        write(native_options()),
+        input(read_checkpoint(written(directory / "native"))) {}
+
+  ModelConfig config;
+  FamilyRules rules;
+  WriteOptions write;
+  MappedCheckpoint input;
+
+ private:
+  static WriteOptions native_options() {
+    WriteOptions options;
+    options.native_format = CheckpointFormat::kSafetensors;
+    options.sync = false;
+    return options;
+  }
+  fs::path written(const fs::path& native) const {
+    fs::create_directories(native);
+    write_initial_checkpoint(rules, InitOptions{}, native, write);
+    return native;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("to-hf's default shard size: a 12 GB model plans three HF shards and the index") {
@@ -75,14 +103,11 @@ TEST_CASE("to-hf's default shard size: a 12 GB model plans three HF shards and t
 
 TEST_CASE("verify's scratch estimate holds every copy a --dtype round trip writes") {
   test::TempDir dir;
-  const ModelConfig config = load_model_config("llama3", "debugmodel", {});
-  const FamilyRules rules = build_family_rules(config);
-  WriteOptions write;
-  write.native_format = CheckpointFormat::kSafetensors;
-  write.sync = false;
-  fs::create_directories(dir / "native");
-  write_initial_checkpoint(rules, InitOptions{}, dir / "native", write);
-  const MappedCheckpoint input(read_checkpoint(dir / "native"));
+  const DebugNative native(dir.path());
+  const ModelConfig& config = native.config;
+  const FamilyRules& rules = native.rules;
+  const MappedCheckpoint& input = native.input;
+  WriteOptions write = native.write;
   write.dtype = DType::kBF16;  // a cast: the round trip starts from the bf16 output
   const uint64_t first = total_bytes(
       write_conversion(Direction::kToHf, config, rules, input, {}, write, /*dry_run=*/true));
@@ -117,17 +142,10 @@ TEST_CASE("verify writes its scratch checkpoints through the page cache when the
   // A small round trip: both scratch checkpoints are in the page cache once written and read
   // back (written unbuffered, the device would hold their pages, not the cache).
   test::TempDir dir;
-  const ModelConfig config = load_model_config("llama3", "debugmodel", {});
-  const FamilyRules rules = build_family_rules(config);
-  WriteOptions write;
-  write.native_format = CheckpointFormat::kSafetensors;
-  write.sync = false;
-  fs::create_directories(dir / "native");
-  write_initial_checkpoint(rules, InitOptions{}, dir / "native", write);
-  const MappedCheckpoint input(read_checkpoint(dir / "native"));
+  const DebugNative native(dir.path());
   fs::create_directories(dir / "scratch");
-  VerifyReport report =
-      verify_roundtrip(Direction::kToHf, config, rules, input, dir / "scratch" / "native", write);
+  VerifyReport report = verify_roundtrip(Direction::kToHf, native.config, native.rules,
+                                         native.input, dir / "scratch" / "native", native.write);
   CHECK(report.passed);
   REQUIRE(report.scratch.size() == 2);
   size_t files = 0;
