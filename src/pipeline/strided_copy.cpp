@@ -286,7 +286,8 @@ void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& 
       }
     }
 #endif
-    // Transpose-like without a vector kernel: blocked over the last two dims so both sides
+    // Other transpose-like copies (no vector kernel for the element size, or a source not
+    // contiguous along the target's rows): blocked over the last two dims so both sides
     // stay in cache. The outer loop walks the source's rows (the target's columns) kColumns
     // at a time, so that each group of source rows is read once, front to back, and each
     // target row gets kColumns elements at a time: whole cache lines, several of them.
