@@ -18,7 +18,7 @@ while [[ "${1:-}" == --target ]]; do
   shift 2
 done
 packages=(g++ cmake ninja-build pkg-config libcli11-dev libspdlog-dev nlohmann-json3-dev doctest-dev zlib1g-dev
-          libxxhash-dev "$@")
+          libxxhash-dev libisal-dev "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

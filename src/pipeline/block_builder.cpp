@@ -3,12 +3,11 @@
 // copies literals and tensor tiles, and the source pages are released.
 #include "pipeline/block_builder.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
+#include "core/crc32.h"
 #include "core/error.h"
 #include "core/float_convert.h"
 
@@ -254,9 +253,8 @@ void BlockBuilder::build_block(size_t index, const AlignedBuffer& buffer,
                    out + (begin - block.offset), access);
     filled.push_back({begin, end});
     if (need_crc_[extent.index])
-      crcs->push_back({extent.index,
-                       static_cast<uint32_t>(crc32_z(0, out + (begin - block.offset), end - begin)),
-                       end - begin});
+      crcs->push_back(
+          {extent.index, crc32_update(0, out + (begin - block.offset), end - begin), end - begin});
   }
   std::sort(filled.begin(), filled.end());
   uint64_t covered = block.offset;  // bytes before this are filled

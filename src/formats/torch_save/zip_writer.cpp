@@ -3,8 +3,7 @@
 // fixtures/formats/*/sd.pt).
 #include "formats/torch_save/zip_writer.h"
 
-#include <zlib.h>
-
+#include "core/crc32.h"
 #include "core/error.h"
 
 namespace ckconv {
@@ -15,8 +14,7 @@ constexpr uint16_t kFlags = 0x0808;           // data descriptor follows + UTF-8
 
 // Zip's CRC-32 is zlib's (polynomial 0xEDB88320, reflected).
 uint32_t zip_crc32(const std::string& bytes) {
-  return static_cast<uint32_t>(
-      crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+  return crc32_update(0, bytes.data(), bytes.size());
 }
 
 // Accumulates the archive as literal runs separated by holes (data the executor writes).
