@@ -10,7 +10,7 @@ namespace ckconv {
 // Continues `crc` (0 to start) over `size_bytes` bytes at `data`: equal to zlib's
 // crc32(crc, data, size_bytes) for every input, so results chain and combine with
 // crc32_combine. Computed by ISA-L's carry-less-multiply kernels, chosen at run time for the
-// CPU; ~5x zlib 1.2.13's table loop (docs/benchmarks.md "What made it fast").
+// CPU (why not zlib's: docs/benchmarks.md, "What made it fast").
 uint32_t crc32_update(uint32_t crc, const void* data, size_t size_bytes);
 
 }  // namespace ckconv

@@ -261,10 +261,15 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
   const GatedBlocks gated = options.source_gate
                                 ? gate_blocks(plan, file_plan, builder, *options.source_gate)
                                 : GatedBlocks{};
-  // Compared by digest, a block is finished once built: workers beyond the builders would
-  // only hold more block buffers.
+  // Compared by digest, a block is finished once built, and compared with files that are
+  // in the page cache, its comparison is a read of memory: in both cases workers beyond the
+  // builders would only hold more block buffers (and mapped pages). Extra workers overlap
+  // the comparisons' reads of files that are not cached.
+  bool files_cached = true;
+  for (const auto& file : files)
+    files_cached = files_cached && file->resident_share(0, file->size()) >= 0.5;
   ExecuteOptions pool = options;
-  if (expected_digests) pool.writes_in_flight = 0;
+  if (expected_digests || files_cached) pool.writes_in_flight = 0;
   for_each_block(
       blocks, builder.block_bytes(), pool,
       [&](size_t index, const AlignedBuffer& buffer, const AlignedBuffer& staging) {
