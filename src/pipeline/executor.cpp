@@ -265,11 +265,13 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
   // in the page cache, its comparison is a read of memory: in both cases workers beyond the
   // builders would only hold more block buffers (and mapped pages). Extra workers overlap
   // the comparisons' reads of files that are not cached.
-  bool files_cached = true;
-  for (const auto& file : files)
-    files_cached = files_cached && file->resident_share(0, file->size()) >= 0.5;
+  // Residency (a mincore of every page) is looked up only without digests, where it decides.
+  const bool compared_in_memory =
+      !expected_digests && std::all_of(files.begin(), files.end(), [](const auto& file) {
+        return file->resident_share(0, file->size()) >= 0.5;
+      });
   ExecuteOptions pool = options;
-  if (expected_digests || files_cached) pool.writes_in_flight = 0;
+  if (expected_digests || compared_in_memory) pool.writes_in_flight = 0;
   for_each_block(
       blocks, builder.block_bytes(), pool,
       [&](size_t index, const AlignedBuffer& buffer, const AlignedBuffer& staging) {
