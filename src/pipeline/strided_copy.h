@@ -34,8 +34,10 @@ void copy_strided_runs(uint8_t* target, const Shape& target_strides, const Eleme
 // copied in stripes of source rows, each released from the mapping once copied, so that the
 // source pages a builder keeps mapped stay bounded whatever the tensor's size. (Released
 // pages stay in the page cache; the next band's columns map them in again.) Each builder
-// thread holds one stripe at a time, so this counts once per thread in peak RSS.
-constexpr uint64_t kMaxSparseSpanBytes = uint64_t{8} << 20;
+// thread holds one stripe at a time, so this counts once per thread in peak RSS. Each stripe
+// costs a populate and a release call, and a release flushes the other cores' TLBs: 16 MiB
+// halves those calls of 8 MiB stripes for 8 MiB more per thread (docs/benchmarks.md).
+constexpr uint64_t kMaxSparseSpanBytes = uint64_t{16} << 20;
 
 // copy_strided from the mapping of `checkpoint` at `source`, a stripe of rows of the
 // largest-stride dimension at a time, releasing each stripe's source span after copying it.
