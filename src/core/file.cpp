@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <vector>
 
 #include "core/error.h"
@@ -217,11 +220,48 @@ MappedFile::~MappedFile() {
   if (buffered_fd_ >= 0) ::close(buffered_fd_);
 }
 
+namespace {
+
+// cachestat(2) (Linux 6.5): page-cache statistics of a byte range of a file, counted per
+// cached folio rather than per page. Not in every libc's headers, hence declared here.
+struct CacheStatRange {
+  uint64_t offset;
+  uint64_t length;
+};
+struct CacheStat {
+  uint64_t nr_cache;
+  uint64_t nr_dirty;
+  uint64_t nr_writeback;
+  uint64_t nr_evicted;
+  uint64_t nr_recently_evicted;
+};
+constexpr long kCacheStatSyscall = 451;  // the same number on every architecture
+
+// Pages of [begin, begin + pages * kPage) of `fd`'s file in the page cache, or nullopt when
+// the kernel has no cachestat.
+std::optional<uint64_t> cached_pages(int fd, uint64_t begin, uint64_t pages) {
+  static std::atomic<bool> unavailable{false};
+  if (fd < 0 || unavailable.load(std::memory_order_relaxed)) return std::nullopt;
+  CacheStatRange range{begin, pages * kPage};
+  CacheStat stat{};
+  if (::syscall(kCacheStatSyscall, fd, &range, &stat, 0) != 0) {
+    if (errno == ENOSYS) unavailable = true;
+    return std::nullopt;
+  }
+  return std::min(stat.nr_cache, pages);
+}
+
+}  // namespace
+
 double MappedFile::resident_share(uint64_t offset, uint64_t length) const {
   if (data_ == nullptr || offset >= size_ || length == 0) return 1.0;
   length = std::min(length, size_ - offset);
   const uint64_t begin = offset / kPage * kPage;
   const uint64_t pages = (offset + length - begin + kPage - 1) / kPage;
+  // cachestat looks each cached folio up once; mincore of pages that are not mapped looks
+  // up every page (at 4 MiB blocks: 1024 lookups, 0.1-0.3 ms a call here).
+  if (const std::optional<uint64_t> cached = cached_pages(direct_fd_, begin, pages))
+    return static_cast<double>(*cached) / static_cast<double>(pages);
   std::vector<unsigned char> resident(pages);
   if (::mincore(const_cast<uint8_t*>(data_) + begin, pages * kPage, resident.data()) != 0)
     return 1.0;
