@@ -26,8 +26,10 @@ BandBuffer::~BandBuffer() {
   ::munmap(data_, std::max<size_t>(size_, 1));
 }
 
-BandMemory::BandMemory(size_t builders, uint64_t band_bytes)
-    : builders_(std::max<size_t>(1, builders)), band_bytes_(band_bytes) {}
+BandMemory::BandMemory(size_t builders, uint64_t band_bytes, uint64_t stripe_bytes)
+    : builders_(std::max<size_t>(1, builders)),
+      band_bytes_(band_bytes),
+      stripe_bytes_(std::max<uint64_t>(1, stripe_bytes)) {}
 
 BandMemory::BuildSlot::BuildSlot(BandMemory& memory) : memory_(memory) {
   std::unique_lock<std::mutex> lock(memory_.mutex_);

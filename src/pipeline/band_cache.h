@@ -14,6 +14,8 @@
 #include <mutex>
 #include <vector>
 
+#include "pipeline/strided_copy.h"
+
 namespace ckconv {
 
 // A band's bytes in an anonymous mapping of their own: freed through the allocator, blocks
@@ -44,8 +46,9 @@ class BandBuffer {
 class BandMemory {
  public:
   // Bands of about `band_bytes` of whole rows (at least one row), `builders` built at once
-  // at most.
-  BandMemory(size_t builders, uint64_t band_bytes);
+  // at most; their strided reads (and the builders' others) are copied in stripes of
+  // `stripe_bytes` of source (copy_in_stripes).
+  BandMemory(size_t builders, uint64_t band_bytes, uint64_t stripe_bytes = kMaxSparseSpanBytes);
   BandMemory(const BandMemory&) = delete;
   BandMemory& operator=(const BandMemory&) = delete;
 
@@ -74,6 +77,7 @@ class BandMemory {
   void remove_kept(size_t bands);
 
   uint64_t band_bytes() const { return band_bytes_; }
+  uint64_t stripe_bytes() const { return stripe_bytes_; }
   // Buffers alive (held or free), the most ever alive and the most ever built at once: for
   // tests.
   size_t buffers() const;
@@ -85,6 +89,7 @@ class BandMemory {
 
   const size_t builders_;
   const uint64_t band_bytes_;
+  const uint64_t stripe_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable slot_freed_;
   std::condition_variable buffer_freed_;

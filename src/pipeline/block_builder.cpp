@@ -449,9 +449,9 @@ void BlockBuilder::run_tile(const TensorRecipe& recipe, size_t p, const Tile& ti
       access->touched.push_back({source.checkpoint, first, size});
       if (access->collect_only) continue;
       const uint8_t* data = access->translate(first, size);
-      if (data == first && size > kMaxSparseSpanBytes) {
+      if (data == first && size > band_memory_->stripe_bytes()) {
         copy_in_stripes(target, view_strides, *source.checkpoint, first, piece.source_strides,
-                        sub_sizes, element_size);
+                        sub_sizes, element_size, band_memory_->stripe_bytes());
       } else {
         copy_strided(target, view_strides, data, piece.source_strides, sub_sizes, element_size);
       }

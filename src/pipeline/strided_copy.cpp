@@ -390,7 +390,8 @@ void copy_strided_runs(uint8_t* target, const Shape& target_strides, const Eleme
 
 void copy_in_stripes(uint8_t* target, const Shape& target_strides,
                      const MappedCheckpoint& checkpoint, const uint8_t* source,
-                     const Shape& source_strides, const Shape& sizes, int element_size) {
+                     const Shape& source_strides, const Shape& sizes, int element_size,
+                     uint64_t stripe_bytes) {
   for (int64_t stride : source_strides)
     if (stride < 0)
       return copy_strided(target, target_strides, source, source_strides, sizes, element_size);
@@ -399,7 +400,7 @@ void copy_in_stripes(uint8_t* target, const Shape& target_strides,
     if (sizes[d] > 1 && (sizes[widest] <= 1 || source_strides[d] > source_strides[widest]))
       widest = d;
   const int64_t row_bytes = std::max<int64_t>(1, source_strides[widest] * element_size);
-  const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(kMaxSparseSpanBytes) / row_bytes);
+  const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(stripe_bytes) / row_bytes);
   Shape stripe = sizes;
   for (int64_t first = 0; first < sizes[widest]; first += rows) {
     stripe[widest] = std::min(rows, sizes[widest] - first);

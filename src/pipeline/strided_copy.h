@@ -35,16 +35,19 @@ void copy_strided_runs(uint8_t* target, const Shape& target_strides, const Eleme
 // source pages a builder keeps mapped stay bounded whatever the tensor's size. (Released
 // pages stay in the page cache; the next band's columns map them in again.) Each builder
 // thread holds one stripe at a time, so this counts once per thread in peak RSS. Each stripe
-// costs a populate and a release call, and a release flushes the other cores' TLBs: 16 MiB
-// halves those calls of 8 MiB stripes for 8 MiB more per thread (docs/benchmarks.md).
-constexpr uint64_t kMaxSparseSpanBytes = uint64_t{16} << 20;
+// costs a populate and a release call, and a release flushes the other cores' TLBs: verify,
+// bound by CPU rather than by the device, uses stripes of kVerifyStripeBytes (BandMemory).
+constexpr uint64_t kMaxSparseSpanBytes = uint64_t{8} << 20;
+constexpr uint64_t kVerifyStripeBytes = uint64_t{16} << 20;
 
 // copy_strided from the mapping of `checkpoint` at `source`, a stripe of rows of the
-// largest-stride dimension at a time, releasing each stripe's source span after copying it.
-// With a negative source stride it is one plain copy_strided.
+// largest-stride dimension spanning at most `stripe_bytes` of source (at least one row) at a
+// time, releasing each stripe's source span after copying it. With a negative source stride
+// it is one plain copy_strided.
 void copy_in_stripes(uint8_t* target, const Shape& target_strides,
                      const MappedCheckpoint& checkpoint, const uint8_t* source,
-                     const Shape& source_strides, const Shape& sizes, int element_size);
+                     const Shape& source_strides, const Shape& sizes, int element_size,
+                     uint64_t stripe_bytes = kMaxSparseSpanBytes);
 
 // One tile: view indices [begin, end) along dim `dim`, at the single index `outer` of the
 // dims before it (flattened), all of the dims after it. Its elements are contiguous in the

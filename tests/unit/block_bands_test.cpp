@@ -237,6 +237,22 @@ TEST_CASE("banded transposes match a reference at every block size and thread co
       CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == expected);
     }
   }
+  // The same bytes whatever the stripes the bands' strided reads are copied in: a source row
+  // (602 bytes of w1) or a few per stripe, an expert's rows, or one stripe for everything.
+  for (uint64_t stripe : {uint64_t{1}, uint64_t{2000}, uint64_t(F * D * 2), uint64_t{1} << 30}) {
+    CAPTURE(stripe);
+    BandMemory memory(2, 3 * 4096, stripe);
+    CHECK(memory.stripe_bytes() == stripe);
+    const auto out = temp.path() / ("out-stripe-" + std::to_string(stripe));
+    std::filesystem::create_directories(out);
+    ExecuteOptions options;
+    options.block_bytes = 4096;
+    options.threads = 2;
+    options.band_memory = &memory;
+    execute(plan, file_plan, out, options);
+    std::ifstream in(out / "out.bin", std::ios::binary);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == expected);
+  }
 
   // Compared while its source is written (verify's third conversion): each block waits only
   // for the bytes it reads (an expert's rows, not the whole stacked tensor), and reads none
