@@ -238,14 +238,15 @@ struct CacheStat {
 constexpr long kCacheStatSyscall = 451;  // the same number on every architecture
 
 // Pages of [begin, begin + pages * kPage) of `fd`'s file in the page cache, or nullopt when
-// the kernel has no cachestat.
+// the kernel has no cachestat (ENOSYS), a seccomp filter refuses it (EPERM: remembered too,
+// like ENOSYS) or the file system does not support it.
 std::optional<uint64_t> cached_pages(int fd, uint64_t begin, uint64_t pages) {
   static std::atomic<bool> unavailable{false};
   if (fd < 0 || unavailable.load(std::memory_order_relaxed)) return std::nullopt;
   CacheStatRange range{begin, pages * kPage};
   CacheStat stat{};
   if (::syscall(kCacheStatSyscall, fd, &range, &stat, 0) != 0) {
-    if (errno == ENOSYS) unavailable = true;
+    if (errno == ENOSYS || errno == EPERM) unavailable = true;
     return std::nullopt;
   }
   return std::min(stat.nr_cache, pages);
