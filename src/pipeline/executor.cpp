@@ -265,7 +265,7 @@ bool matches_files(const ExecutionPlan& plan, const FilePlan& file_plan,
   // in the page cache, its comparison is a read of memory: in both cases workers beyond the
   // builders would only hold more block buffers (and mapped pages). Extra workers overlap
   // the comparisons' reads of files that are not cached.
-  // Residency (a mincore of every page) is looked up only without digests, where it decides.
+  // Residency is looked up only without digests, where it decides.
   const bool compared_in_memory =
       !expected_digests && std::all_of(files.begin(), files.end(), [](const auto& file) {
         return file->resident_share(0, file->size()) >= 0.5;
