@@ -35,10 +35,9 @@ void copy_strided_runs(uint8_t* target, const Shape& target_strides, const Eleme
 // source pages a builder keeps mapped stay bounded whatever the tensor's size. (Released
 // pages stay in the page cache; the next band's columns map them in again.) Each builder
 // thread holds one stripe at a time, so this counts once per thread in peak RSS. Each stripe
-// costs a populate and a release call, and a release flushes the other cores' TLBs: verify,
-// bound by CPU rather than by the device, uses stripes of kVerifyStripeBytes (BandMemory).
+// costs a populate and a release call, and a release flushes the other cores' TLBs: a run
+// bound by CPU rather than by the device may use larger stripes (BandMemory; verify does).
 constexpr uint64_t kMaxSparseSpanBytes = uint64_t{8} << 20;
-constexpr uint64_t kVerifyStripeBytes = uint64_t{16} << 20;
 
 // copy_strided from the mapping of `checkpoint` at `source`, a stripe of rows of the
 // largest-stride dimension spanning at most `stripe_bytes` of source (at least one row) at a

@@ -269,8 +269,10 @@ VerifyReport verify_roundtrip(Direction start, const ModelConfig& config, const 
   // keeps their band builds to those of one conversion, and bands of 4 blocks instead of 6
   // keep the four kept bands within the memory of one conversion's (docs/benchmarks.md).
   // Three conversions on the same cores make verify bound by CPU, not by the device: its
-  // stripes are larger, for half the calls that map and release source pages.
-  BandMemory band_memory(BlockBuilder::kBandBuilders, 4 * options.block_bytes, kVerifyStripeBytes);
+  // stripes are twice a conversion's, for half the calls that map and release source pages
+  // (8 MiB more per builder; docs/benchmarks.md).
+  constexpr uint64_t kStripeBytes = 2 * kMaxSparseSpanBytes;
+  BandMemory band_memory(BlockBuilder::kBandBuilders, 4 * options.block_bytes, kStripeBytes);
   WriteOptions write = scratch_write_options(start, input, options, first_output ? 1 : 2);
   write.band_memory = &band_memory;
 
