@@ -237,7 +237,8 @@ void copy_lines(uint8_t* out, const uint8_t* in, const Dim& rows, const Dim& col
 #endif
 
 template <typename T>
-void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& dims) {
+void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& dims,
+                LineKernel kernel) {
   constexpr int64_t kSize = sizeof(T);
   const size_t rank = dims.size();
   if (rank >= 2 && dims[rank - 1].target == 1) {
@@ -271,10 +272,14 @@ void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& 
                   : 0;
           const int64_t j_end = j0 + (cols.size - j0) / kLine * kLine;
           if (i_end > 0 && j_end > j0) {
-            if (stream)
-              copy_lines<T, true>(out, in, rows, cols, i_end, j0, j_end);
-            else
-              copy_lines<T, false>(out, in, rows, cols, i_end, j0, j_end);
+            // The CPU's widest line kernel where it has one for T (line_transpose.h).
+            if (!transpose_lines(kernel, kSize, stream, out, in, rows.target * kSize,
+                                 cols.source * kSize, i_end, j0, j_end)) {
+              if (stream)
+                copy_lines<T, true>(out, in, rows, cols, i_end, j0, j_end);
+              else
+                copy_lines<T, false>(out, in, rows, cols, i_end, j0, j_end);
+            }
             streamed = streamed || stream;
           }
           copy_block<T>(out, in, rows, cols, 0, rows.size, 0, j0);
@@ -335,6 +340,13 @@ struct Uint128 {
 
 void copy_strided(uint8_t* target, const Shape& target_strides, const uint8_t* source,
                   const Shape& source_strides, const Shape& sizes, int element_size) {
+  copy_strided(target, target_strides, source, source_strides, sizes, element_size,
+               widest_line_kernel());
+}
+
+void copy_strided(uint8_t* target, const Shape& target_strides, const uint8_t* source,
+                  const Shape& source_strides, const Shape& sizes, int element_size,
+                  LineKernel kernel) {
   bool empty = false;
   std::vector<Dim> dims = simplify(sizes, target_strides, source_strides, &empty);
   if (empty) return;
@@ -352,15 +364,15 @@ void copy_strided(uint8_t* target, const Shape& target_strides, const uint8_t* s
   }
   switch (element_size) {
     case 1:
-      return copy_typed<uint8_t>(target, source, dims);
+      return copy_typed<uint8_t>(target, source, dims, kernel);
     case 2:
-      return copy_typed<uint16_t>(target, source, dims);
+      return copy_typed<uint16_t>(target, source, dims, kernel);
     case 4:
-      return copy_typed<uint32_t>(target, source, dims);
+      return copy_typed<uint32_t>(target, source, dims, kernel);
     case 8:
-      return copy_typed<uint64_t>(target, source, dims);
+      return copy_typed<uint64_t>(target, source, dims, kernel);
     case 16:
-      return copy_typed<Uint128>(target, source, dims);
+      return copy_typed<Uint128>(target, source, dims, kernel);
     default:
       fail(ErrorKind::kInternal, "unsupported element size " + std::to_string(element_size));
   }

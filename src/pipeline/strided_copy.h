@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "core/shape.h"
+#include "pipeline/line_transpose.h"
 
 namespace ckconv {
 
@@ -18,6 +19,13 @@ class MappedCheckpoint;
 // otherwise). Strides may be 0 (a broadcast source) or negative.
 void copy_strided(uint8_t* target, const Shape& target_strides, const uint8_t* source,
                   const Shape& source_strides, const Shape& sizes, int element_size);
+
+// copy_strided whose true transposes move whole lines with `kernel` (one of
+// supported_line_kernels()) instead of the widest this CPU has: the bytes written are the
+// same (tests compare every kernel against the scalar rule).
+void copy_strided(uint8_t* target, const Shape& target_strides, const uint8_t* source,
+                  const Shape& source_strides, const Shape& sizes, int element_size,
+                  LineKernel kernel);
 
 // Reads `count` elements starting at element `first` of a source (row-major) into `out`.
 using ElementReader = std::function<void(int64_t first, int64_t count, uint8_t* out)>;

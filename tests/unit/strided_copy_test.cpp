@@ -5,9 +5,18 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 using namespace ckconv;
+
+namespace {
+std::string kernel_names(const std::vector<LineKernel>& kernels) {
+  std::string names;
+  for (LineKernel kernel : kernels) names += kernel == LineKernel::kSse2 ? " SSE2" : " AVX-512";
+  return names.empty() ? " none (not x86)" : names;
+}
+}  // namespace
 
 TEST_CASE("copy_strided handles runs, transposes and every element size") {
   for (int size : {1, 2, 4, 8, 16}) {
@@ -51,36 +60,37 @@ TEST_CASE("copy_strided reads and writes elements at unaligned addresses") {
 TEST_CASE("copy_strided transposes batched, padded, unaligned boxes like the scalar rule") {
   // The vector tile kernels (8 x 8 of 2-byte, 4 x 4 of 4-byte elements) and the scalar edges
   // must together write exactly the elements the definition names, and nothing outside them.
-  for (int size : {2, 4}) {
-    const int64_t batch = 3, rows = 19, cols = 45;  // target [batch, cols, rows] of a source
-    const int64_t source_row = rows + 5, target_row = rows + 3;  // [batch, rows, cols] padded
-    const int64_t source_batch = cols * source_row + 7, target_batch = cols * target_row + 2;
-    std::vector<uint8_t> source(static_cast<size_t>(batch * source_batch * size) + 1);
-    for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 29 + 5);
-    std::vector<uint8_t> target(static_cast<size_t>(batch * target_batch * size) + 1, 0xAB);
-    std::vector<uint8_t> expected = target;
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t c = 0; c < cols; ++c)
-        for (int64_t r = 0; r < rows; ++r)
-          std::memcpy(&expected[1 + (b * target_batch + c * target_row + r) * size],
-                      &source[1 + (b * source_batch + c * source_row + r) * size], size);
-    // Target [batch, rows, cols] view: element (b, r, c) at b*tb + c*target_row + r; the
-    // source element (b, r, c) at b*sb + c*source_row + r: rows contiguous in both is not a
-    // transpose, so swap: the target's contiguous dim is c.
-    std::vector<uint8_t> transposed(target.size(), 0xAB);
-    std::vector<uint8_t> transposed_expected = transposed;
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t r = 0; r < rows; ++r)
+  for (LineKernel kernel : supported_line_kernels())
+    for (int size : {2, 4}) {
+      const int64_t batch = 3, rows = 19, cols = 45;  // target [batch, cols, rows] of a source
+      const int64_t source_row = rows + 5, target_row = rows + 3;  // [batch, rows, cols] padded
+      const int64_t source_batch = cols * source_row + 7, target_batch = cols * target_row + 2;
+      std::vector<uint8_t> source(static_cast<size_t>(batch * source_batch * size) + 1);
+      for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 29 + 5);
+      std::vector<uint8_t> target(static_cast<size_t>(batch * target_batch * size) + 1, 0xAB);
+      std::vector<uint8_t> expected = target;
+      for (int64_t b = 0; b < batch; ++b)
         for (int64_t c = 0; c < cols; ++c)
-          std::memcpy(&transposed_expected[1 + (b * target_batch + r * (cols + 3) + c) * size],
-                      &source[1 + (b * source_batch + c * source_row + r) * size], size);
-    copy_strided(transposed.data() + 1, {target_batch, cols + 3, 1}, source.data() + 1,
-                 {source_batch, 1, source_row}, {batch, rows, cols}, size);
-    CHECK(transposed == transposed_expected);
-    copy_strided(target.data() + 1, {target_batch, target_row, 1}, source.data() + 1,
-                 {source_batch, source_row, 1}, {batch, cols, rows}, size);
-    CHECK(target == expected);
-  }
+          for (int64_t r = 0; r < rows; ++r)
+            std::memcpy(&expected[1 + (b * target_batch + c * target_row + r) * size],
+                        &source[1 + (b * source_batch + c * source_row + r) * size], size);
+      // Target [batch, rows, cols] view: element (b, r, c) at b*tb + c*target_row + r; the
+      // source element (b, r, c) at b*sb + c*source_row + r: rows contiguous in both is not a
+      // transpose, so swap: the target's contiguous dim is c.
+      std::vector<uint8_t> transposed(target.size(), 0xAB);
+      std::vector<uint8_t> transposed_expected = transposed;
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c)
+            std::memcpy(&transposed_expected[1 + (b * target_batch + r * (cols + 3) + c) * size],
+                        &source[1 + (b * source_batch + c * source_row + r) * size], size);
+      copy_strided(transposed.data() + 1, {target_batch, cols + 3, 1}, source.data() + 1,
+                   {source_batch, 1, source_row}, {batch, rows, cols}, size, kernel);
+      CHECK(transposed == transposed_expected);
+      copy_strided(target.data() + 1, {target_batch, target_row, 1}, source.data() + 1,
+                   {source_batch, source_row, 1}, {batch, cols, rows}, size);
+      CHECK(target == expected);
+    }
 }
 
 TEST_CASE("copy_strided transposes large boxes in whole lines like the scalar rule") {
@@ -90,30 +100,34 @@ TEST_CASE("copy_strided transposes large boxes in whole lines like the scalar ru
   // of 1120 elements are line-aligned for both sizes, 1104 is not for 2-byte elements; the
   // batch stride is 3 elements past a line, so each batch starts at another offset; the
   // target is shifted by 0 or 1 element, or by 1 byte (no stream at all). Every case must
-  // write exactly the scalar rule's bytes and nothing else.
-  for (int size : {2, 4}) {
-    const int64_t batch = 3, rows = 301, cols = 1099;  // target [batch, rows, cols]
-    const int64_t source_row = rows + 5;
-    const int64_t source_batch = cols * source_row + 1;
-    std::vector<uint8_t> source(static_cast<size_t>(batch * source_batch * size));
-    for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 31 + i / 509);
-    for (int64_t target_row : {1104, 1120}) {
-      const int64_t target_batch = rows * target_row + 3;
-      for (int64_t shift_bytes : {0, size, 1}) {
-        std::vector<uint8_t> target(static_cast<size_t>(batch * target_batch * size + shift_bytes),
-                                    0xAB);
-        std::vector<uint8_t> expected = target;
-        for (int64_t b = 0; b < batch; ++b)
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < cols; ++c)
-              std::memcpy(&expected[shift_bytes + (b * target_batch + r * target_row + c) * size],
-                          &source[(b * source_batch + c * source_row + r) * size], size);
-        copy_strided(target.data() + shift_bytes, {target_batch, target_row, 1}, source.data(),
-                     {source_batch, 1, source_row}, {batch, rows, cols}, size);
-        CHECK(target == expected);
+  // write exactly the scalar rule's bytes and nothing else, with every line kernel this CPU
+  // has (a CPU without AVX-512 cannot check it: the message says which ran).
+  const std::vector<LineKernel> kernels = supported_line_kernels();
+  MESSAGE("line kernels checked:" << kernel_names(kernels));
+  for (LineKernel kernel : kernels)
+    for (int size : {2, 4}) {
+      const int64_t batch = 3, rows = 301, cols = 1099;  // target [batch, rows, cols]
+      const int64_t source_row = rows + 5;
+      const int64_t source_batch = cols * source_row + 1;
+      std::vector<uint8_t> source(static_cast<size_t>(batch * source_batch * size));
+      for (size_t i = 0; i < source.size(); ++i) source[i] = static_cast<uint8_t>(i * 31 + i / 509);
+      for (int64_t target_row : {1104, 1120}) {
+        const int64_t target_batch = rows * target_row + 3;
+        for (int64_t shift_bytes : {0, size, 1}) {
+          std::vector<uint8_t> target(
+              static_cast<size_t>(batch * target_batch * size + shift_bytes), 0xAB);
+          std::vector<uint8_t> expected = target;
+          for (int64_t b = 0; b < batch; ++b)
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t c = 0; c < cols; ++c)
+                std::memcpy(&expected[shift_bytes + (b * target_batch + r * target_row + c) * size],
+                            &source[(b * source_batch + c * source_row + r) * size], size);
+          copy_strided(target.data() + shift_bytes, {target_batch, target_row, 1}, source.data(),
+                       {source_batch, 1, source_row}, {batch, rows, cols}, size, kernel);
+          CHECK(target == expected);
+        }
       }
     }
-  }
 }
 
 TEST_CASE("split_into_tiles covers a range with whole-index tiles, in order") {
