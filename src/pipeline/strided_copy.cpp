@@ -272,7 +272,8 @@ void copy_typed(uint8_t* target, const uint8_t* source, const std::vector<Dim>& 
                   : 0;
           const int64_t j_end = j0 + (cols.size - j0) / kLine * kLine;
           if (i_end > 0 && j_end > j0) {
-            // The CPU's widest line kernel where it has one for T (line_transpose.h).
+            // `kernel` (by default the widest the CPU has) where it has a version for T
+            // (line_transpose.h), else the SSE2 tiles.
             if (!transpose_lines(kernel, kSize, stream, out, in, rows.target * kSize,
                                  cols.source * kSize, i_end, j0, j_end)) {
               if (stream)
