@@ -76,9 +76,9 @@ __attribute__((target("avx512f,avx512bw"))) inline void transpose_chunk_u16_avx5
 // each lane of a group of 4 source lines, then the lanes of the four groups are exchanged.
 template <bool kStream>
 __attribute__((target("avx512f"))) inline void transpose_chunk_u32_avx512(uint8_t* to,
-                                                                         int64_t target_row,
-                                                                         const uint8_t* from,
-                                                                         int64_t source_row) {
+                                                                          int64_t target_row,
+                                                                          const uint8_t* from,
+                                                                          int64_t source_row) {
   __m512i tile[4][4];  // [group][m]: lane l holds target row 4l + m, columns 4 group + [0, 4)
   for (int group = 0; group < 4; ++group) {
     __m512i r[4];
@@ -148,13 +148,13 @@ bool transpose_lines(LineKernel kernel, int element_size, bool stream, uint8_t* 
                      const uint8_t* in, int64_t target_row, int64_t source_row, int64_t i_end,
                      int64_t j0, int64_t j_end) {
   if (kernel == LineKernel::kAvx512 && element_size == 2) {
-    (stream ? transpose_lines_avx512<2, true> : transpose_lines_avx512<2, false>)(
-        out, in, target_row, source_row, i_end, j0, j_end);
+    (stream ? transpose_lines_avx512<2, true>
+            : transpose_lines_avx512<2, false>)(out, in, target_row, source_row, i_end, j0, j_end);
     return true;
   }
   if (kernel == LineKernel::kAvx512 && element_size == 4) {
-    (stream ? transpose_lines_avx512<4, true> : transpose_lines_avx512<4, false>)(
-        out, in, target_row, source_row, i_end, j0, j_end);
+    (stream ? transpose_lines_avx512<4, true>
+            : transpose_lines_avx512<4, false>)(out, in, target_row, source_row, i_end, j0, j_end);
     return true;
   }
   return false;
@@ -162,9 +162,13 @@ bool transpose_lines(LineKernel kernel, int element_size, bool stream, uint8_t* 
 
 #else  // not x86-64 with GCC or clang: the baseline everywhere
 
-std::vector<LineKernel> supported_line_kernels() { return {}; }
+std::vector<LineKernel> supported_line_kernels() {
+  return {};
+}
 
-LineKernel widest_line_kernel() { return LineKernel::kSse2; }
+LineKernel widest_line_kernel() {
+  return LineKernel::kSse2;
+}
 
 bool transpose_lines(LineKernel, int, bool, uint8_t*, const uint8_t*, int64_t, int64_t, int64_t,
                      int64_t, int64_t) {
