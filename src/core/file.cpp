@@ -297,19 +297,35 @@ const uint8_t* MappedFile::read_unbuffered(uint64_t offset, uint64_t length,
   return buffer + (offset - begin);
 }
 
+int MappedFile::buffered_descriptor() const {
+  int fd = buffered_fd_.load(std::memory_order_acquire);
+  if (fd >= 0) return fd;
+  const int opened = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (opened < 0) fail_errno("cannot open", path_);
+  if (buffered_fd_.compare_exchange_strong(fd, opened, std::memory_order_acq_rel)) return opened;
+  ::close(opened);  // another thread opened it first; `fd` now holds its descriptor
+  return fd;
+}
+
+void MappedFile::drop_cached(uint64_t offset, uint64_t length) const {
+  if (offset >= size_) return;
+  const uint64_t first_page = (offset + kPage - 1) / kPage * kPage;
+  if (length >= size_ - offset) {  // to the end of the file, its last partial page included
+    if (first_page < size_)
+      ::posix_fadvise(buffered_descriptor(), static_cast<off_t>(first_page), 0,
+                      POSIX_FADV_DONTNEED);
+    return;
+  }
+  const uint64_t last_page = (offset + length) / kPage * kPage;
+  if (last_page <= first_page) return;
+  ::posix_fadvise(buffered_descriptor(), static_cast<off_t>(first_page),
+                  static_cast<off_t>(last_page - first_page), POSIX_FADV_DONTNEED);
+}
+
 void MappedFile::read_buffered(uint64_t offset, uint64_t length, uint8_t* out) const {
   if (offset > size_ || length > size_ - offset)
     fail(ErrorKind::kInternal, path_.string() + ": read_buffered past the end of the file");
-  int fd = buffered_fd_.load(std::memory_order_acquire);
-  if (fd < 0) {
-    const int opened = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (opened < 0) fail_errno("cannot open", path_);
-    if (buffered_fd_.compare_exchange_strong(fd, opened, std::memory_order_acq_rel)) {
-      fd = opened;
-    } else {
-      ::close(opened);  // another thread opened it first; `fd` now holds its descriptor
-    }
-  }
+  const int fd = buffered_descriptor();
   uint64_t done = 0;
   while (done < length) {
     const ssize_t got = ::pread(fd, out + done, length - done, static_cast<off_t>(offset + done));

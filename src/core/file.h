@@ -114,13 +114,22 @@ class MappedFile {
   // of concurrent readers would otherwise map pages next to a released range and leave them
   // there. Thread-safe; opens its file descriptor on first use.
   void read_buffered(uint64_t offset, uint64_t length, uint8_t* out) const;
+  // Asks the kernel to drop [offset, offset + length) of the file from the page cache, for
+  // bytes this process has read for the last time (release() their mapping first). Only
+  // pages wholly inside the range go, and of those not the ones still mapped, dirty, or in a
+  // larger folio that reaches outside the range; a later read gets what went from the
+  // device. Advisory: failures are ignored. Thread-safe, like read_buffered.
+  void drop_cached(uint64_t offset, uint64_t length) const;
 
  private:
+  // The file opened for buffered reads (read_buffered, drop_cached), opened on first use.
+  int buffered_descriptor() const;
+
   std::filesystem::path path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
   int direct_fd_ = -1;                        // the same file opened O_DIRECT, or -1
-  mutable std::atomic<int> buffered_fd_{-1};  // for read_buffered, or -1 until its first call
+  mutable std::atomic<int> buffered_fd_{-1};  // buffered_descriptor(), or -1 until its first call
 };
 
 // Reads a whole (small) file, e.g. a JSON index, refusing files above `max_bytes`.

@@ -15,6 +15,10 @@ namespace ckconv {
 namespace {
 
 constexpr int64_t kCompareBufferBytes = int64_t{8} << 20;
+// The spans StreamingComparison drops from the page cache: 2 MiB, aligned, the largest
+// folio the page cache holds a file in on x86-64 (a PMD), so that every folio a span meets
+// lies wholly inside it (the kernel drops no folio that reaches outside the range).
+constexpr uint64_t kForgetSpanBytes = uint64_t{2} << 20;
 
 double as_double(DType dtype, const uint8_t* bytes) {
   switch (dtype) {
@@ -187,8 +191,12 @@ Comparison compare_tensors(const MappedCheckpoint& expected, const MappedCheckpo
 
 StreamingComparison::StreamingComparison(const MappedCheckpoint& expected,
                                          const std::vector<Exclusion>& exclusions,
-                                         const std::vector<std::regex>& ignore)
-    : expected_(expected), exclusions_(exclusions), ignore_(ignore) {}
+                                         const std::vector<std::regex>& ignore,
+                                         bool forget_compared)
+    : expected_(expected),
+      forget_compared_(forget_compared),
+      exclusions_(exclusions),
+      ignore_(ignore) {}
 
 void StreamingComparison::begin(const std::vector<OutputTensorSpec>& tensors,
                                 const FilePlan& file_plan) {
@@ -207,6 +215,43 @@ void StreamingComparison::begin(const std::vector<OutputTensorSpec>& tensors,
     return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
   });
   stats_.assign(targets_.size(), Stats{});
+  pending_.clear();
+  if (!forget_compared_) return;
+  std::map<const MappedFile*, std::vector<uint64_t>> pending;
+  for (Target& target : targets_) {
+    const uint8_t* base = expected_.contiguous_data(*target.expected);
+    if (base == nullptr || target.size == 0) continue;
+    target.source = expected_.locate(base, &target.source_offset);
+    if (target.source == nullptr) continue;
+    std::vector<uint64_t>& spans = pending[target.source];
+    spans.resize((target.source->size() + kForgetSpanBytes - 1) / kForgetSpanBytes);
+    const uint64_t begin = target.source_offset, end = begin + target.size;
+    for (uint64_t span = begin / kForgetSpanBytes; span * kForgetSpanBytes < end; ++span)
+      spans[span] +=
+          std::min(end, (span + 1) * kForgetSpanBytes) - std::max(begin, span * kForgetSpanBytes);
+  }
+  for (const auto& [file, spans] : pending) {
+    auto counts = std::make_unique<std::atomic<uint64_t>[]>(spans.size());
+    for (size_t span = 0; span < spans.size(); ++span) counts[span] = spans[span];
+    pending_.emplace(file, std::move(counts));
+  }
+}
+
+void StreamingComparison::forget(const Target& target, uint64_t begin, uint64_t end) {
+  if (target.source == nullptr || begin >= end) return;
+  std::atomic<uint64_t>* spans = pending_.at(target.source).get();
+  const uint64_t first = target.source_offset + begin, last = target.source_offset + end;
+  for (uint64_t span = first / kForgetSpanBytes; span * kForgetSpanBytes < last; ++span) {
+    const uint64_t span_begin = span * kForgetSpanBytes;
+    const uint64_t done =
+        std::min(last, span_begin + kForgetSpanBytes) - std::max(first, span_begin);
+    // The thread that compares a span's last bytes drops it; every other byte of it has been
+    // compared and released by then.
+    if (spans[span].fetch_sub(done) == done) {
+      target.source->release(span_begin, kForgetSpanBytes);
+      target.source->drop_cached(span_begin, kForgetSpanBytes);
+    }
+  }
 }
 
 void StreamingComparison::block(uint32_t file, uint64_t offset, const uint8_t* data,
@@ -270,6 +315,7 @@ void StreamingComparison::compare_range(size_t index, uint64_t begin, uint64_t e
       }
     }
     expected_.release_elements(tensor, first, count);
+    if (forget_compared_) forget(target, window_begin, window_end);
   }
   if (local.count == 0) return;
   std::lock_guard<std::mutex> lock(mutex_);

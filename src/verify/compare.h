@@ -3,7 +3,10 @@
 // Both stream through fixed-size buffers.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <regex>
 #include <string>
@@ -42,11 +45,15 @@ Comparison compare_key_sets(const MappedCheckpoint& expected, const MappedCheckp
 // (WriteOptions::inspector), so the output is never read back for it: each output tensor's
 // bytes, as the writer places them, against the same-named tensor of `expected`. Tensors
 // absent from `expected`, of another dtype or shape (compare_key_sets reports those),
-// matching an exclusion or `ignore` are skipped. Thread-safe; result() after the conversion.
+// matching an exclusion or `ignore` are skipped. With `forget_compared`, for a comparison
+// that is the last to read `expected`: each 2 MiB-aligned span of its files leaves the page
+// cache (MappedFile::drop_cached) once every compared byte in it has been compared, other
+// bytes of the span (headers, skipped tensors) with it. Only tensors stored as one run take
+// part. Thread-safe; result() after the conversion.
 class StreamingComparison : public OutputInspector {
  public:
   StreamingComparison(const MappedCheckpoint& expected, const std::vector<Exclusion>& exclusions,
-                      const std::vector<std::regex>& ignore = {});
+                      const std::vector<std::regex>& ignore = {}, bool forget_compared = false);
   void begin(const std::vector<OutputTensorSpec>& tensors, const FilePlan& file_plan) override;
   void block(uint32_t file, uint64_t offset, const uint8_t* data, uint64_t size) override;
   Comparison result() const;
@@ -58,6 +65,10 @@ class StreamingComparison : public OutputInspector {
     uint32_t file = 0;
     uint64_t offset = 0;  // of the tensor's bytes in the output file
     uint64_t size = 0;
+    // With forget_compared and a tensor stored as one run: the file of `expected` holding
+    // it and the offset of its bytes there.
+    const MappedFile* source = nullptr;
+    uint64_t source_offset = 0;
   };
   struct Stats {
     int64_t first_difference = -1;
@@ -65,12 +76,19 @@ class StreamingComparison : public OutputInspector {
     double max_abs = 0;
   };
   void compare_range(size_t target, uint64_t begin, uint64_t end, const uint8_t* actual);
+  // Counts bytes [begin, end) of target `target` (offsets in the tensor) as compared and
+  // drops the spans of its source file that are done (forget_compared).
+  void forget(const Target& target, uint64_t begin, uint64_t end);
 
   const MappedCheckpoint& expected_;
+  bool forget_compared_;
   std::vector<Exclusion> exclusions_;
   std::vector<std::regex> ignore_;
   std::vector<Target> targets_;  // sorted by (file, offset)
   std::vector<Stats> stats_;     // parallel to targets_
+  // forget_compared: per source file, the bytes of each 2 MiB span still to be compared.
+  // Fixed by begin(); the counts change concurrently.
+  std::map<const MappedFile*, std::unique_ptr<std::atomic<uint64_t>[]>> pending_;
   mutable std::mutex mutex_;
 };
 
