@@ -14,7 +14,7 @@ namespace ckconv {
 enum class LineKernel { kSse2, kAvx512 };
 
 // The kernels this CPU and operating system can run, baseline first and widest last; empty
-// where even SSE2 is not compiled in (not x86).
+// in a build without vector kernels (not x86-64, or a compiler other than GCC and clang).
 std::vector<LineKernel> supported_line_kernels();
 
 // supported_line_kernels().back(), or kSse2 where there is none.

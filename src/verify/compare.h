@@ -48,8 +48,9 @@ Comparison compare_key_sets(const MappedCheckpoint& expected, const MappedCheckp
 // matching an exclusion or `ignore` are skipped. With `forget_compared`, for a comparison
 // that is the last to read `expected`: each 2 MiB-aligned span of its files leaves the page
 // cache (MappedFile::drop_cached) once every compared byte in it has been compared, other
-// bytes of the span (headers, skipped tensors) with it. Only tensors stored as one run take
-// part. Thread-safe; result() after the conversion.
+// bytes of the span with it (headers, skipped tensors, and tensors stored in several chunks,
+// which take no part: a chunk still to be compared is then read from the device again).
+// Thread-safe; result() after the conversion.
 class StreamingComparison : public OutputInspector {
  public:
   StreamingComparison(const MappedCheckpoint& expected, const std::vector<Exclusion>& exclusions,
