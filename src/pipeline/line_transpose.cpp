@@ -163,7 +163,7 @@ bool transpose_lines(LineKernel kernel, int element_size, bool stream, uint8_t* 
 #else  // not x86-64 with GCC or clang: the baseline everywhere
 
 std::vector<LineKernel> supported_line_kernels() {
-  return {};
+  return {LineKernel::kSse2};
 }
 
 LineKernel widest_line_kernel() {

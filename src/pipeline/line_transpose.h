@@ -9,15 +9,17 @@
 namespace ckconv {
 
 // The instructions a true transpose moves its 64-byte lines with. kSse2 is the baseline
-// (strided_copy.cpp's tiles); kAvx512 (AVX-512F and BW) has kernels for 2- and 4-byte
-// elements, other sizes go through the baseline.
+// (strided_copy.cpp's SSE2 tiles, or element by element in a build without SSE2); kAvx512
+// (AVX-512F and BW) has kernels for 2- and 4-byte elements, other sizes go through the
+// baseline.
 enum class LineKernel { kSse2, kAvx512 };
 
-// The kernels this CPU and operating system can run, baseline first and widest last; empty
-// in a build without vector kernels (not x86-64, or a compiler other than GCC and clang).
+// The kernels this CPU and operating system can run, the baseline first and the widest
+// last (only the baseline in a build without the AVX-512 kernels: not x86-64, or a compiler
+// other than GCC and clang).
 std::vector<LineKernel> supported_line_kernels();
 
-// supported_line_kernels().back(), or kSse2 where there is none.
+// supported_line_kernels().back().
 LineKernel widest_line_kernel();
 
 // Target rows [0, i_end) x columns [j0, j_end) of a true transpose: target element (i, j) at
