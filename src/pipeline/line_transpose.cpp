@@ -27,11 +27,36 @@ namespace {
 #endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+// The last stage of both chunk kernels. Lane l of group g (g0..g3) holds 16 bytes of target
+// line l, columns 16 g bytes on: the four lanes of the four groups are exchanged (lanes 0-1
+// and 2-3 of groups 0-1 and 2-3, then lane l of each group in order), so that register l
+// is the whole line, stored at `to` + l * line_stride.
+template <bool kStream>
+__attribute__((target("avx512f"))) inline void store_exchanged_lanes(__m512i g0, __m512i g1,
+                                                                     __m512i g2, __m512i g3,
+                                                                     uint8_t* to,
+                                                                     int64_t line_stride) {
+  const __m512i low01 = _mm512_shuffle_i64x2(g0, g1, 0x44);
+  const __m512i high01 = _mm512_shuffle_i64x2(g0, g1, 0xEE);
+  const __m512i low23 = _mm512_shuffle_i64x2(g2, g3, 0x44);
+  const __m512i high23 = _mm512_shuffle_i64x2(g2, g3, 0xEE);
+  const __m512i line[4] = {
+      _mm512_shuffle_i64x2(low01, low23, 0x88), _mm512_shuffle_i64x2(low01, low23, 0xDD),
+      _mm512_shuffle_i64x2(high01, high23, 0x88), _mm512_shuffle_i64x2(high01, high23, 0xDD)};
+  for (int l = 0; l < 4; ++l) {
+    uint8_t* target = to + l * line_stride;
+    if constexpr (kStream)
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(target), line[l]);
+    else
+      _mm512_storeu_si512(target, line[l]);
+  }
+}
+
 // A 32 x 32 chunk of 2-byte elements: `from` points at source row 0 of the chunk (32
 // source rows of source_row bytes, one 64-byte line each), `to` at target row 0 (32 target
 // rows of target_row bytes). Within each group of 8 source lines, three unpack stages
 // transpose each 128-bit lane as an 8 x 8 tile; the lanes of the four groups are then
-// exchanged (two shuffle stages) so that every register is one whole target line.
+// exchanged (store_exchanged_lanes) so that every register is one whole target line.
 template <bool kStream>
 __attribute__((target("avx512f,avx512bw"))) inline void transpose_chunk_u16_avx512(
     uint8_t* to, int64_t target_row, const uint8_t* from, int64_t source_row) {
@@ -53,23 +78,9 @@ __attribute__((target("avx512f,avx512bw"))) inline void transpose_chunk_u16_avx5
       tile[group][2 * k + 1] = _mm512_unpackhi_epi64(b[k], b[k + 4]);
     }
   }
-  for (int m = 0; m < 8; ++m) {
-    // Lanes (0, 1) and (2, 3) of groups 0-1 and 2-3, then lane l of each group in order.
-    const __m512i low01 = _mm512_shuffle_i64x2(tile[0][m], tile[1][m], 0x44);
-    const __m512i high01 = _mm512_shuffle_i64x2(tile[0][m], tile[1][m], 0xEE);
-    const __m512i low23 = _mm512_shuffle_i64x2(tile[2][m], tile[3][m], 0x44);
-    const __m512i high23 = _mm512_shuffle_i64x2(tile[2][m], tile[3][m], 0xEE);
-    const __m512i line[4] = {
-        _mm512_shuffle_i64x2(low01, low23, 0x88), _mm512_shuffle_i64x2(low01, low23, 0xDD),
-        _mm512_shuffle_i64x2(high01, high23, 0x88), _mm512_shuffle_i64x2(high01, high23, 0xDD)};
-    for (int l = 0; l < 4; ++l) {
-      uint8_t* target = to + (8 * l + m) * target_row;
-      if constexpr (kStream)
-        _mm512_stream_si512(reinterpret_cast<__m512i*>(target), line[l]);
-      else
-        _mm512_storeu_si512(target, line[l]);
-    }
-  }
+  for (int m = 0; m < 8; ++m)
+    store_exchanged_lanes<kStream>(tile[0][m], tile[1][m], tile[2][m], tile[3][m],
+                                   to + m * target_row, 8 * target_row);
 }
 
 // A 16 x 16 chunk of 4-byte elements, the same way: two unpack stages make 4 x 4 tiles in
@@ -90,22 +101,9 @@ __attribute__((target("avx512f"))) inline void transpose_chunk_u32_avx512(uint8_
     tile[group][2] = _mm512_unpacklo_epi64(a[1], a[3]);
     tile[group][3] = _mm512_unpackhi_epi64(a[1], a[3]);
   }
-  for (int m = 0; m < 4; ++m) {
-    const __m512i low01 = _mm512_shuffle_i64x2(tile[0][m], tile[1][m], 0x44);
-    const __m512i high01 = _mm512_shuffle_i64x2(tile[0][m], tile[1][m], 0xEE);
-    const __m512i low23 = _mm512_shuffle_i64x2(tile[2][m], tile[3][m], 0x44);
-    const __m512i high23 = _mm512_shuffle_i64x2(tile[2][m], tile[3][m], 0xEE);
-    const __m512i line[4] = {
-        _mm512_shuffle_i64x2(low01, low23, 0x88), _mm512_shuffle_i64x2(low01, low23, 0xDD),
-        _mm512_shuffle_i64x2(high01, high23, 0x88), _mm512_shuffle_i64x2(high01, high23, 0xDD)};
-    for (int l = 0; l < 4; ++l) {
-      uint8_t* target = to + (4 * l + m) * target_row;
-      if constexpr (kStream)
-        _mm512_stream_si512(reinterpret_cast<__m512i*>(target), line[l]);
-      else
-        _mm512_storeu_si512(target, line[l]);
-    }
-  }
+  for (int m = 0; m < 4; ++m)
+    store_exchanged_lanes<kStream>(tile[0][m], tile[1][m], tile[2][m], tile[3][m],
+                                   to + m * target_row, 4 * target_row);
 }
 
 #pragma GCC diagnostic pop
